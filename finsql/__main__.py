@@ -1,0 +1,5 @@
+"""``python -m finsql`` runs the command line."""
+
+from finsql.cli import main
+
+main()

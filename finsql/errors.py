@@ -1,0 +1,51 @@
+"""Errors a user can cause, each with its own process exit code."""
+
+from __future__ import annotations
+
+
+class FinsqlError(Exception):
+    """Base class: a problem reported to the user as one line, never a traceback."""
+
+    exit_code = 1
+
+
+class UsageError(FinsqlError):
+    """A bad command-line option or value."""
+
+    exit_code = 2
+
+
+class InputError(FinsqlError):
+    """An empty or malformed question, pair file or argument value."""
+
+    exit_code = 3
+
+
+class DatabaseError(FinsqlError):
+    """The database path is missing, unreadable or not a database."""
+
+    exit_code = 4
+
+
+class ModelError(FinsqlError):
+    """The language model could not be found, downloaded or loaded."""
+
+    exit_code = 5
+
+
+class SQLRefused(FinsqlError):
+    """A SQL statement failed validation: not a single pure read, or names unknown objects."""
+
+    exit_code = 6
+
+
+class NoValidSQL(FinsqlError):
+    """The model produced no candidate that passed validation and executed."""
+
+    exit_code = 6
+
+
+class QueryFailed(FinsqlError):
+    """A validated query failed at execution: runtime error or timeout."""
+
+    exit_code = 7

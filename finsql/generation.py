@@ -1,0 +1,108 @@
+"""SQL generation with a causal LM: the greedy answer and N samples in one batched ``generate`` call."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from transformers import LogitsProcessor, LogitsProcessorList
+
+from finsql.models import LoadedModel
+from finsql.prompting import ANSWER_PREFIX
+
+_FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
+_START = re.compile(r"\b(SELECT|WITH)\b", re.I)
+
+
+@dataclass
+class Candidate:
+    """One generated answer: raw text, the SQL extracted from it and its mean token log-likelihood."""
+
+    text: str
+    sql: str
+    logprob: float
+    greedy: bool
+
+
+def extract_sql(text: str) -> str:
+    """The first SQL statement in model output: inside a code fence if any, from SELECT/WITH to ';'."""
+    fenced = _FENCE.search(text)
+    body = fenced.group(1) if fenced else text
+    start = _START.search(body)
+    if start is None:
+        return body.strip()
+    sql = body[start.start() :]
+    sql = sql.split(";")[0].split("\n\n")[0]
+    return " ".join(sql.split())
+
+
+class _FirstRowGreedy(LogitsProcessor):
+    """Keeps only the arg-max token in batch row 0, so a sampled batch also carries the greedy answer."""
+
+    def __init__(self, rows_per_prompt: int) -> None:
+        self.rows = rows_per_prompt
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        greedy_rows = torch.arange(0, scores.shape[0], self.rows, device=scores.device)
+        best = scores[greedy_rows].argmax(dim=-1)
+        masked = torch.full_like(scores[greedy_rows], float("-inf"))
+        masked[torch.arange(len(greedy_rows)), best] = 0.0
+        scores[greedy_rows] = masked
+        return scores
+
+
+@torch.inference_mode()
+def generate(
+    lm: LoadedModel,
+    prompt: str,
+    samples: int = 0,
+    *,
+    temperature: float = 0.7,
+    top_p: float = 0.95,
+    max_new_tokens: int = 128,
+    seed: int | None = 0,
+) -> list[Candidate]:
+    """Greedy decode, plus ``samples`` sampled candidates advancing in the same batched forward passes."""
+    tok = lm.tokenizer
+    prefix = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
+    inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
+    rows = 1 + max(samples, 0)
+    kwargs: dict = {
+        "max_new_tokens": max_new_tokens,
+        "pad_token_id": tok.pad_token_id,
+        "stop_strings": [";", "\n\n", "```"],
+        "tokenizer": tok,
+    }
+    if rows > 1:
+        if seed is not None:
+            torch.manual_seed(seed)
+        kwargs.update(
+            do_sample=True,
+            temperature=temperature,
+            top_p=top_p,
+            top_k=0,
+            num_return_sequences=rows,
+            logits_processor=LogitsProcessorList([_FirstRowGreedy(rows)]),
+        )
+    else:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    out = lm.model.generate(**inputs, **kwargs, output_logits=True, return_dict_in_generate=True)
+    new = out.sequences[:, inputs["input_ids"].shape[1] :]
+    logits = torch.stack(out.logits, dim=1).float()
+    token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
+    candidates = []
+    eos = set(_eos_ids(lm))
+    for row in range(new.shape[0]):
+        ids = new[row].tolist()
+        length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
+        text = prefix + tok.decode(ids[:length], skip_special_tokens=True)
+        mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
+        candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
+    return candidates
+
+
+def _eos_ids(lm: LoadedModel) -> list[int]:
+    eos = lm.model.generation_config.eos_token_id
+    ids = eos if isinstance(eos, list) else [eos]
+    return [i for i in ids + [lm.tokenizer.eos_token_id, lm.tokenizer.pad_token_id] if i is not None]

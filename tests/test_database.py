@@ -1,0 +1,27 @@
+import duckdb
+import pytest
+
+from finsql.database import materialize_folder, resolve_database
+from finsql.errors import DatabaseError
+from finsql.sandbox import connect
+from finsql.schema import introspect
+
+
+def test_folder_of_csv_and_parquet_becomes_tables(tmp_path):
+    folder = tmp_path / "tables"
+    folder.mkdir()
+    (folder / "fund prices.csv").write_text("fund,price\nA,1.5\nB,2.0\n")
+    duckdb.sql("SELECT 1 AS id, 'x' AS name").write_parquet(str(folder / "2024-names.parquet"))
+    path = resolve_database(folder)
+    schema = introspect(connect(path))
+    assert sorted(t.name for t in schema.tables) == ["fund_prices", "t_2024_names"]
+    assert materialize_folder(folder) == path  # cached
+    (folder / "more.csv").write_text("a\n1\n")
+    assert materialize_folder(folder) != path  # rebuilt on change
+
+
+def test_missing_and_empty(tmp_path):
+    with pytest.raises(DatabaseError):
+        resolve_database(tmp_path / "missing.duckdb")
+    with pytest.raises(DatabaseError):
+        resolve_database(tmp_path)

@@ -1,0 +1,38 @@
+"""Generation mechanics on a tiny random model: batching, greedy row, log-likelihoods, extraction."""
+
+import math
+
+import pytest
+
+from finsql.generation import extract_sql, generate
+from finsql.models import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+def test_extract_sql_from_fences_and_chatter():
+    assert extract_sql("```sql\nSELECT a FROM t;\n```") == "SELECT a FROM t"
+    assert extract_sql("Here you go: select count(*)\nfrom fund; -- done") == "select count(*) from fund"
+    assert extract_sql("WITH x AS (SELECT 1) SELECT * FROM x\n\nExplanation: ...") == "WITH x AS (SELECT 1) SELECT * FROM x"
+    assert extract_sql("no sql here") == "no sql here"
+
+
+def test_greedy_only_returns_one_candidate(tiny):
+    cands = generate(tiny, "<|im_start|>user\nhow many funds<|im_end|>\n<|im_start|>assistant\n", 0, max_new_tokens=12)
+    assert len(cands) == 1 and cands[0].greedy
+    assert math.isfinite(cands[0].logprob) and cands[0].logprob <= 0
+
+
+def test_batched_samples_carry_the_greedy_answer(tiny):
+    prompt = "<|im_start|>user\nlist stocks<|im_end|>\n<|im_start|>assistant\n"
+    greedy = generate(tiny, prompt, 0, max_new_tokens=16)[0]
+    batch = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1)
+    assert len(batch) == 7
+    assert batch[0].greedy and not any(c.greedy for c in batch[1:])
+    assert batch[0].text == greedy.text
+    assert len({c.text for c in batch[1:]}) > 1  # sampling at temperature 1.5 on a random model varies
+    again = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1)
+    assert [c.text for c in again] == [c.text for c in batch]

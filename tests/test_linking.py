@@ -1,0 +1,87 @@
+"""Schema linking on the real demo database with the real MiniLM embedding model."""
+
+import duckdb
+import pytest
+
+from finsql.linking import EmbeddingLinker, words
+from finsql.pairs import Pair
+from finsql.prompting import build_messages, render_schema
+from finsql.sandbox import connect
+from finsql.schema import introspect
+
+
+@pytest.fixture(scope="module")
+def demo(demo_db):
+    con = connect(demo_db)
+    schema = introspect(con)
+    linker = EmbeddingLinker()
+    linker.index_values(schema, con)
+    return schema, linker
+
+
+def test_words_split_identifiers_and_drop_stopwords():
+    assert words("What is the close_price of stocks?") == {"close", "price", "stock"}
+
+
+@pytest.mark.parametrize(
+    ("question", "table"),
+    [
+        ("What was the year-on-year CPI change in March 2023?", "macro_indicator"),
+        ("Which stocks had the highest closing price on 2024-12-31?", "stock_daily_price"),
+        ("What is the net asset value history of the funds?", "fund_nav"),
+        ("How much cash dividend per share did companies pay in 2023?", "stock_dividend"),
+        ("What is the USD to CNY exchange rate on 2024-06-28?", "exchange_rate"),
+    ],
+)
+def test_expected_table_is_linked(demo, question, table):
+    schema, linker = demo
+    assert table in linker.link(question, schema).table_names()
+
+
+def test_cell_values_in_the_question_link_their_column(demo):
+    schema, linker = demo
+    name = duckdb_value(schema, "SELECT stock_name FROM stock ORDER BY ticker LIMIT 1")
+    linked = linker.link(f"When was {name} listed?", schema)
+    assert "stock" in linked.table_names()
+    assert any(name in values for values in linked.matched_values.values())
+    assert name in render_schema(linked)
+
+
+def duckdb_value(schema, sql):
+    from finsql.database import ensure_demo_db
+
+    with duckdb.connect(str(ensure_demo_db()), read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def test_top_tables_and_columns_with_join_keys(demo):
+    schema, linker = demo
+    linked = linker.link("Which fund managers run bond funds?", schema, must_include=("fund_company",))
+    assert len(linked.tables) == 3 and "fund_company" in linked.table_names()
+    for table in linked.tables:
+        full = schema.table(table.name)
+        keys = {c.name for c in full.columns if c.primary_key}
+        assert keys <= {c.name for c in table.columns}
+        assert len(table.columns) <= 7 + len(keys) + sum(len(fk.columns) for fk in full.foreign_keys)
+
+
+def test_wide_schema_fits_the_prompt(tmp_path):
+    """A 30-table, 30-column-per-table schema links down to a prompt of a few hundred tokens."""
+    path = tmp_path / "wide.duckdb"
+    with duckdb.connect(str(path)) as con:
+        for t in range(30):
+            cols = ", ".join(f"metric_{t}_{c} DOUBLE" for c in range(29))
+            con.execute(f"CREATE TABLE table_{t} (id INTEGER PRIMARY KEY, {cols})")
+            con.execute(f"COMMENT ON TABLE table_{t} IS 'Statistics set number {t}'")
+        con.execute("CREATE TABLE bond_rating (id INTEGER PRIMARY KEY, issuer VARCHAR, rating VARCHAR)")
+        con.execute("COMMENT ON TABLE bond_rating IS 'Credit ratings of bond issuers'")
+        con.execute("INSERT INTO bond_rating VALUES (1, 'Acme Corp', 'AAA')")
+    con = connect(path)
+    schema = introspect(con)
+    linker = EmbeddingLinker()
+    linker.index_values(schema, con)
+    linked = linker.link("What is the credit rating of Acme Corp?", schema)
+    assert linked.table_names()[0] == "bond_rating"
+    full = render_schema(type(linked)(schema.tables))
+    prompt = build_messages("q", linked, [Pair("q1", "SELECT 1")])[0]["content"]
+    assert len(prompt) < len(full) / 8

@@ -227,29 +227,65 @@ def db_info(db: str | None = DbOption, fmt: Format = FormatOption) -> None:
                 {"path": str(path), "fingerprint": schema.fingerprint()})
 
 
+@app.command("plugins")
+def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the loaded plugins with their versions, hooks and the PEFT methods they register."""
+    from finsql.plugins import list_plugins, peft_methods
+
+    plugins = list_plugins()
+    methods = peft_methods()
+    if as_json:
+        payload = {
+            "plugins": plugins,
+            "peft_methods": [{"name": m.name, "description": m.description, "defaults": m.defaults}
+                             for m in methods.values()],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        return
+    table = Table("plugin", "version", "hooks")
+    for plugin in plugins:
+        table.add_row(plugin["name"], str(plugin.get("version") or ""), ", ".join(plugin["hooks"]))
+    out.print(table)
+    methods_table = Table("PEFT method", "description")
+    for method in methods.values():
+        methods_table.add_row(method.name, method.description)
+    out.print(methods_table)
+
+
 @app.command()
 def version() -> None:
     """Print the finsql version."""
     out.print(__version__)
 
 
+def _add_plugin_commands() -> None:
+    from finsql.plugins import add_plugin_commands
+
+    add_plugin_commands(app)
+
+
+_add_plugin_commands()
+
+# typer >= 0.20 vendors click; older releases raise click's own exceptions
+_CLI_ERRORS = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
+_ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app; map every user-facing failure to one stderr line and its exit code."""
     try:
         code = app(args=argv, prog_name="finsql", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        err.print(exc.ctx.get_help() if exc.ctx else str(exc), highlight=False)
-        code = 0
-    except click.UsageError as exc:
-        _fail(UsageError(exc.format_message()))
-    except click.exceptions.Abort:
+    except _ABORTS:
         err.print("aborted")
         code = 130
     except FinsqlError as exc:
         _fail(exc)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        code = 130
+    except _CLI_ERRORS as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            err.print(exc.ctx.get_help(), highlight=False)
+            code = 0
+        else:
+            _fail(UsageError(exc.format_message()))
     sys.exit(code if isinstance(code, int) else 0)
 
 

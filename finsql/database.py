@@ -39,13 +39,17 @@ def ensure_demo_db(rebuild: bool = False) -> Path:
 
 def demo_fingerprint() -> str | None:
     """Schema fingerprint of the demo database, or None when it has not been built."""
+    from finsql.sandbox import connect
     from finsql.schema import introspect
 
     path = demo_db_path()
     if not path.exists():
         return None
-    with duckdb.connect(str(path), read_only=True) as con:
+    con = connect(path)
+    try:
         return introspect(con).fingerprint()
+    finally:
+        con.close()
 
 
 def _table_name(file: Path) -> str:

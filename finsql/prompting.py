@@ -23,13 +23,20 @@ def render_schema(linked: LinkedSchema) -> str:
         keys = [c.name for c in table.columns if c.primary_key]
         inline = len(keys) == 1
         items = [
-            (f"{c.name} {c.type}{' PRIMARY KEY' if c.primary_key and inline else ''}", c.comment[:_COMMENT_CHARS])
+            (
+                f"{c.name} {c.type}{' PRIMARY KEY' if c.primary_key and inline else ''}",
+                c.comment[:_COMMENT_CHARS],
+            )
             for c in table.columns
         ]
         if len(keys) > 1:
             items.append((f"PRIMARY KEY ({', '.join(keys)})", ""))
         items += [
-            (f"FOREIGN KEY ({', '.join(fk.columns)}) REFERENCES {fk.ref_table}({', '.join(fk.ref_columns)})", "")
+            (
+                f"FOREIGN KEY ({', '.join(fk.columns)}) "
+                f"REFERENCES {fk.ref_table}({', '.join(fk.ref_columns)})",
+                "",
+            )
             for fk in table.foreign_keys
         ]
         lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -10,11 +11,8 @@ import sys
 import pytest
 
 
-def finsql(*args: str, cache=None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    return subprocess.run(
-        [sys.executable, "-m", "finsql", *args], capture_output=True, text=True, env=env, timeout=600
-    )
+def finsql(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "finsql", *args], capture_output=True, text=True, timeout=600)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
@@ -26,7 +24,9 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, fragment
 
 
 def test_missing_database(tmp_path):
-    assert_one_line_error(finsql("ask", "how many funds?", "--db", str(tmp_path / "nope.duckdb")), 4, "not found")
+    assert_one_line_error(
+        finsql("ask", "how many funds?", "--db", str(tmp_path / "nope.duckdb")), 4, "not found"
+    )
 
 
 def test_not_a_database(tmp_path):
@@ -47,11 +47,18 @@ def test_bad_option_value():
     assert_one_line_error(finsql("ask", "x", "--format", "xml"), 2, "format")
 
 
-def test_sql_refused_and_database_unchanged(demo_db):
+@pytest.mark.parametrize(
+    "statement",
+    ["DROP TABLE fund", "DELETE FROM fund", "COPY fund TO 'leak.csv'", "ATTACH 'x.duckdb' AS x", "SET threads=1"],
+)
+def test_sql_refused_and_database_unchanged(demo_db, statement, tmp_path):
+    digest = hashlib.sha256(demo_db.read_bytes()).hexdigest()
     before = finsql("db", "info", "--format", "json")
-    proc = finsql("sql", "DROP TABLE fund")
+    proc = finsql("sql", statement)
     assert_one_line_error(proc, 6, "")
     assert finsql("db", "info", "--format", "json").stdout == before.stdout
+    assert hashlib.sha256(demo_db.read_bytes()).hexdigest() == digest
+    assert not (tmp_path / "leak.csv").exists() and not os.path.exists("leak.csv")
 
 
 def test_sql_runs_reads_as_json_and_csv(demo_db):

@@ -16,12 +16,17 @@ def tiny(tiny_model_dir):
 def test_extract_sql_from_fences_and_chatter():
     assert extract_sql("```sql\nSELECT a FROM t;\n```") == "SELECT a FROM t"
     assert extract_sql("Here you go: select count(*)\nfrom fund; -- done") == "select count(*) from fund"
-    assert extract_sql("WITH x AS (SELECT 1) SELECT * FROM x\n\nExplanation: ...") == "WITH x AS (SELECT 1) SELECT * FROM x"
+    assert (
+        extract_sql("WITH x AS (SELECT 1) SELECT * FROM x\n\nExplanation: ...")
+        == "WITH x AS (SELECT 1) SELECT * FROM x"
+    )
     assert extract_sql("no sql here") == "no sql here"
 
 
 def test_greedy_only_returns_one_candidate(tiny):
-    cands = generate(tiny, "<|im_start|>user\nhow many funds<|im_end|>\n<|im_start|>assistant\n", 0, max_new_tokens=12)
+    cands = generate(
+        tiny, "<|im_start|>user\nhow many funds<|im_end|>\n<|im_start|>assistant\n", 0, max_new_tokens=12
+    )
     assert len(cands) == 1 and cands[0].greedy
     assert math.isfinite(cands[0].logprob) and cands[0].logprob <= 0
 

@@ -1,6 +1,7 @@
 """Execution accuracy and warm latency of `finsql ask` on the held-out demo evaluation file.
 
-Usage: python benchmarks/demo_eval.py [--model NAME] [--shots 3] [--samples 0] [--limit N]
+Usage: python benchmarks/demo_eval.py [--label L] [--model NAME] [--shots 3] [--samples 0] [--limit N]
+                                      [--no-repair] [--no-expert]
 Writes benchmarks/results/demo-eval-<label>.json with the summary and every prediction.
 """
 
@@ -28,11 +29,19 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--label", default="base")
+    parser.add_argument("--no-repair", action="store_true", help="skip the SQL repairer plugins")
+    parser.add_argument("--no-expert", action="store_true", help="base model even if an expert matches")
     args = parser.parse_args()
 
     pairs = read_pairs(demo_pairs("eval"))[: args.limit]
     start = time.perf_counter()
-    session = Session(ensure_demo_db(), model_name=args.model, shots=args.shots)
+    session = Session(
+        ensure_demo_db(),
+        model_name=args.model,
+        shots=args.shots,
+        repair=not args.no_repair,
+        expert=False if args.no_expert else None,
+    )
     session.ask(pairs[0].question)  # warm-up: model load, embeddings, first forward pass
     warm_up = time.perf_counter() - start
     report = evaluate(session, pairs, samples=args.samples)
@@ -43,6 +52,8 @@ def main() -> None:
         "model": session.lm.name,
         "shots": args.shots,
         "samples": args.samples,
+        "repair": not args.no_repair,
+        "expert": session.expert_name,
         "machine": f"{platform.machine()} {platform.processor() or ''} cpu".strip(),
         "load_and_warm_up_seconds": round(warm_up, 2),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

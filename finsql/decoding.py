@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -24,6 +25,7 @@ class Attempt:
     result: QueryResult | None = None
     group: int | None = None
     ordered: bool = False
+    repaired_by: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -35,19 +37,39 @@ class Decision:
     confidence: float = 0.0
 
 
+Repairer = Callable[[str, Schema], str]
+
+
 def run_candidate(
-    candidate: Candidate, schema: Schema, con: duckdb.DuckDBPyConnection, timeout_s: float, max_rows: int
+    candidate: Candidate,
+    schema: Schema,
+    con: duckdb.DuckDBPyConnection,
+    timeout_s: float,
+    max_rows: int,
+    repairers: Sequence[tuple[str, Repairer]] = (),
 ) -> Attempt:
-    """Validate one candidate with sqlglot, then run it in the sandbox."""
+    """Validate one candidate with sqlglot (repairing it if refused), then run it in the sandbox."""
     try:
         checked = check_sql(candidate.sql, schema)
+        used: list[str] = []
     except FinsqlError as exc:
-        return Attempt(candidate, "refused", str(exc))
+        sql, used = candidate.sql, []
+        for name, repair in repairers:
+            fixed = repair(sql, schema)
+            if fixed != sql:
+                sql, used = fixed, [*used, name]
+        try:
+            checked = check_sql(sql, schema) if used else None
+        except FinsqlError:
+            checked = None
+        if checked is None:
+            return Attempt(candidate, "refused", str(exc))
+        candidate.sql = checked.sql
     try:
         result = run_query(con, checked.sql, timeout_s=timeout_s, max_rows=max_rows)
     except FinsqlError as exc:
-        return Attempt(candidate, "error", str(exc))
-    return Attempt(candidate, "ok", result=result, ordered=checked.ordered)
+        return Attempt(candidate, "error", str(exc), repaired_by=used)
+    return Attempt(candidate, "ok", result=result, ordered=checked.ordered, repaired_by=used)
 
 
 def decide(
@@ -57,17 +79,22 @@ def decide(
     *,
     timeout_s: float = 10.0,
     max_rows: int = 1000,
+    repairers: Sequence[tuple[str, Repairer]] = (),
 ) -> Decision:
     """Run every candidate (identical SQL once) and vote on results; ties go to higher log-likelihood."""
     by_sql: dict[str, Attempt] = {}
     attempts = []
     for candidate in candidates:
-        if candidate.sql in by_sql:
-            done = by_sql[candidate.sql]
-            attempts.append(Attempt(candidate, done.status, done.reason, done.result, ordered=done.ordered))
+        raw = candidate.sql
+        if raw in by_sql:
+            done = by_sql[raw]
+            candidate.sql = done.candidate.sql
+            attempts.append(
+                Attempt(candidate, done.status, done.reason, done.result, None, done.ordered, done.repaired_by)
+            )
         else:
-            by_sql[candidate.sql] = run_candidate(candidate, schema, con, timeout_s, max_rows)
-            attempts.append(by_sql[candidate.sql])
+            by_sql[raw] = run_candidate(candidate, schema, con, timeout_s, max_rows, repairers)
+            attempts.append(by_sql[raw])
     groups: dict[object, list[Attempt]] = {}
     for attempt in attempts:
         if attempt.status == "ok":

@@ -73,6 +73,9 @@ def embedder():
     """The sentence-transformers model, loaded once per process, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
     return SentenceTransformer(embedding_model_dir(), device="cpu")
 

@@ -101,7 +101,9 @@ def default_model_dir() -> Path:
     gguf = _find_gguf() or _download_gguf()
     status(f"first use: converting {gguf.name} to safetensors in {folder} (once, ~30 s)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.enable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
@@ -137,6 +139,7 @@ def load_model(name: str | None = None) -> LoadedModel:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     device, dtype = pick_device()
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)

@@ -204,14 +204,14 @@ def test_register_sql_repairers():
     class Repairers:
         @hookimpl
         def register_sql_repairers(self, register):
-            def strip_semicolon(sql: str) -> str:
+            def strip_semicolon(sql: str, schema) -> str:
                 return sql.strip().rstrip(";")
 
             register(strip_semicolon)
 
     found = sql_repairers(_manager(Repairers()))
     assert list(found) == ["strip_semicolon"]
-    assert found["strip_semicolon"]("SELECT 1; ") == "SELECT 1"
+    assert found["strip_semicolon"]("SELECT 1; ", None) == "SELECT 1"
 
 
 def test_register_serializers():

@@ -1,0 +1,70 @@
+"""Closest-name repairs: unknown tables, columns and aliases in generated SQL mapped to the schema's names."""
+
+from __future__ import annotations
+
+import difflib
+
+from finsql.hookspecs import hookimpl
+from finsql.schema import Schema
+
+CUTOFF = 0.6
+
+
+def _closest(name: str, choices: list[str]) -> str | None:
+    low = {c.lower(): c for c in choices}
+    if name.lower() in low:
+        return low[name.lower()]
+    found = difflib.get_close_matches(name.lower(), list(low), n=1, cutoff=CUTOFF)
+    return low[found[0]] if found else None
+
+
+def repair_names(sql: str, schema: Schema) -> str:
+    """Replace unknown table names, unknown columns and unknown table qualifiers by the closest known ones."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except sqlglot.errors.SqlglotError:
+        return sql
+    changed = False
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    table_names = [t.name for t in schema.tables]
+    for table in tree.find_all(exp.Table):
+        if table.name.lower() in ctes or schema.table(table.name):
+            continue
+        fix = _closest(table.name, table_names)
+        if fix:
+            table.set("this", exp.to_identifier(fix))
+            changed = True
+    aliases: dict[str, str] = {}
+    for table in tree.find_all(exp.Table):
+        if schema.table(table.name):
+            aliases[(table.alias or table.name).lower()] = table.name
+    in_query = [schema.table(name) for name in dict.fromkeys(aliases.values())]
+    select_aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+    for column in tree.find_all(exp.Column):
+        name, qualifier = column.name, column.table.lower()
+        if not name or (name.lower() in select_aliases and not qualifier):
+            continue
+        if qualifier and qualifier not in aliases and qualifier not in ctes:
+            owners = [a for a, t in aliases.items() if schema.table(t).column(name)]
+            if len(owners) >= 1:
+                column.set("table", exp.to_identifier(owners[0]))
+                qualifier = owners[0]
+                changed = True
+        if qualifier in ctes:
+            continue
+        scope = [schema.table(aliases[qualifier])] if qualifier in aliases else in_query
+        if not scope or any(t.column(name) for t in scope):
+            continue
+        fix = _closest(name, [c.name for t in scope for c in t.columns])
+        if fix:
+            column.set("this", exp.to_identifier(fix))
+            changed = True
+    return tree.sql(dialect="duckdb") if changed else sql
+
+
+@hookimpl
+def register_sql_repairers(register):
+    register(repair_names, name="closest-names")

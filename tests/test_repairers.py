@@ -1,0 +1,65 @@
+"""The built-in closest-name SQL repairer, on the demo schema, checked with the real validator."""
+
+import pytest
+
+from finsql.errors import SQLRefused
+from finsql.plugins import sql_repairers
+from finsql.sandbox import connect
+from finsql.schema import introspect
+from finsql.sqlcheck import check_sql
+
+
+@pytest.fixture(scope="module")
+def schema(demo_db):
+    return introspect(connect(demo_db))
+
+
+@pytest.fixture(scope="module")
+def repair():
+    return sql_repairers()["closest-names"]
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected_fragment"),
+    [
+        ("SELECT fund_name FROM funds", "FROM fund"),
+        ("SELECT fund_nme FROM fund", "SELECT fund_name FROM fund"),
+        ("SELECT x.close_price FROM stock_daily_price AS p", "p.close_price"),
+        ("SELECT s.stock_nam, p.close_price FROM stock AS s JOIN stock_daily_price AS p ON s.ticker = p.ticker",
+         "s.stock_name"),
+    ],
+)
+def test_repairs_make_sql_valid(schema, repair, broken, expected_fragment):
+    with pytest.raises(SQLRefused):
+        check_sql(broken, schema)
+    fixed = repair(broken, schema)
+    assert expected_fragment in fixed
+    check_sql(fixed, schema)
+
+
+def test_valid_and_hopeless_sql_left_alone(schema, repair):
+    good = "SELECT fund_type, count(*) AS n FROM fund GROUP BY fund_type ORDER BY n DESC"
+    assert repair(good, schema) == good
+    assert repair("SELECT zzzzqqq FROM fund", schema) == "SELECT zzzzqqq FROM fund"
+    assert repair("not sql at all (", schema) == "not sql at all ("
+
+
+def test_decoder_repairs_then_votes(demo_db, schema):
+    """A misspelt candidate is repaired and joins the vote; a hopeless one stays refused."""
+    from finsql.decoding import decide
+    from finsql.generation import Candidate
+
+    con = connect(demo_db)
+    candidates = [
+        Candidate("", "SELECT count(*) FROM fund", -0.5, greedy=True),
+        Candidate("", "SELECT count(*) FROM funds", -0.4, greedy=False),
+        Candidate("", "SELECT count(*) FROM bond", -0.1, greedy=False),
+        Candidate("", "SELECT nonsense_zz FROM fund", -0.2, greedy=False),
+    ]
+    decision = decide(candidates, schema, con, repairers=list(sql_repairers().items()))
+    statuses = [a.status for a in decision.attempts]
+    assert statuses == ["ok", "ok", "ok", "refused"]
+    assert decision.attempts[1].repaired_by == ["closest-names"]
+    assert decision.best.candidate.sql == "SELECT count(*) FROM fund"
+    assert decision.confidence == 0.5
+    assert decision.attempts[0].group == decision.attempts[1].group != decision.attempts[2].group

@@ -90,7 +90,9 @@ def decide(
             done = by_sql[raw]
             candidate.sql = done.candidate.sql
             attempts.append(
-                Attempt(candidate, done.status, done.reason, done.result, None, done.ordered, done.repaired_by)
+                Attempt(
+                    candidate, done.status, done.reason, done.result, None, done.ordered, done.repaired_by
+                )
             )
         else:
             by_sql[raw] = run_candidate(candidate, schema, con, timeout_s, max_rows, repairers)

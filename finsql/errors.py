@@ -44,6 +44,10 @@ class NoValidSQL(FinsqlError):
 
     exit_code = 6
 
+    def __init__(self, message: str, sql: str = "") -> None:
+        super().__init__(message)
+        self.sql = sql  # the greedy candidate, kept so evaluation reports can show it
+
 
 class QueryFailed(FinsqlError):
     """A validated query failed at execution: runtime error or timeout."""

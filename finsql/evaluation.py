@@ -89,9 +89,9 @@ def evaluate_pair(session: Session, pair: Pair, samples: int = 0) -> ItemResult:
     try:
         answer = session.ask(pair.question, samples=samples)
     except FinsqlError as exc:
-        return ItemResult(
-            pair.question, pair.sql, "", "invalid", time.perf_counter() - start, labels, str(exc)
-        )
+        seconds = time.perf_counter() - start
+        sql = getattr(exc, "sql", "")
+        return ItemResult(pair.question, pair.sql, sql, "invalid", seconds, labels, str(exc))
     seconds = time.perf_counter() - start
     if answer.truncated:
         full = run_query(session.con, answer.sql, timeout_s=session.timeout_s, max_rows=100_000)

@@ -24,7 +24,7 @@ def register_combiners(register):
 
 @hookspec
 def register_sql_repairers(register):
-    """Register functions ``fn(sql: str, schema: Schema) -> str`` that repair candidate SQL before validation."""
+    """Register functions ``fn(sql, schema) -> sql`` that repair candidate SQL before validation."""
 
 
 @hookspec

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from finsql.decoding import Decision, decide
 from finsql.errors import InputError, NoValidSQL
@@ -12,6 +13,7 @@ from finsql.generation import generate
 from finsql.linking import EmbeddingLinker, LinkedSchema, SchemaLinker
 from finsql.models import LoadedModel, load_model
 from finsql.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
+from finsql.plugins import sql_repairers
 from finsql.prompting import build_messages, render_prompt
 from finsql.sandbox import connect
 from finsql.schema import Schema, introspect
@@ -34,6 +36,7 @@ class Answer:
     examples: list[Pair]
     decision: Decision
     seconds: dict[str, float] = field(default_factory=dict)
+    expert: str | None = None
 
 
 class Session:
@@ -48,7 +51,12 @@ class Session:
         shots: int = DEFAULT_SHOTS,
         timeout_s: float = 10.0,
         max_rows: int = 1000,
+        expert: str | None | Literal[False] = None,
+        force_expert: bool = False,
+        repair: bool = True,
     ) -> None:
+        """``expert``: None picks the expert trained for this schema and base model (if any), a name uses that
+        expert, False the base model alone. With an expert, ``shots`` is the number it was trained with."""
         self.db_path = db_path
         self.con = connect(db_path)
         self.schema: Schema = introspect(self.con)
@@ -60,10 +68,45 @@ class Session:
         self.shots = shots
         self.timeout_s = timeout_s
         self.max_rows = max_rows
+        self.repairers = list(sql_repairers().items()) if repair else []
         self.examples = ExampleRetriever(self._example_pairs(examples_path))
+        self.force_expert = force_expert
+        self.expert_name: str | None = self._route_expert(expert)
+        if self.expert_name is not None and self.shots > 0 and examples_path is None:
+            from finsql.experts import EXAMPLES_FILE, expert_dir
+
+            pool = expert_dir(self.expert_name) / EXAMPLES_FILE
+            if pool.is_file():  # the examples the expert was trained with
+                self.examples = ExampleRetriever(read_pairs(pool))
+
+    def _route_expert(self, expert: str | None | Literal[False]) -> str | None:
+        """The expert to use (see ``__init__``); sets the model and shots a named expert was trained with."""
+        if expert is False:
+            return None
+        from finsql import experts
+        from finsql.models import resolve_model_path
+
+        fingerprint = self.schema.fingerprint()
+        if expert is None:
+            if not any(m.get("schema_fingerprint") == fingerprint for m in experts.list_experts()):
+                return None
+            base_hash = experts.weights_hash(resolve_model_path(self.model_name))
+            name = experts.find_expert_for(fingerprint, base_hash)
+            if name is None:
+                return None
+            manifest = experts.load_manifest(name)
+        else:
+            manifest = experts.load_manifest(expert)
+            name = expert
+            if self.model_name is None and manifest.get("base_model"):
+                self.model_name = manifest["base_model"]
+            base_hash = experts.weights_hash(resolve_model_path(self.model_name))
+            experts.check_expert(manifest, fingerprint, base_hash, force=self.force_expert)
+        self.shots = int(manifest.get("shots", 0))
+        return name
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
-        """Few-shot pool: the given file, else the demo training pairs when this database has the demo schema."""
+        """Few-shot pool: the given file, else the demo training pairs if the database has the demo schema."""
         if examples_path is not None:
             return read_pairs(examples_path)
         from finsql.database import demo_fingerprint
@@ -74,7 +117,12 @@ class Session:
     def lm(self) -> LoadedModel:
         """The language model, loaded on first use."""
         if self._lm is None:
-            self._lm = load_model(self.model_name)
+            lm = load_model(self.model_name)
+            if self.expert_name is not None:
+                from finsql.experts import load_expert
+
+                lm = load_expert(lm, self.expert_name, self.schema, force=self.force_expert)
+            self._lm = lm
         return self._lm
 
     def prompt_for(self, question: str) -> tuple[str, LinkedSchema, list[Pair]]:
@@ -94,11 +142,18 @@ class Session:
         t_prompt = time.perf_counter()
         candidates = generate(self.lm, prompt, samples, temperature=temperature, top_p=top_p)
         t_gen = time.perf_counter()
-        decision = decide(candidates, self.schema, self.con, timeout_s=self.timeout_s, max_rows=self.max_rows)
+        decision = decide(
+            candidates,
+            self.schema,
+            self.con,
+            timeout_s=self.timeout_s,
+            max_rows=self.max_rows,
+            repairers=self.repairers,
+        )
         t_run = time.perf_counter()
         if decision.best is None:
             reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))
-            raise NoValidSQL(f"no valid SQL could be produced ({reasons})")
+            raise NoValidSQL(f"no valid SQL could be produced ({reasons})", candidates[0].sql)
         best = decision.best
         return Answer(
             question,
@@ -116,6 +171,7 @@ class Session:
                 "execute": t_run - t_gen,
                 "total": t_run - clock,
             },
+            self.expert_name,
         )
 
     def close(self) -> None:

@@ -12,7 +12,9 @@ import pytest
 
 
 def finsql(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "finsql", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "finsql", *args], capture_output=True, text=True, timeout=600
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
@@ -49,7 +51,13 @@ def test_bad_option_value():
 
 @pytest.mark.parametrize(
     "statement",
-    ["DROP TABLE fund", "DELETE FROM fund", "COPY fund TO 'leak.csv'", "ATTACH 'x.duckdb' AS x", "SET threads=1"],
+    [
+        "DROP TABLE fund",
+        "DELETE FROM fund",
+        "COPY fund TO 'leak.csv'",
+        "ATTACH 'x.duckdb' AS x",
+        "SET threads=1",
+    ],
 )
 def test_sql_refused_and_database_unchanged(demo_db, statement, tmp_path):
     digest = hashlib.sha256(demo_db.read_bytes()).hexdigest()

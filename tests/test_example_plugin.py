@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -51,16 +52,18 @@ print("vera ok", trainable)
 
 @pytest.fixture(scope="module")
 def vera_plugin() -> str:
-    """``examples/finsql-vera`` pip-installed (editable, no deps) here; returns the interpreter to run it.
+    """``examples/finsql-vera`` pip-installed (no deps) here; returns the interpreter to run it.
 
-    Reusable by later tests that train with the ``vera`` method in a subprocess. The package stays installed.
+    A regular (not editable) install lands in site-packages, already on this process's path, so plugin
+    loading later in the same test session imports it too. The package stays installed.
     """
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "-e", str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall", str(EXAMPLE)],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    importlib.invalidate_caches()
     return sys.executable
 
 
@@ -88,3 +91,50 @@ def test_load_plugins_by_distribution_name(vera_plugin):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "vera"
+
+
+TRAIN_AND_ASK = """
+import sys
+from pathlib import Path
+
+from peft import PeftModel
+
+import finsql.pipeline as pipeline
+from finsql.errors import NoValidSQL
+from finsql.pairs import Pair
+from finsql.training import train_expert
+
+model_dir, db = sys.argv[1], Path(sys.argv[2])
+pairs = [
+    Pair("How many funds are there?", "SELECT count(*) FROM fund"),
+    Pair("List the bond funds.", "SELECT fund_name FROM fund WHERE fund_type = 'bond'"),
+    Pair("Which funds are equity funds?", "SELECT fund_name FROM fund WHERE fund_type = 'equity'"),
+]
+folder = train_expert(db, pairs, "vera", "vera-demo", model_name=model_dir, layers=1, steps=2, batch_size=2,
+                      val_split=0, progress=False)
+assert (folder / "adapter_config.json").is_file() and (folder / "finsql-expert.json").is_file()
+
+calls = []
+real_generate = pipeline.generate
+pipeline.generate = lambda lm, *args, **kwargs: calls.append(lm) or real_generate(lm, *args, **kwargs)
+session = pipeline.Session(db, model_name=model_dir)
+assert session.expert_name == "vera-demo", session.expert_name
+try:
+    outcome = "answer expert=" + str(session.ask("How many funds are there?").expert)
+except NoValidSQL:
+    outcome = "no valid SQL"
+(lm,) = calls
+assert isinstance(lm.model, PeftModel) and lm.model.active_peft_config.peft_type.value == "VERA"
+print("vera expert ok:", outcome)
+"""
+
+
+def test_train_a_vera_expert_and_answer_with_it(vera_plugin, tiny_model_dir, demo_db, tmp_path):
+    proc = subprocess.run(
+        [vera_plugin, "-c", TRAIN_AND_ASK, str(tiny_model_dir), str(demo_db)],
+        capture_output=True,
+        text=True,
+        env=_env(FINSQL_CACHE_DIR=str(tmp_path / "cache"), FINSQL_THREADS="1"),
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "vera expert ok:" in proc.stdout

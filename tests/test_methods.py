@@ -80,7 +80,7 @@ def test_method_trains_saves_loads_and_generates(name, tiny_model_dir, tokenizer
     with torch.no_grad():
         torch.testing.assert_close(loaded(**fixed).logits, expected, atol=1e-5, rtol=0)
 
-    texts = ["how many fund", "select name from stock where price"]
+    texts = ["fund", "select name from stock where price group by name order by price"]
     prompts = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
     assert prompts["attention_mask"][0, 0] == 0  # left-padded
     with torch.no_grad():

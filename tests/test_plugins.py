@@ -30,7 +30,11 @@ from finsql.plugins import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILTIN_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
+METHOD_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
+BUILTIN_PLUGINS = sorted([*METHOD_PLUGINS, "repair_names"])
+BUILTIN_HOOKS = {name: ["register_peft_methods"] for name in METHOD_PLUGINS} | {
+    "repair_names": ["register_sql_repairers"]
+}
 HOOKS = {name: fn for name, fn in vars(hookspecs).items() if getattr(fn, "finsql_spec", None) is not None}
 
 
@@ -88,7 +92,7 @@ def test_builtins_are_listed_with_version_and_hooks():
         assert plugins[name]["version"] == importlib.metadata.version("finsql")
         assert plugins[name]["distribution"] == "finsql"
         assert plugins[name]["module"] == f"finsql_plugins.{name}"
-        assert plugins[name]["hooks"] == ["register_peft_methods"]
+        assert plugins[name]["hooks"] == BUILTIN_HOOKS[name]
 
 
 def test_default_manager_loads_all_builtins():

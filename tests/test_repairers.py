@@ -25,8 +25,11 @@ def repair():
         ("SELECT fund_name FROM funds", "FROM fund"),
         ("SELECT fund_nme FROM fund", "SELECT fund_name FROM fund"),
         ("SELECT x.close_price FROM stock_daily_price AS p", "p.close_price"),
-        ("SELECT s.stock_nam, p.close_price FROM stock AS s JOIN stock_daily_price AS p ON s.ticker = p.ticker",
-         "s.stock_name"),
+        (
+            "SELECT s.stock_nam, p.close_price FROM stock AS s "
+            "JOIN stock_daily_price AS p ON s.ticker = p.ticker",
+            "s.stock_name",
+        ),
     ],
 )
 def test_repairs_make_sql_valid(schema, repair, broken, expected_fragment):

@@ -1,0 +1,305 @@
+"""The expert hub: manifests, atomic writes, compatibility checks, routing in Session, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from finsql import experts
+from finsql.errors import FinsqlError, InputError, NoValidSQL, UsageError
+from finsql.pairs import Pair
+
+PAIRS = [
+    Pair("How many funds are there?", "SELECT count(*) FROM fund"),
+    Pair("List the bond funds.", "SELECT fund_name FROM fund WHERE fund_type = 'bond'"),
+    Pair("What is the total AUM?", "SELECT sum(aum_mn) FROM fund"),
+    Pair("Which fund is the largest?", "SELECT fund_name FROM fund ORDER BY aum_mn DESC LIMIT 1"),
+]
+
+
+def make_db(path: Path, extra_column: bool = False) -> Path:
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    more = ", inception DATE" if extra_column else ""
+    con.execute(
+        f"CREATE TABLE fund (fund_code VARCHAR PRIMARY KEY, fund_name VARCHAR, fund_type VARCHAR, "
+        f"aum_mn DOUBLE{more})"
+    )
+    con.execute(
+        "INSERT INTO fund (fund_code, fund_name, fund_type, aum_mn) VALUES ('F1', 'Alpha', 'equity', 12)"
+    )
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, demo_db):
+    folder = tmp_path_factory.mktemp("experts-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FINSQL_CACHE_DIR", str(folder))
+        patch.setenv("FINSQL_THREADS", "1")
+        yield folder
+
+
+@pytest.fixture(scope="module")
+def dbs(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("expert-dbs")
+    return make_db(folder / "funds.duckdb"), make_db(folder / "funds2.duckdb", extra_column=True)
+
+
+@pytest.fixture(scope="module")
+def other_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    """The tiny model with one weight changed: another base model."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    with torch.no_grad():
+        model.lm_head.weight[0, 0] += 1.0
+    folder = tmp_path_factory.mktemp("other-model")
+    model.save_pretrained(folder)
+    for file in tiny_model_dir.iterdir():  # the tokenizer files
+        if not (folder / file.name).exists():
+            shutil.copy(file, folder / file.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(cache, dbs, tiny_model_dir) -> str:
+    from finsql.training import train_expert
+
+    train_expert(
+        dbs[0],
+        PAIRS,
+        "lora",
+        "funds-lora",
+        model_name=str(tiny_model_dir),
+        layers=1,
+        steps=2,
+        batch_size=2,
+        val_split=0,
+        progress=False,
+    )
+    return "funds-lora"
+
+
+def fake_expert(name: str, created_at: str, fingerprint="fp1", base="h1", force=False) -> Path:
+    manifest = {
+        "schema_fingerprint": fingerprint,
+        "base_model_hash": base,
+        "method": "lora",
+        "shots": 0,
+        "created_at": created_at,
+        "metrics": {},
+    }
+    return experts.save_expert(
+        name, lambda folder: (folder / "state.bin").write_bytes(b"x" * 10), manifest, force
+    )
+
+
+def test_weights_hash_is_sha256_prefix_and_cached(cache, tiny_model_dir, monkeypatch):
+    files = sorted(tiny_model_dir.glob("*.safetensors"))
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
+    assert experts.weights_hash(str(tiny_model_dir)) == digest
+    monkeypatch.setattr(hashlib, "sha256", None)  # a second call must come from the cache
+    assert experts.weights_hash(str(tiny_model_dir)) == digest
+    assert experts.weights_hash(str(cache / "no-such-model")) is None
+
+
+def test_hub_listing_lookup_and_removal(cache):
+    fake_expert("old", "2024-01-01T00:00:00+00:00")
+    fake_expert("new", "2025-01-01T00:00:00+00:00")
+    fake_expert("elsewhere", "2026-01-01T00:00:00+00:00", fingerprint="fp2")
+    names = [m["name"] for m in experts.list_experts()]
+    assert {"old", "new", "elsewhere"} <= set(names)
+    assert experts.find_expert_for("fp1", "h1") == "new"
+    assert experts.find_expert_for("fp1", "other") is None
+    info = experts.load_manifest("new")
+    assert info["format"] == 1 and info["metrics"]["adapter_bytes"] == 10 and Path(info["path"]).is_dir()
+    for name in ("old", "new", "elsewhere"):
+        experts.remove_expert(name)
+    assert experts.find_expert_for("fp1", "h1") is None
+    with pytest.raises(InputError, match="no expert named 'new'"):
+        experts.load_manifest("new")
+    with pytest.raises(InputError):
+        experts.remove_expert("new")
+    assert not [p for p in (cache / "experts").iterdir() if p.name.startswith(".")]
+
+
+def test_save_is_atomic(cache):
+    def crash(folder: Path) -> None:
+        (folder / "adapter_model.safetensors").write_bytes(b"half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        experts.save_expert("atomic", crash, {"metrics": {}})
+    assert not (cache / "experts" / "atomic").exists()
+    assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
+
+    fake_expert("atomic", "2024-01-01T00:00:00+00:00")
+    with pytest.raises(UsageError, match="already exists; use --force"):
+        fake_expert("atomic", "2025-01-01T00:00:00+00:00")
+    with pytest.raises(RuntimeError):  # a failed forced overwrite keeps the previous expert
+        experts.save_expert("atomic", crash, {"metrics": {}}, force=True)
+    assert experts.load_manifest("atomic")["created_at"].startswith("2024")
+    fake_expert("atomic", "2025-01-01T00:00:00+00:00", force=True)
+    assert experts.load_manifest("atomic")["created_at"].startswith("2025")
+    experts.remove_expert("atomic")
+    assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
+
+
+def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, monkeypatch):
+    from peft import PeftModel
+
+    import finsql.pipeline as pipeline
+    from finsql.pipeline import Session
+
+    session = Session(dbs[0], model_name=str(tiny_model_dir))
+    assert session.expert_name == trained and session.shots == 0
+    calls = []
+    real_generate = pipeline.generate
+    monkeypatch.setattr(
+        pipeline, "generate", lambda lm, *a, **k: calls.append(lm) or real_generate(lm, *a, **k)
+    )
+    try:
+        answer = session.ask("How many funds are there?")
+        assert answer.expert == trained
+    except NoValidSQL:
+        pass  # a random model rarely writes valid SQL: the expert must still have generated
+    assert len(calls) == 1 and isinstance(calls[0].model, PeftModel)
+    session.close()
+
+    base = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=2)
+    assert base.expert_name is None and base.shots == 2
+    assert not isinstance(base.lm.model, PeftModel)
+    base.close()
+
+    named = Session(dbs[0], model_name=str(tiny_model_dir), expert=trained, shots=3)
+    assert named.expert_name == trained and named.shots == 0
+    named.close()
+
+    without_model = Session(dbs[0], expert=trained)  # the expert's own base model
+    assert without_model.model_name == str(tiny_model_dir)
+    without_model.close()
+
+
+def test_no_routing_for_another_schema_or_base_model(cache, dbs, tiny_model_dir, other_model_dir, trained):
+    from finsql.pipeline import Session
+
+    other_schema = Session(dbs[1], model_name=str(tiny_model_dir))
+    assert other_schema.expert_name is None
+    other_schema.close()
+    other_base = Session(dbs[0], model_name=str(other_model_dir))
+    assert other_base.expert_name is None
+    other_base.close()
+
+
+def test_loading_for_another_schema_or_base_model_fails(cache, dbs, tiny_model_dir, other_model_dir, trained):
+    from finsql.models import load_model
+    from finsql.pipeline import Session
+    from finsql.sandbox import connect
+    from finsql.schema import introspect
+
+    with pytest.raises(experts.ExpertMismatch) as info:
+        Session(dbs[1], model_name=str(tiny_model_dir), expert=trained)
+    assert "schema" in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(experts.ExpertMismatch) as info:
+        Session(dbs[0], model_name=str(other_model_dir), expert=trained)
+    assert "base model" in str(info.value) and "\n" not in str(info.value)
+    assert isinstance(info.value, FinsqlError) and info.value.exit_code == 2
+
+    con = connect(dbs[0])
+    schema = introspect(con)
+    con.close()
+    with pytest.raises(experts.ExpertMismatch, match="base model"):
+        experts.load_expert(load_model(str(other_model_dir)), trained, schema)
+    forced = experts.load_expert(load_model(str(other_model_dir)), trained, schema, force=True)
+    assert type(forced.model).__name__ == "PeftModelForCausalLM"
+
+
+def _finsql(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "FINSQL_LOAD_PLUGINS"},
+        "FINSQL_CACHE_DIR": str(cache),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "finsql", *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, code: int, fragment: str) -> None:
+    assert proc.returncode == code, (proc.returncode, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], proc.stderr
+
+
+def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"question": p.question, "sql": p.sql}) + "\n" for p in PAIRS))
+    common = ["--db", str(dbs[0]), "--data", str(data), "--model", str(tiny_model_dir)]
+    train = [
+        "train",
+        *common,
+        "--name",
+        "cli-lora",
+        "--steps",
+        "1",
+        "--layers",
+        "1",
+        "--batch-size",
+        "2",
+        "--val-split",
+        "0",
+        "--threads",
+        "1",
+        "--set",
+        "r=4",
+        "--no-augment-paraphrase",
+    ]
+    proc = _finsql(*train, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "expert cli-lora" in proc.stdout and "s/step" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+    listed = json.loads(_finsql("experts", "list", "--json", cache=cache).stdout)
+    (entry,) = [m for m in listed if m["name"] == "cli-lora"]
+    assert entry["params"]["r"] == 4 and entry["augment"] == ["skeleton"] and entry["layers"] == 1
+    shown = json.loads(_finsql("experts", "show", "cli-lora", cache=cache).stdout)
+    assert shown["base_model"] == str(tiny_model_dir)
+
+    _one_line_error(_finsql(*train, cache=cache), 2, "already exists; use --force")
+    _one_line_error(_finsql("train", *common, "--name", "x", "--method", "nope", cache=cache), 2, "methods: ")
+    _one_line_error(
+        _finsql("ask", "How many funds?", "--expert", "cli-lora", "--no-expert", cache=cache), 2, "not both"
+    )
+    _one_line_error(
+        _finsql("ask", "How many funds?", "--expert", "nope", "--db", str(dbs[0]), cache=cache),
+        3,
+        "no expert named 'nope'",
+    )
+    assert _finsql("experts", "rm", "cli-lora", cache=cache).returncode == 0
+    _one_line_error(_finsql("experts", "show", "cli-lora", cache=cache), 3, "no expert named")
+
+
+def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, tiny_model_dir, trained):
+    from finsql.pipeline import Session
+    from finsql.training import train_expert
+
+    train_expert(
+        dbs[0], PAIRS, "lora", "funds-shots", model_name=str(tiny_model_dir), layers=1, steps=1, batch_size=2,
+        val_split=0, progress=False, shots=1,
+    )  # fmt: skip
+    session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-shots", shots=3)
+    assert session.shots == 1 and session.examples.pairs == PAIRS
+    prompt, _, examples = session.prompt_for("How many bond funds are there?")
+    assert len(examples) == 1 and examples[0].question in prompt
+    session.close()
+    experts.remove_expert("funds-shots")

@@ -91,10 +91,11 @@ def test_db_info_lists_tables(demo_db):
     assert all(row[3] for row in payload["rows"])  # every table has a description
 
 
-def test_no_valid_sql_exit_code(demo_db, tiny_model_dir):
-    """A random tiny model cannot write valid SQL: exit code 6, one line."""
-    proc = finsql("ask", "How many funds are there?", "--model", str(tiny_model_dir), "--samples", "2")
-    assert_one_line_error(proc, 6, "no valid SQL")
+@pytest.mark.parametrize("repair", [[], ["--no-repair"]])
+def test_no_valid_sql_exit_code(demo_db, tiny_model_dir, repair):
+    """A random tiny model cannot write valid SQL, repaired or not: exit code 6, one line."""
+    args = ["How many funds are there?", "--model", str(tiny_model_dir), "--samples", "2", *repair]
+    assert_one_line_error(finsql("ask", *args), 6, "no valid SQL")
 
 
 @pytest.mark.slow
@@ -106,3 +107,4 @@ def test_ask_end_to_end_default_model(demo_db):
     assert payload["columns"] and payload["rows"]
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
     assert len(payload["candidates"]) == 3
+    assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])

@@ -8,12 +8,14 @@ Writes benchmarks/results/demo-eval-<label>.json with the summary and every pred
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import resource
 import time
 from pathlib import Path
 
 from finsql.database import ensure_demo_db
+from finsql.errors import FinsqlError
 from finsql.evaluation import evaluate
 from finsql.pairs import demo_pairs, read_pairs
 from finsql.pipeline import Session
@@ -42,7 +44,8 @@ def main() -> None:
         repair=not args.no_repair,
         expert=False if args.no_expert else None,
     )
-    session.ask(pairs[0].question)  # warm-up: model load, embeddings, first forward pass
+    with contextlib.suppress(FinsqlError):  # warm-up: model load, embeddings, first forward pass
+        session.ask(pairs[0].question)
     warm_up = time.perf_counter() - start
     report = evaluate(session, pairs, samples=args.samples)
     summary = report.summary()
@@ -62,8 +65,10 @@ def main() -> None:
     }
     out = RESULTS / f"demo-eval-{args.label}.json"
     write_json_atomic(out, payload)
-    print(f"{args.label}: EX {summary['execution_accuracy']:.1%} ({summary['correct']}/{summary['scored']}), "
-          f"p50 {summary['seconds_p50']}s/question -> {out}")
+    print(
+        f"{args.label}: EX {summary['execution_accuracy']:.1%} ({summary['correct']}/{summary['scored']}), "
+        f"p50 {summary['seconds_p50']}s/question -> {out}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,6 +44,15 @@ DbOption = typer.Option(
 ModelOption = typer.Option(
     None, "--model", help="Hugging Face causal-LM id or local path (default: SmolLM2-135M-Instruct)."
 )
+
+
+class PromptStyle(str, Enum):
+    """How the linked schema is written into the prompt."""
+
+    full = "full"
+    compact = "compact"
+
+
 FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv.")
 TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, help="Seconds before a query is interrupted.")
 MaxRowsOption = typer.Option(1000, "--max-rows", min=1, help="Rows fetched at most.")
@@ -95,6 +104,11 @@ def _open_session(db: str | None, model: str | None = None, **kwargs):
     return Session(path, model_name=model, **kwargs)
 
 
+PromptOption = typer.Option(
+    PromptStyle.full, "--prompt", help="Schema in the prompt: full or compact; an expert uses its own."
+)
+
+
 @app.command()
 def ask(
     question: str = typer.Argument(..., help="The question, in plain language."),
@@ -106,6 +120,7 @@ def ask(
     temperature: float = typer.Option(0.7, "--temperature", min=0.01, help="Sampling temperature."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass."),
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
+    prompt: PromptStyle = PromptOption,
     examples: Path | None = typer.Option(
         None, "--examples", help="JSONL question/SQL pairs to draw examples from."
     ),
@@ -129,6 +144,7 @@ def ask(
         model,
         examples_path=examples,
         shots=shots,
+        prompt_style=prompt.value,
         timeout_s=timeout,
         max_rows=max_rows,
         expert=choice,
@@ -232,6 +248,7 @@ def evaluate_cmd(
     model: str | None = ModelOption,
     samples: int = typer.Option(0, "--samples", "-n", min=0, max=64, help="Sampled candidates per question."),
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
+    prompt: PromptStyle = PromptOption,
     examples: Path | None = typer.Option(
         None, "--examples", help="JSONL pairs to draw few-shot examples from."
     ),
@@ -252,7 +269,13 @@ def evaluate_cmd(
         raise InputError(f"{data} holds no pairs")
     choice = _expert_choice(expert, no_expert)
     session = _open_session(
-        db, model, examples_path=examples, shots=shots, expert=choice, repair=not no_repair
+        db,
+        model,
+        examples_path=examples,
+        shots=shots,
+        prompt_style=prompt.value,
+        expert=choice,
+        repair=not no_repair,
     )
     if session.expert_name:
         err.print(f"[dim]expert {session.expert_name} ({session.shots} shots)[/dim]", highlight=False)
@@ -325,6 +348,9 @@ def train_cmd(
     patience: int = typer.Option(3, "--patience", min=0, help="Stop after N evals without gain (0: never)."),
     eval_steps: int | None = typer.Option(None, "--eval-steps", min=1, help="Steps between evaluations."),
     shots: int = typer.Option(0, "--shots", min=0, max=16, help="Retrieved examples in the prompt."),
+    prompt: PromptStyle = typer.Option(
+        PromptStyle.compact, "--prompt", help="Schema in the prompt: compact (no comments, fast) or full."
+    ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
@@ -360,6 +386,7 @@ def train_cmd(
         resume=resume,
         augment=augment,
         shots=shots,
+        prompt_style=prompt.value,
         force=force,
         patience=patience,
         eval_steps=eval_steps,
@@ -392,9 +419,10 @@ def _print_expert_summary(folder: Path) -> None:
 
 @experts_app.command("list")
 def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON, not a table.")) -> None:
-    """List the trained experts: schema, base model, method and validation figures."""
-    from finsql.experts import list_experts
+    """List the experts (trained and bundled): schema, base model, method and validation figures."""
+    from finsql.experts import install_bundled, list_experts
 
+    install_bundled()
     manifests = list_experts()
     if as_json:
         sys.stdout.write(json.dumps(manifests, indent=2, default=str) + "\n")
@@ -419,8 +447,9 @@ def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON,
 @experts_app.command("show")
 def experts_show(name: str = typer.Argument(..., help="Expert name.")) -> None:
     """Print an expert's manifest (JSON)."""
-    from finsql.experts import load_manifest
+    from finsql.experts import install_bundled, load_manifest
 
+    install_bundled(name=name)
     sys.stdout.write(json.dumps(load_manifest(name), indent=2, default=str) + "\n")
 
 

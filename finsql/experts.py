@@ -36,6 +36,7 @@ MANIFEST_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HASH_CACHE = "weights-hashes.json"
 _STALE_PARTIAL_S = 3600
+_DECLINED = ".removed-bundled.json"
 
 
 class ExpertMismatch(UsageError):
@@ -149,10 +150,16 @@ def list_experts() -> list[dict[str, Any]]:
 
 
 def remove_expert(name: str) -> None:
-    """Delete expert ``name`` (moved aside first, so a reader never sees half of it)."""
+    """Delete expert ``name`` (moved aside first, so a reader never sees half of it).
+
+    A removed bundled expert stays removed: it is not installed again on the next question.
+    """
     folder = expert_dir(name)
     if not (folder / MANIFEST).is_file():
         load_manifest(name)  # raises the "no expert named" error
+    if name in _bundled():
+        declined = _declined_bundled() | {name}
+        write_json_atomic(experts_dir() / _DECLINED, sorted(declined))
     trash = Path(tempfile.mkdtemp(prefix=f".{name}.removed-", dir=experts_dir()))
     os.replace(folder, trash / name)
     shutil.rmtree(trash, ignore_errors=True)
@@ -280,3 +287,58 @@ def save_expert(
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+# ---- bundled experts --------------------------------------------------------------------------------------
+
+
+def bundled_dir() -> Path:
+    """Experts shipped with finsql (``data/experts``), installed into the hub on first use."""
+    import finsql.data
+
+    return Path(finsql.data.__file__).parent / "experts"
+
+
+def _bundled() -> dict[str, Path]:
+    """Name -> folder of each shipped expert."""
+    folder = bundled_dir()
+    if not folder.is_dir():
+        return {}
+    return {p.name: p for p in sorted(folder.iterdir()) if (p / MANIFEST).is_file() and _NAME.match(p.name)}
+
+
+def _declined_bundled() -> set[str]:
+    """Bundled experts the user removed with ``finsql experts rm``."""
+    try:
+        return set(json.loads((experts_dir() / _DECLINED).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return set()
+
+
+def install_bundled(fingerprint: str | None = None, name: str | None = None) -> list[str]:
+    """Copy shipped experts into the hub (atomically) unless present or removed by the user; their names.
+
+    ``fingerprint`` limits it to experts for that schema, ``name`` to one expert (installed even if it was
+    removed before: the user asked for it by name).
+    """
+    installed = []
+    declined = _declined_bundled() if name is None else set()
+    for bundled_name, source in _bundled().items():
+        if (name is not None and bundled_name != name) or bundled_name in declined:
+            continue
+        if expert_dir(bundled_name).exists():
+            continue
+        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+        if fingerprint is not None and manifest.get("schema_fingerprint") != fingerprint:
+            continue
+
+        def copy(target: Path, source: Path = source) -> None:
+            for item in source.iterdir():
+                if item.is_file() and item.name != MANIFEST:
+                    shutil.copy2(item, target / item.name)
+
+        manifest["source"] = "bundled"
+        with contextlib.suppress(UsageError):  # another process installed it meanwhile
+            save_expert(bundled_name, copy, manifest)
+            installed.append(bundled_name)
+    return installed

@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Literal
 
 from finsql.decoding import Decision, decide
-from finsql.errors import InputError, NoValidSQL
+from finsql.errors import InputError, NoValidSQL, UsageError
 from finsql.generation import generate
 from finsql.linking import EmbeddingLinker, LinkedSchema, SchemaLinker
 from finsql.models import LoadedModel, load_model
 from finsql.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
 from finsql.plugins import sql_repairers
-from finsql.prompting import build_messages, render_prompt
+from finsql.prompting import PROMPT_STYLES, build_messages, render_prompt
 from finsql.sandbox import connect
 from finsql.schema import Schema, introspect
 from finsql.sqlcheck import check_sql
@@ -54,9 +54,13 @@ class Session:
         expert: str | None | Literal[False] = None,
         force_expert: bool = False,
         repair: bool = True,
+        prompt_style: str = "full",
     ) -> None:
         """``expert``: None picks the expert trained for this schema and base model (if any), a name uses that
-        expert, False the base model alone. With an expert, ``shots`` is the number it was trained with."""
+        expert, False the base model alone. With an expert, ``shots`` and ``prompt_style`` are the ones it was
+        trained with."""
+        if prompt_style not in PROMPT_STYLES:
+            raise UsageError(f"unknown prompt style {prompt_style!r}; styles: {', '.join(PROMPT_STYLES)}")
         self.db_path = db_path
         self.con = connect(db_path)
         self.schema: Schema = introspect(self.con)
@@ -66,6 +70,7 @@ class Session:
         self.model_name = model_name
         self._lm: LoadedModel | None = None
         self.shots = shots
+        self.prompt_style = prompt_style
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.repairers = list(sql_repairers().items()) if repair else []
@@ -88,6 +93,7 @@ class Session:
 
         fingerprint = self.schema.fingerprint()
         if expert is None:
+            experts.install_bundled(fingerprint=fingerprint)
             if not any(m.get("schema_fingerprint") == fingerprint for m in experts.list_experts()):
                 return None
             base_hash = experts.weights_hash(resolve_model_path(self.model_name))
@@ -96,6 +102,7 @@ class Session:
                 return None
             manifest = experts.load_manifest(name)
         else:
+            experts.install_bundled(name=expert)
             manifest = experts.load_manifest(expert)
             name = expert
             if self.model_name is None and manifest.get("base_model"):
@@ -103,6 +110,7 @@ class Session:
             base_hash = experts.weights_hash(resolve_model_path(self.model_name))
             experts.check_expert(manifest, fingerprint, base_hash, force=self.force_expert)
         self.shots = int(manifest.get("shots", 0))
+        self.prompt_style = manifest.get("prompt_style", "full")
         return name
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
@@ -130,7 +138,8 @@ class Session:
         examples = self.examples.nearest(question, self.shots)
         used = tuple(dict.fromkeys(t for e in examples for t in _tables_in(e.sql, self.schema)))
         linked = self.linker.link(question, self.schema, must_include=used)
-        return render_prompt(self.lm.tokenizer, build_messages(question, linked, examples)), linked, examples
+        messages = build_messages(question, linked, examples, self.prompt_style)
+        return render_prompt(self.lm.tokenizer, messages), linked, examples
 
     def ask(self, question: str, samples: int = 0, temperature: float = 0.7, top_p: float = 0.95) -> Answer:
         """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran."""

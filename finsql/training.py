@@ -57,11 +57,12 @@ from finsql.console import err, status
 from finsql.errors import FinsqlError, InputError, UsageError
 from finsql.pairs import Pair
 from finsql.paths import cache_dir
-from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
+from finsql.prompting import ANSWER_PREFIX, PROMPT_STYLES, build_messages, render_prompt
 
 DEFAULT_LAYERS = 8
 DEFAULT_EPOCHS = 3
 DEFAULT_AUGMENT = ("skeleton", "paraphrase")
+DEFAULT_PROMPT_STYLE = "compact"  # half the tokens of "full" (no column comments): see benchmarks/results
 AUGMENTATIONS = frozenset(DEFAULT_AUGMENT)
 SKELETON_MARKER = "[SQL skeleton]"
 DEFAULT_LR = 2e-4
@@ -338,7 +339,8 @@ def build_examples(
             skeleton = sql_skeleton(pair.sql)
             skeleton_target = _target_text(skeleton) if skeleton else None
             if skeleton_target is not None:
-                messages = build_messages(f"{SKELETON_MARKER} {pair.question}", linked, shots)
+                question = f"{SKELETON_MARKER} {pair.question}"
+                messages = build_messages(question, linked, shots, session.prompt_style)
                 add(render_prompt(tok, messages), skeleton_target, "skeleton")
         if "paraphrase" in augment:
             rewrite = paraphrase_question(pair.question, seed)
@@ -771,15 +773,24 @@ def _trainer_classes():
                 TimeRemainingColumn(),
                 console=err,
                 transient=False,
+                disable=not err.is_terminal,
             )
             self.bar.start()
             self.task = self.bar.add_task(self.title, total=state.max_steps, loss=self.loss, sps=0.0)
             self.bar.update(self.task, completed=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if self.bar is not None:
-                sps = self.timer.seconds_per_step() or 0.0
-                self.bar.update(self.task, completed=state.global_step, sps=sps)
+            if self.bar is None:
+                return
+            sps = self.timer.seconds_per_step() or 0.0
+            self.bar.update(self.task, completed=state.global_step, sps=sps)
+            step, every = state.global_step, max(1, state.max_steps // 20)
+            if not err.is_terminal and (step % every == 0 or step == state.max_steps):
+                # a log file gets a line per 5% instead of a live bar
+                self.bar.console.print(
+                    f"step {step}/{state.max_steps}  loss {self.loss:.4f}  {sps:.2f} s/step",
+                    highlight=False,
+                )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             if self.bar is not None and logs and "loss" in logs:
@@ -886,6 +897,7 @@ def train_expert(
     resume: bool = False,
     augment: Iterable[str] = DEFAULT_AUGMENT,
     shots: int = 0,
+    prompt_style: str = DEFAULT_PROMPT_STYLE,
     progress: bool = True,
     force: bool = False,
     patience: int = 3,
@@ -936,6 +948,8 @@ def train_expert(
         raise UsageError("--epochs, --steps and --batch-size must be positive")
     if not 0 <= val_split < 1:
         raise UsageError(f"--val-split must be in [0, 1), not {val_split}")
+    if prompt_style not in PROMPT_STYLES:
+        raise UsageError(f"unknown prompt style {prompt_style!r}; styles: {', '.join(PROMPT_STYLES)}")
     if layers is not None and layers < 0:
         raise UsageError(f"--layers must be 0 (all) or more, not {layers}")
     augment = tuple(augment)
@@ -962,7 +976,13 @@ def train_expert(
     # the inference prompt: same session set-up as asking, base model only
     session = None
     try:
-        session = Session(resolve_database(db_path), model_name=model_name, shots=shots, expert=False)
+        session = Session(
+            resolve_database(db_path),
+            model_name=model_name,
+            shots=shots,
+            expert=False,
+            prompt_style=prompt_style,
+        )
         lm = session.lm
         fingerprint = session.schema.fingerprint()
         base_hash = experts.weights_hash(lm.path)
@@ -1003,7 +1023,8 @@ def train_expert(
                 "base_model_hash": base_hash, "schema_fingerprint": fingerprint,
                 "data_hash": data_hash(pairs),
                 "batch_size": batch_size, "lr": lr, "total_steps": total_steps, "seed": seed,
-                "augment": augment, "shots": shots, "val_split": val_split, "max_length": max_length,
+                "augment": augment, "shots": shots, "prompt_style": prompt_style, "val_split": val_split,
+                "max_length": max_length,
                 "interval": interval, "patience": patience,
             }
         )  # fmt: skip
@@ -1133,6 +1154,7 @@ def train_expert(
                 },
                 "augment": augment,
                 "shots": shots,
+                "prompt_style": prompt_style,
                 "data": {
                     "hash": data_hash(pairs), "pairs": len(pairs), "train_pairs": len(train_pairs),
                     "val_pairs": len(val_pairs), "train_examples": len(train_examples),

@@ -108,3 +108,9 @@ def test_ask_end_to_end_default_model(demo_db):
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
+
+
+def test_unknown_prompt_style():
+    assert_one_line_error(finsql("ask", "how many funds?", "--prompt", "tiny"), 2, "prompt")
+    train = finsql("train", "--data", "x.jsonl", "--name", "x", "--prompt", "tiny")
+    assert_one_line_error(train, 2, "prompt")

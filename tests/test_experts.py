@@ -164,6 +164,8 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     assert session.expert_name == trained and session.shots == 0
+    assert session.prompt_style == experts.load_manifest(trained)["prompt_style"] == "compact"
+    assert "CREATE TABLE fund (fund_code VARCHAR" in session.prompt_for("How many funds are there?")[0]
     calls = []
     real_generate = pipeline.generate
     monkeypatch.setattr(
@@ -178,7 +180,7 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     session.close()
 
     base = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=2)
-    assert base.expert_name is None and base.shots == 2
+    assert base.expert_name is None and base.shots == 2 and base.prompt_style == "full"
     assert not isinstance(base.lm.model, PeftModel)
     base.close()
 
@@ -303,3 +305,34 @@ def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, 
     assert len(examples) == 1 and examples[0].question in prompt
     session.close()
     experts.remove_expert("funds-shots")
+
+
+def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypatch):
+    shipped = tmp_path / "bundled"
+    source = fake_expert("shipped", "2024-06-01T00:00:00+00:00", fingerprint="fp-demo")
+    shutil.copytree(source, shipped / "shipped")
+    experts.remove_expert("shipped")
+    monkeypatch.setattr(experts, "bundled_dir", lambda: shipped)
+
+    assert experts.install_bundled(fingerprint="another") == []
+    assert experts.install_bundled(fingerprint="fp-demo") == ["shipped"]
+    installed = experts.load_manifest("shipped")
+    assert installed["source"] == "bundled" and installed["created_at"].startswith("2024-06")
+    assert (Path(installed["path"]) / "state.bin").read_bytes() == b"x" * 10
+    assert experts.install_bundled() == []  # already there
+
+    experts.remove_expert("shipped")  # the user declines it: no automatic reinstall
+    assert experts.install_bundled(fingerprint="fp-demo") == []
+    assert experts.install_bundled(name="shipped") == ["shipped"]  # asked for by name
+    experts.remove_expert("shipped")
+
+
+def test_the_shipped_demo_expert_matches_the_demo_schema():
+    from finsql.database import demo_fingerprint
+
+    shipped = experts.bundled_dir()
+    manifests = [json.loads((p / experts.MANIFEST).read_text()) for p in shipped.iterdir()]
+    assert manifests, "finsql ships at least one demo expert"
+    for manifest in manifests:
+        assert manifest["schema_fingerprint"] == demo_fingerprint()
+        assert manifest["base_model"] == "smollm2-135m-instruct"

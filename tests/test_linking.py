@@ -85,3 +85,20 @@ def test_wide_schema_fits_the_prompt(tmp_path):
     full = render_schema(type(linked)(schema.tables))
     prompt = build_messages("q", linked, [Pair("q1", "SELECT 1")])[0]["content"]
     assert len(prompt) < len(full) / 8
+
+
+def test_compact_style_keeps_every_column_and_key_in_fewer_characters(demo):
+    schema, linker = demo
+    linked = linker.link("Which fund managers run bond funds?", schema)
+    full, compact = render_schema(linked, "full"), render_schema(linked, "compact")
+    lines = compact.splitlines()
+    assert len(compact) < 0.7 * len(full)
+    assert [line for line in lines if line.startswith("CREATE TABLE")] == lines[: len(linked.tables)]
+    assert all("has the value" in line for line in lines[len(linked.tables) :])
+    for table in linked.tables:
+        for column in table.columns:
+            assert f"{column.name} {column.type}" in compact
+        for fk in table.foreign_keys:
+            assert f"REFERENCES {fk.ref_table}(" in compact
+    with pytest.raises(ValueError, match="unknown prompt style"):
+        render_schema(linked, "tiny")

@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from finsql import __version__
+from finsql.bull_cli import bull_app
 from finsql.console import err, out
 from finsql.errors import FinsqlError, InputError, UsageError
 
@@ -28,6 +29,7 @@ db_app = typer.Typer(help="Create or describe databases.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 experts_app = typer.Typer(help="List, show or remove trained domain experts.", no_args_is_help=True)
 app.add_typer(experts_app, name="experts")
+app.add_typer(bull_app, name="bull")
 
 
 class Format(str, Enum):
@@ -244,7 +246,12 @@ def run_sql(
 @app.command("eval")
 def evaluate_cmd(
     data: Path = typer.Option(..., "--data", help="JSONL question/SQL pairs to evaluate on."),
-    db: str | None = DbOption,
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="DuckDB file, folder of CSV/Parquet files, folder of instance-<k>.duckdb files (test-suite EX) "
+        "or a `finsql bull import` folder (default: the demo database).",
+    ),
     model: str | None = ModelOption,
     samples: int = typer.Option(0, "--samples", "-n", min=0, max=64, help="Sampled candidates per question."),
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
@@ -254,44 +261,38 @@ def evaluate_cmd(
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Evaluate only the first N pairs."),
     report_path: Path | None = typer.Option(
-        None, "--out", help="Write the full report (every prediction) as JSON."
+        None, "--out", help="Write the full report (every prediction) as JSON, a markdown one beside it."
     ),
     expert: str | None = ExpertOption,
     no_expert: bool = NoExpertOption,
     no_repair: bool = NoRepairOption,
 ) -> None:
     """Execution accuracy on DATA: results compared as multisets (ordered when the gold SQL has ORDER BY)."""
-    from finsql.evaluation import evaluate
+    from finsql.evaluation import evaluate_targets, resolve_targets, summary_lines, write_report
     from finsql.pairs import read_pairs
 
     pairs = read_pairs(data)[:limit]
     if not pairs:
         raise InputError(f"{data} holds no pairs")
     choice = _expert_choice(expert, no_expert)
-    session = _open_session(
-        db,
-        model,
-        examples_path=examples,
-        shots=shots,
-        prompt_style=prompt.value,
-        expert=choice,
-        repair=not no_repair,
-    )
-    if session.expert_name:
-        err.print(f"[dim]expert {session.expert_name} ({session.shots} shots)[/dim]", highlight=False)
-    report = evaluate(session, pairs, samples=samples)
-    summary = report.summary()
-    if report_path:
-        from finsql.storage import write_json_atomic
 
-        write_json_atomic(report_path, report.to_json())
-    out.print(
-        f"execution accuracy {summary['execution_accuracy']:.1%} ({summary['correct']}/{summary['scored']}), "
-        f"invalid {summary['invalid']}, gold errors {summary['gold_errors']}, "
-        f"p50 {summary['seconds_p50']}s/question"
-    )
-    for label, figures in summary["by_category"].items():
-        out.print(f"  {label:<12} {figures['accuracy']:.1%} of {figures['n']}")
+    def open_session(path: Path):
+        return _open_session(
+            str(path),
+            model,
+            examples_path=examples,
+            shots=shots,
+            prompt_style=prompt.value,
+            expert=choice,
+            repair=not no_repair,
+        )
+
+    report = evaluate_targets(pairs, resolve_targets(db, pairs), open_session, samples=samples)
+    if report_path:
+        markdown = write_report(report, report_path)
+        err.print(f"[dim]report {report_path}, {markdown}[/dim]", highlight=False)
+    for line in summary_lines(report):
+        out.print(line, highlight=False)
 
 
 @db_app.command("init")

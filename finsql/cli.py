@@ -17,6 +17,7 @@ from finsql import __version__
 from finsql.bull_cli import bull_app
 from finsql.console import err, out
 from finsql.errors import FinsqlError, InputError, UsageError
+from finsql.tab_cli import tab_app
 
 app = typer.Typer(
     help="Ask financial databases questions in plain language (text-to-SQL on DuckDB).",
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 experts_app = typer.Typer(help="List, show or remove trained domain experts.", no_args_is_help=True)
 app.add_typer(experts_app, name="experts")
 app.add_typer(bull_app, name="bull")
+app.add_typer(tab_app, name="tab")
 
 
 class Format(str, Enum):

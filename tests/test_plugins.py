@@ -31,9 +31,10 @@ from finsql.plugins import (
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
-BUILTIN_PLUGINS = sorted([*METHOD_PLUGINS, "repair_names"])
+BUILTIN_PLUGINS = sorted([*METHOD_PLUGINS, "repair_names", "serializers"])
 BUILTIN_HOOKS = {name: ["register_peft_methods"] for name in METHOD_PLUGINS} | {
-    "repair_names": ["register_sql_repairers"]
+    "repair_names": ["register_sql_repairers"],
+    "serializers": ["register_serializers"],
 }
 HOOKS = {name: fn for name, fn in vars(hookspecs).items() if getattr(fn, "finsql_spec", None) is not None}
 
@@ -186,22 +187,34 @@ def test_peft_methods_rejects_other_objects():
 
 
 def test_register_combiners():
+    from finsql.combining import Combiner, get_combiner
+
+    def first_only(model, adapters, weights, target):
+        model[target] = model[adapters[0]]
+
     class Combiners:
         @hookimpl
         def register_combiners(self, register):
-            def average(state_dicts, weights):
-                return {
-                    k: sum(w * sd[k] for sd, w in zip(state_dicts, weights, strict=True))
-                    for k in state_dicts[0]
-                }
+            register(Combiner("first", "the first expert alone", first_only))
+            register(Combiner("learnt-first", "the same, weights searched", first_only, True), name="learnt")
 
-            register(average)
-            register(lambda state_dicts, weights: state_dicts[0], name="first")
-
-    found = combiners(_manager(Combiners()))
-    assert sorted(found) == ["average", "first"]
-    assert found["average"]([{"w": 1.0}, {"w": 3.0}], [0.5, 0.5]) == {"w": 2.0}
+    manager = _manager(Combiners())
+    found = combiners(manager)
+    assert sorted(found) == ["first", "learnt"]
+    assert found["learnt"].learns_weights and not found["first"].learns_weights
+    assert found["first"].default_weights(4) == [0.25] * 4
+    adapters = {"e0": "A", "e1": "B"}
+    get_combiner("first", manager).combine(adapters, ["e0", "e1"], [0.5, 0.5], "new")
+    assert adapters["new"] == "A"
     assert combiners(_manager()) == {}
+
+    class NotACombiner:
+        @hookimpl
+        def register_combiners(self, register):
+            register(lambda state_dicts, weights: state_dicts[0], name="old-style")
+
+    with pytest.raises(FinsqlError, match="combiner 'old-style' is a function, not a finsql Combiner"):
+        get_combiner("old-style", _manager(NotACombiner()))
 
 
 def test_register_sql_repairers():

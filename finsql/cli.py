@@ -17,6 +17,7 @@ from finsql import __version__
 from finsql.bull_cli import bull_app
 from finsql.console import err, out
 from finsql.errors import FinsqlError, InputError, UsageError
+from finsql.hub_cli import hub_app
 from finsql.tab_cli import tab_app
 
 app = typer.Typer(
@@ -32,6 +33,7 @@ experts_app = typer.Typer(help="List, show or remove trained domain experts.", n
 app.add_typer(experts_app, name="experts")
 app.add_typer(bull_app, name="bull")
 app.add_typer(tab_app, name="tab")
+app.add_typer(hub_app, name="hub")
 
 
 class Format(str, Enum):

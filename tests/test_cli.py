@@ -106,6 +106,7 @@ def test_ask_end_to_end_default_model(demo_db):
     assert payload["sql"].lower().startswith(("select", "with"))
     assert payload["columns"] and payload["rows"]
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
+    assert payload["expert"] == "demo-lora"  # the shipped demo expert, installed on first use
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
 

@@ -1,0 +1,223 @@
+"""Cross-schema transfer: LoRAHub against the base model, the best single expert, averaging and few-shot LoRA.
+
+Usage: python benchmarks/cross_schema.py [--holdout macro] [--k 5,20] [--seed 0] [--steps 200] [--limit N]
+                                         [--budget 40] [--layers 8] [--kshot-epochs 20] [--model M]
+                                         [--reuse] [--label L] [--out FILE]
+The demo database holds four domains: fund, stock (with industries), bond and macro (indicators, currencies,
+exchange rates). A pair belongs to a domain when every table its gold SQL reads is of that domain (pairs that
+mix domains are left out). One domain is held out; a LoRA expert is trained (`finsql train` defaults, --steps
+steps) on the train pairs of each other domain. Then for each k, with the first k of the held-out domain's
+train pairs (a seeded shuffle, so the smaller sets are nested in the larger), every arm answers the held-out
+domain's eval pairs (data/eval.jsonl, first --limit) greedily:
+  base: the model without expert; best expert: the expert with the lowest loss on the k examples;
+  average: the experts' LoRA matrices averaged; lorahub: weights searched on the k examples (--budget);
+  lora-k: a LoRA expert trained on the k examples alone (--kshot-epochs epochs).
+Writes benchmarks/results/cross-schema-<holdout>-s<seed>[-<label>].json (or --out), prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import random
+import resource
+import time
+from pathlib import Path
+
+from finsql.data import build_demo
+
+from finsql import experts
+from finsql.combining import compose_expert, open_composition
+from finsql.database import ensure_demo_db
+from finsql.evaluation import evaluate
+from finsql.pairs import Pair, demo_pairs, read_pairs
+from finsql.pipeline import Session
+from finsql.storage import write_json_atomic
+from finsql.training import data_hash, train_expert
+
+RESULTS = Path(__file__).parent / "results"
+DOMAINS = {
+    "fund": {
+        "fund_company", "fund_manager", "fund", "fund_manager_tenure", "fund_nav", "fund_return",
+        "fund_holding", "fund_size",
+    },
+    "stock": {
+        "industry", "stock", "stock_daily_price", "stock_dividend", "stock_shareholder", "stock_financials",
+    },
+    "bond": {"bond"},
+    "macro": {"macro_indicator", "currency", "exchange_rate"},
+}  # fmt: skip
+assert set().union(*DOMAINS.values()) == {table[0] for table in build_demo.SCHEMA}, (
+    "a demo table has no domain"
+)
+
+
+def domain_of(pair: Pair) -> str | None:
+    """The domain of every table the pair's SQL reads, None when it reads several domains."""
+    import sqlglot
+    from sqlglot import exp
+
+    tables = {t.name for t in sqlglot.parse_one(pair.sql, read="duckdb").find_all(exp.Table)}
+    found = {domain for domain, members in DOMAINS.items() if tables & members}
+    return found.pop() if len(found) == 1 else None
+
+
+def by_domain(pairs: list[Pair]) -> dict[str, list[Pair]]:
+    grouped: dict[str, list[Pair]] = {domain: [] for domain in DOMAINS}
+    for pair in pairs:
+        domain = domain_of(pair)
+        if domain is not None:
+            grouped[domain].append(pair)
+    return grouped
+
+
+def held_out_ex(db: Path, model: str | None, expert: str | None, pairs: list[Pair]) -> dict:
+    """Greedy execution accuracy on ``pairs`` with ``expert`` (None: the base model; compact, 0 shots)."""
+    clock = time.perf_counter()
+    choice = expert if expert is not None else False
+    session = Session(db, model_name=model, expert=choice, shots=0, prompt_style="compact")
+    try:
+        report = evaluate(session, pairs, progress=False)
+    finally:
+        session.close()
+    summary = report.summary()
+    return {
+        "ex": summary["execution_accuracy"],
+        "correct": summary["correct"],
+        "scored": summary["scored"],
+        "invalid": summary["invalid"],
+        "eval_seconds": round(time.perf_counter() - clock, 1),
+    }
+
+
+def domain_expert(db: Path, domain: str, pairs: list[Pair], args) -> str:
+    """The LoRA expert of one domain (trained, or reused with --reuse when data and steps match)."""
+    name = f"xs-{domain}-s{args.seed}"
+    if args.reuse and experts.expert_dir(name).exists():
+        manifest = experts.load_manifest(name)
+        if (
+            manifest["data"]["hash"] == data_hash(pairs)
+            and manifest["hyperparameters"]["steps"] == args.steps
+        ):
+            return name
+    train_expert(
+        db, pairs, "lora", name, model_name=args.model, layers=args.layers, steps=args.steps,
+        val_split=0, seed=args.seed, val_ex_limit=0, force=True, progress=False,
+    )  # fmt: skip
+    return name
+
+
+def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pair], args) -> list[dict]:
+    """Best single expert, average, LoRAHub and few-shot LoRA for one set of k examples."""
+    k = len(few)
+    tag = f"xs-{args.holdout}-k{k}-s{args.seed}"
+    rows = []
+    with open_composition(names, few, db) as comp:
+        losses = [comp.loss_of([float(i == j) for j in range(len(names))]) for i in range(len(names))]
+    best = min(range(len(names)), key=losses.__getitem__)
+    rows.append(
+        {"arm": "best expert", "expert": names[best], "loss": losses[best],
+         "expert_losses": dict(zip(names, losses, strict=True))}
+    )  # fmt: skip
+    for combiner in ("average", "lorahub"):
+        name = f"{tag}-{combiner}"
+        compose_expert(
+            names,
+            few,
+            db,
+            name,
+            combiner=combiner,
+            budget=args.budget,
+            seed=args.seed,
+            progress=False,
+            force=True,
+        )
+        comp_info = experts.load_manifest(name)
+        composition = comp_info["composition"]
+        rows.append(
+            {"arm": combiner, "expert": name, "loss": comp_info["metrics"]["examples_loss"],
+             "weights": dict(zip(composition["experts"], composition["weights"], strict=True))}
+        )  # fmt: skip
+    name = f"{tag}-lora"
+    train_expert(
+        db, few, "lora", name, model_name=args.model, layers=args.layers, epochs=args.kshot_epochs,
+        val_split=0, seed=args.seed, val_ex_limit=0, force=True, progress=False,
+    )  # fmt: skip
+    rows.append(
+        {
+            "arm": f"lora-{k}",
+            "expert": name,
+            "train_loss": experts.load_manifest(name)["metrics"]["train_loss"],
+        }
+    )
+    for row in rows:
+        row.update(held_out_ex(db, args.model, row["expert"], eval_pairs))
+        print({key: value for key, value in row.items() if key != "expert_losses"}, flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--holdout", choices=sorted(DOMAINS), default="macro")
+    parser.add_argument("--k", default="5,20", help="comma-separated numbers of held-out examples")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=200, help="training steps of each domain expert")
+    parser.add_argument("--limit", type=int, default=None, help="first N held-out eval pairs")
+    parser.add_argument("--budget", type=int, default=40, help="LoRAHub loss evaluations")
+    parser.add_argument("--layers", type=int, default=8, help="adapt the top N layers (0: all)")
+    parser.add_argument("--kshot-epochs", type=float, default=20.0, help="epochs of the LoRA on k examples")
+    parser.add_argument("--model", default=None, help="base model (default: SmolLM2-135M-Instruct)")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse domain experts of the same data and steps"
+    )
+    parser.add_argument("--label", default="")
+    parser.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    db = ensure_demo_db()
+    train = by_domain(read_pairs(demo_pairs("train")))
+    evals = by_domain(read_pairs(demo_pairs("eval")))
+    eval_pairs = evals[args.holdout][: args.limit]
+    pool = random.Random(args.seed).sample(train[args.holdout], len(train[args.holdout]))
+    names = []
+    for domain in DOMAINS:
+        if domain != args.holdout:
+            names.append(domain_expert(db, domain, train[domain], args))
+            print(f"expert {names[-1]}: {len(train[domain])} train pairs", flush=True)
+    rows = [{"k": 0, "arm": "base", **held_out_ex(db, args.model, None, eval_pairs)}]
+    print(rows[0], flush=True)
+    for k in sorted({int(part) for part in args.k.split(",") if part.strip()}):
+        few = pool[:k]
+        rows += [{"k": k, "k_used": len(few), **row} for row in arms_for_k(db, names, few, eval_pairs, args)]
+
+    payload = {
+        "benchmark": "cross-schema",
+        "holdout": args.holdout,
+        "experts": names,
+        "domain_pairs": {d: {"train": len(train[d]), "eval": len(evals[d])} for d in DOMAINS},
+        "eval_pairs": len(eval_pairs),
+        "seed": args.seed,
+        "steps": args.steps,
+        "layers": args.layers,
+        "budget": args.budget,
+        "kshot_epochs": args.kshot_epochs,
+        "model": args.model,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "rows": rows,
+    }
+    label = f"-{args.label}" if args.label else ""
+    out = args.out or RESULTS / f"cross-schema-{args.holdout}-s{args.seed}{label}.json"
+    write_json_atomic(out, payload)
+    print(f"wrote {out}")
+    print(f"| k | arm | held-out {args.holdout} EX | loss on the k examples |")
+    print("|---:|---|---:|---:|")
+    for r in rows:
+        loss = f"{r['loss']:.4f}" if r.get("loss") is not None else "-"
+        print(f"| {r['k']} | {r['arm']} | {r['ex']:.1%} ({r['correct']}/{r['scored']}) | {loss} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -37,6 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from finsql.experts import MANIFEST, expert_dir
+    from finsql.models import DEFAULT_MODEL_ID
 
     name = f"{NAME}-check" if args.check else NAME
     command = [sys.executable, "-m", "finsql", "train", "--data", str(HERE / "train.jsonl"), "--name", name]
@@ -54,8 +55,13 @@ def main() -> None:
     manifest["training_command"] = "python data/make_demo_expert.py"
     shutil.rmtree(shipped, ignore_errors=True)
     shipped.mkdir(parents=True)
+    config = json.loads((trained / "adapter_config.json").read_text(encoding="utf-8"))
+    local = config["base_model_name_or_path"]
     for item in trained.iterdir():
-        if item.is_file() and item.name != MANIFEST:
+        if item.name in ("adapter_config.json", "README.md"):  # the Hub id instead of this machine's path
+            text = item.read_text(encoding="utf-8").replace(local, DEFAULT_MODEL_ID)
+            (shipped / item.name).write_text(text, encoding="utf-8")
+        elif item.is_file() and item.name != MANIFEST:
             shutil.copy2(item, shipped / item.name)
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     (shipped / MANIFEST).write_text(text, encoding="utf-8")

@@ -69,3 +69,28 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def _fund_db(path: Path, extra_column: bool = False) -> Path:
+    import duckdb
+
+    con = duckdb.connect(str(path))
+    more = ", inception DATE" if extra_column else ""
+    con.execute(
+        "CREATE TABLE fund (fund_code VARCHAR PRIMARY KEY, fund_name VARCHAR, fund_type VARCHAR, "
+        f"aum_mn DOUBLE{more})"
+    )
+    con.execute(
+        "INSERT INTO fund (fund_code, fund_name, fund_type, aum_mn) VALUES ('F1', 'Alpha Growth', 'equity', "
+        "120.5), ('F2', 'Beta Bond', 'bond', 80), ('F3', 'Gamma Mix', 'mixed', 45.25)"
+    )
+    con.close()
+    return path
+
+
+@pytest.fixture(scope="session")
+def fund_dbs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """Two one-table fund databases (short prompts for tiny-model training); the second has one more column,
+    so another schema fingerprint."""
+    folder = tmp_path_factory.mktemp("fund-dbs")
+    return _fund_db(folder / "funds.duckdb"), _fund_db(folder / "funds2.duckdb", extra_column=True)

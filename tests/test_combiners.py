@@ -28,21 +28,6 @@ FEW = [
 ]
 
 
-def make_db(path: Path, extra_column: bool = False) -> Path:
-    import duckdb
-
-    con = duckdb.connect(str(path))
-    more = ", inception DATE" if extra_column else ""
-    con.execute(
-        f"CREATE TABLE fund (fund_code VARCHAR, fund_name VARCHAR, fund_type VARCHAR, aum_mn DOUBLE{more})"
-    )
-    con.execute(
-        "INSERT INTO fund (fund_code, fund_name, fund_type, aum_mn) VALUES ('F1', 'Alpha', 'equity', 12)"
-    )
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def plugins():
     """The built-in combiner plugins in the process-wide plugin manager (until they are entry points)."""
@@ -63,7 +48,7 @@ def plugins():
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, tiny_model_dir, plugins) -> dict:
+def hub(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
     """Two tiny LoRA experts (other seeds, so other matrices) and two databases, in an isolated cache."""
     from finsql.training import train_expert
 
@@ -71,13 +56,13 @@ def hub(tmp_path_factory, tiny_model_dir, plugins) -> dict:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FINSQL_CACHE_DIR", str(folder / "cache"))
         patch.setenv("FINSQL_THREADS", "1")
-        db = make_db(folder / "funds.duckdb")
+        db = fund_dbs[0]
         for name, seed in (("fund-a", 0), ("fund-b", 1)):
             train_expert(
                 db, PAIRS, "lora", name, model_name=str(tiny_model_dir), layers=1, steps=2, batch_size=2,
                 lr=1e-2, val_split=0, seed=seed, augment=(), progress=False,
             )  # fmt: skip
-        yield {"db": db, "other_db": make_db(folder / "funds2.duckdb", extra_column=True), "tmp": folder}
+        yield {"db": db, "other_db": fund_dbs[1], "tmp": folder}
 
 
 def adapter_tensors(name: str) -> dict:

@@ -24,22 +24,6 @@ PAIRS = [
 ]
 
 
-def make_db(path: Path, extra_column: bool = False) -> Path:
-    import duckdb
-
-    con = duckdb.connect(str(path))
-    more = ", inception DATE" if extra_column else ""
-    con.execute(
-        f"CREATE TABLE fund (fund_code VARCHAR PRIMARY KEY, fund_name VARCHAR, fund_type VARCHAR, "
-        f"aum_mn DOUBLE{more})"
-    )
-    con.execute(
-        "INSERT INTO fund (fund_code, fund_name, fund_type, aum_mn) VALUES ('F1', 'Alpha', 'equity', 12)"
-    )
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory, demo_db):
     folder = tmp_path_factory.mktemp("experts-cache")
@@ -50,9 +34,8 @@ def cache(tmp_path_factory, demo_db):
 
 
 @pytest.fixture(scope="module")
-def dbs(tmp_path_factory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("expert-dbs")
-    return make_db(folder / "funds.duckdb"), make_db(folder / "funds2.duckdb", extra_column=True)
+def dbs(fund_dbs) -> tuple[Path, Path]:
+    return fund_dbs
 
 
 @pytest.fixture(scope="module")
@@ -327,12 +310,17 @@ def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypa
     experts.remove_expert("shipped")
 
 
-def test_the_shipped_demo_expert_matches_the_demo_schema():
-    from finsql.database import demo_fingerprint
+def test_the_shipped_demo_expert_matches_the_demo_schema(demo_db):
+    from finsql.sandbox import connect
+    from finsql.schema import introspect
+
+    con = connect(demo_db)
+    fingerprint = introspect(con).fingerprint()
+    con.close()
 
     shipped = experts.bundled_dir()
     manifests = [json.loads((p / experts.MANIFEST).read_text()) for p in shipped.iterdir()]
     assert manifests, "finsql ships at least one demo expert"
     for manifest in manifests:
-        assert manifest["schema_fingerprint"] == demo_fingerprint()
+        assert manifest["schema_fingerprint"] == fingerprint
         assert manifest["base_model"] == "smollm2-135m-instruct"

@@ -33,10 +33,14 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
 COMBINER_PLUGINS = ("average", "lorahub", "peft_merges")
 BUILTIN_PLUGINS = sorted([*METHOD_PLUGINS, *COMBINER_PLUGINS, "repair_names", "serializers"])
-BUILTIN_HOOKS = {name: ["register_peft_methods"] for name in METHOD_PLUGINS} | {
-    "repair_names": ["register_sql_repairers"],
-    "serializers": ["register_serializers"],
-} | {name: ["register_combiners"] for name in COMBINER_PLUGINS}
+BUILTIN_HOOKS = (
+    {name: ["register_peft_methods"] for name in METHOD_PLUGINS}
+    | {
+        "repair_names": ["register_sql_repairers"],
+        "serializers": ["register_serializers"],
+    }
+    | {name: ["register_combiners"] for name in COMBINER_PLUGINS}
+)
 HOOKS = {name: fn for name, fn in vars(hookspecs).items() if getattr(fn, "finsql_spec", None) is not None}
 
 

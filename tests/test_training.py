@@ -50,23 +50,6 @@ SMALL_PAIRS = [
 ]
 
 
-def make_small_db(path: Path) -> Path:
-    """A one-table fund database: short prompts, so the tiny model trains in well under a second a step."""
-    import duckdb
-
-    con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE fund (fund_code VARCHAR PRIMARY KEY, fund_name VARCHAR, fund_type VARCHAR, "
-        "aum_mn DOUBLE)"
-    )
-    con.execute(
-        "INSERT INTO fund VALUES ('F1', 'Alpha Growth', 'equity', 120.5), ('F2', 'Beta Bond', 'bond', 80), "
-        "('F3', 'Gamma Mix', 'mixed', 45.25)"
-    )
-    con.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory, demo_db):
     """A cache of this module's own (experts, runs), one torch thread (steady timings on a busy machine)."""
@@ -78,8 +61,8 @@ def cache(tmp_path_factory, demo_db):
 
 
 @pytest.fixture(scope="module")
-def small_db(tmp_path_factory) -> Path:
-    return make_small_db(tmp_path_factory.mktemp("small-db") / "funds.duckdb")
+def small_db(fund_dbs) -> Path:
+    return fund_dbs[0]
 
 
 def train(db, method, name, model_dir, pairs=SMALL_PAIRS, **kwargs) -> Path:

@@ -1,0 +1,204 @@
+"""Training speed: a plain peft LoRA baseline against `finsql train`, same pairs, seed and wall-time budget.
+
+Usage: python benchmarks/train_speed.py --bull DIR [--db ccks_fund] [--seconds 600] [--only baseline|finsql]
+                                        [--eval N] [--label L]
+DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak RSS is its own):
+  baseline  HF Trainer + peft LoRA r=16 on all seven projections, batch 8, prompts holding the gold tables
+            with all their columns (the issue's reference set-up), bf16 autocast, padding to the batch;
+  finsql    `train_expert` with its defaults (linked compact prompt, top layers, length-grouped batches,
+            activation cache, SQL-token loss).
+Both stop after --seconds of training. Reports examples/s, tokens/s, peak RSS and (with --eval N) execution
+accuracy on the first N dev questions of the database; writes benchmarks/results/train-speed-<label>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+BATCH = 8
+
+
+def stop_after(seconds: float):
+    """A TrainerCallback that stops training after ``seconds`` of optimizer steps and counts them."""
+    from transformers import TrainerCallback
+
+    class StopAfter(TrainerCallback):
+        def __init__(self) -> None:
+            self.started: float | None = None
+            self.steps = 0
+            self.elapsed = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            if self.started is None:
+                self.started = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.steps += 1
+            self.elapsed = time.perf_counter() - (self.started or time.perf_counter())
+            if self.elapsed >= seconds:
+                control.should_training_stop = True
+
+    return StopAfter()
+
+
+def pairs_for(bull: Path, db: str, split: str) -> list:
+    from finsql.pairs import read_pairs
+
+    return [p for p in read_pairs(bull / f"{split}.jsonl") if p.db == db]
+
+
+def database(bull: Path, db: str) -> Path:
+    return sorted((bull / db).glob("instance-*.duckdb"))[0]
+
+
+def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[str, str]]:
+    """(prompt, target) per pair: the gold SQL's tables with all their columns, compact DDL, chat template."""
+    from finsql.linking import LinkedSchema
+    from finsql.models import load_model
+    from finsql.pipeline import _tables_in
+    from finsql.prompting import build_messages, render_prompt
+    from finsql.sandbox import connect
+    from finsql.schema import introspect
+
+    schema = introspect(connect(db_path))
+    tokenizer = load_model().tokenizer
+    out = []
+    for pair in pairs:
+        tables = [schema.table(name) for name in _tables_in(pair.sql, schema)]
+        if not tables:
+            continue
+        messages = build_messages(pair.question, LinkedSchema(tables), [], "compact")
+        out.append((render_prompt(tokenizer, messages), " ".join(pair.sql.split())[len("SELECT") :]))
+    return out
+
+
+def run_baseline(args: argparse.Namespace) -> dict:
+    """The issue's reference: plain HF Trainer + peft LoRA, nothing finsql-specific in the loop."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    from finsql.methods import LLAMA_PROJECTIONS
+    from finsql.models import load_model
+
+    torch.set_num_threads(args.threads)
+    set_seed(args.seed)
+    lm = load_model()
+    tok = lm.tokenizer
+    rows = []
+    train = pairs_for(args.bull, args.db, "train")
+    for prompt, target in gold_table_prompts(database(args.bull, args.db), train):
+        p = tok(prompt, add_special_tokens=False)["input_ids"]
+        t = tok(target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+        rows.append({"input_ids": p + t, "labels": [-100] * len(p) + t})
+    model = get_peft_model(lm.model, LoraConfig(r=16, lora_alpha=32, target_modules=LLAMA_PROJECTIONS))
+    budget = stop_after(args.seconds)
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = Trainer(
+            model=model,
+            args=TrainingArguments(
+                output_dir=folder,
+                per_device_train_batch_size=BATCH,
+                learning_rate=2e-4,
+                num_train_epochs=1,
+                bf16=True,
+                use_cpu=True,
+                logging_steps=10,
+                save_strategy="no",
+                report_to="none",
+                seed=args.seed,
+                disable_tqdm=True,
+                dataloader_num_workers=0,
+            ),  # fmt: skip
+            train_dataset=rows,
+            data_collator=DataCollatorForSeq2Seq(tok, padding=True),
+            callbacks=[budget],
+        )
+        trainer.train()
+    tokens = sorted(len(r["input_ids"]) for r in rows)
+    return {
+        "examples": len(rows),
+        "median_tokens": tokens[len(tokens) // 2],
+        "steps": budget.steps,
+        "seconds": round(budget.elapsed, 1),
+        "examples_per_s": round(budget.steps * BATCH / budget.elapsed, 3) if budget.elapsed else None,
+    }
+
+
+def run_finsql(args: argparse.Namespace) -> dict:
+    from finsql import experts
+    from finsql.training import train_expert
+
+    budget = stop_after(args.seconds)
+    name = f"train-speed-{args.db}"
+    train_expert(
+        database(args.bull, args.db), pairs_for(args.bull, args.db, "train"), "lora", name, epochs=1,
+        seed=args.seed, threads=args.threads, callbacks=[budget], force=True, val_split=0.0, progress=False,
+    )  # fmt: skip
+    data = experts.load_manifest(name)["data"]
+    return {
+        "examples": data["train_examples"],
+        "steps": budget.steps,
+        "seconds": round(budget.elapsed, 1),
+        "examples_per_s": round(budget.steps * BATCH / budget.elapsed, 3) if budget.elapsed else None,
+        "expert": name,
+    }
+
+
+def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
+    from finsql.evaluation import evaluate
+    from finsql.pipeline import Session
+
+    session = Session(database(args.bull, args.db), expert=expert if expert else False, shots=0)
+    summary = evaluate(session, pairs_for(args.bull, args.db, "dev")[: args.eval]).summary()
+    return {"ex": summary["execution_accuracy"], "correct": summary["correct"], "scored": summary["scored"]}
+
+
+def child(args: argparse.Namespace) -> None:
+    result = run_baseline(args) if args.only == "baseline" else run_finsql(args)
+    if args.eval and args.only == "finsql":
+        result["held_out"] = evaluate_arm(args, result["expert"])
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bull", type=Path, required=True)
+    parser.add_argument("--db", default="ccks_fund")
+    parser.add_argument("--seconds", type=float, default=600)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval", type=int, default=0, help="dev questions to score the finsql arm on")
+    parser.add_argument("--only", choices=("baseline", "finsql"))
+    parser.add_argument("--label", default="default")
+    args = parser.parse_args()
+    if args.only:
+        child(args)
+        return
+    arms = {}
+    for arm in ("baseline", "finsql"):
+        command = [sys.executable, __file__, *sys.argv[1:], "--only", arm]
+        proc = subprocess.run(command, capture_output=True, text=True, check=True)
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        arms[arm] = json.loads(line[len("RESULT ") :])
+        print(arm, arms[arm], flush=True)
+    ratio = arms["finsql"]["examples_per_s"] / arms["baseline"]["examples_per_s"]
+    payload = {"benchmark": "train-speed", "db": args.db, "seconds": args.seconds, "arms": arms}
+    payload["ratio"] = ratio
+    from finsql.storage import write_json_atomic
+
+    write_json_atomic(RESULTS / f"train-speed-{args.label}.json", payload)
+    print(f"examples/s finsql / baseline = {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

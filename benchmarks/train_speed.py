@@ -4,7 +4,9 @@ Usage: python benchmarks/train_speed.py --bull DIR [--db ccks_fund] [--seconds 6
                                         [--eval N] [--label L]
 DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak RSS is its own):
   baseline  HF Trainer + peft LoRA r=16 on all seven projections, batch 8, prompts holding the gold tables
-            with all their columns (the issue's reference set-up), bf16 autocast, padding to the batch;
+            with all their columns (the issue's reference set-up), padding to the batch; fp32 unless
+            --baseline-bf16 (bf16 autocast: over 4 minutes a step on a CPU without bf16 matmul units, where
+            fp32 takes 16 s);
   finsql    `train_expert` with its defaults (linked compact prompt, top layers, length-grouped batches,
             activation cache, SQL-token loss).
 Both stop after --seconds of training. Reports examples/s, tokens/s, peak RSS and (with --eval N) execution
@@ -109,7 +111,7 @@ def run_baseline(args: argparse.Namespace) -> dict:
                 per_device_train_batch_size=BATCH,
                 learning_rate=2e-4,
                 num_train_epochs=1,
-                bf16=True,
+                bf16=args.baseline_bf16,
                 use_cpu=True,
                 logging_steps=10,
                 save_strategy="no",
@@ -179,6 +181,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=0, help="dev questions to score the finsql arm on")
     parser.add_argument("--only", choices=("baseline", "finsql"))
+    parser.add_argument("--baseline-bf16", action="store_true", help="bf16 autocast in the baseline")
     parser.add_argument("--label", default="default")
     args = parser.parse_args()
     if args.only:

@@ -57,7 +57,7 @@ from finsql.console import err, status
 from finsql.errors import FinsqlError, InputError, UsageError
 from finsql.pairs import Pair
 from finsql.paths import cache_dir
-from finsql.prompting import ANSWER_PREFIX, PROMPT_STYLES, build_messages, render_prompt
+from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
 
 DEFAULT_LAYERS = 8
 DEFAULT_EPOCHS = 3
@@ -948,8 +948,6 @@ def train_expert(
         raise UsageError("--epochs, --steps and --batch-size must be positive")
     if not 0 <= val_split < 1:
         raise UsageError(f"--val-split must be in [0, 1), not {val_split}")
-    if prompt_style not in PROMPT_STYLES:
-        raise UsageError(f"unknown prompt style {prompt_style!r}; styles: {', '.join(PROMPT_STYLES)}")
     if layers is not None and layers < 0:
         raise UsageError(f"--layers must be 0 (all) or more, not {layers}")
     augment = tuple(augment)

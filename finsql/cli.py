@@ -352,6 +352,9 @@ def train_cmd(
     no_paraphrase: bool = typer.Option(False, "--no-augment-paraphrase", help="No paraphrased questions."),
     patience: int = typer.Option(3, "--patience", min=0, help="Stop after N evals without gain (0: never)."),
     eval_steps: int | None = typer.Option(None, "--eval-steps", min=1, help="Steps between evaluations."),
+    val_ex: int = typer.Option(
+        50, "--val-ex", min=0, help="Validation pairs answered and executed at the end (0: none)."
+    ),
     shots: int = typer.Option(0, "--shots", min=0, max=16, help="Retrieved examples in the prompt."),
     prompt: PromptStyle = typer.Option(
         PromptStyle.compact, "--prompt", help="Schema in the prompt: compact (no comments, fast) or full."
@@ -395,6 +398,7 @@ def train_cmd(
         force=force,
         patience=patience,
         eval_steps=eval_steps,
+        val_ex_limit=val_ex,
         threads=threads,
     )
     _print_expert_summary(folder)

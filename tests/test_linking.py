@@ -102,3 +102,22 @@ def test_compact_style_keeps_every_column_and_key_in_fewer_characters(demo):
             assert f"REFERENCES {fk.ref_table}(" in compact
     with pytest.raises(ValueError, match="unknown prompt style"):
         render_schema(linked, "tiny")
+
+
+def test_embedding_model_can_be_chosen_and_a_bad_choice_is_one_line(monkeypatch, tmp_path):
+    from finsql import linking
+    from finsql.errors import ModelError
+
+    packaged = linking.embedding_model_dir()
+    monkeypatch.setenv(linking.EMBEDDING_MODEL_ENV, packaged)
+    assert linking.embedding_model_dir() == packaged
+    linking.embedder.cache_clear()
+    try:
+        assert linking.embed([]).shape == (0, 384)
+        monkeypatch.setenv(linking.EMBEDDING_MODEL_ENV, str(tmp_path / "missing"))
+        linking.embedder.cache_clear()
+        with pytest.raises(ModelError, match="could not load the embedding model"):
+            linking.embed(["net asset value"])
+    finally:
+        monkeypatch.delenv(linking.EMBEDDING_MODEL_ENV)
+        linking.embedder.cache_clear()

@@ -3,8 +3,8 @@
 Usage: python benchmarks/device_check.py [--model PATH] [--steps 20] [--processes N] [--label L]
 Runs the commands a user types, in subprocesses, on the demo database and data/train.jsonl:
   1. `finsql train` with its defaults: the manifest must say cuda + bf16 on a GPU (cpu + float32 without one);
-  2. `accelerate launch --num_processes N -m finsql train`: N processes (every GPU; `--cpu` and 2 without
-     one), and the manifest must say so;
+  2. `accelerate launch --num_processes N -m finsql train` on every GPU (without one: `torchrun
+     --nproc_per_node 2`, since accelerate needs MPI for several CPU processes); the manifest must say N;
   3. `finsql ask --expert ... --samples 8 --format json` with the trained expert, on the same device.
 Without --model it trains the tiny random Llama of the test suite: this checks devices and precision, not
 accuracy.
@@ -84,10 +84,13 @@ def main() -> None:
     finsql = [sys.executable, "-m", "finsql"]
     train = ["train", "--data", "data/train.jsonl", "--model", model, "--steps", str(args.steps)]
     train += ["--val-ex", "4", "--force"]
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes)]
-    launch += ["--num_machines", "1", "--dynamo_backend", "no"] + ([] if cuda else ["--cpu"])
-    if processes > 1 and cuda:
-        launch.append("--multi_gpu")
+    if cuda:
+        launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(processes)]
+        launch += ["--num_machines", "1", "--dynamo_backend", "no"]
+        launch += ["--multi_gpu"] if processes > 1 else []
+    else:  # accelerate launches several CPU processes only through MPI; torchrun is what it runs on GPUs
+        launch = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+        launch += ["--nproc_per_node", str(processes)]
     steps = {
         "train": run([*finsql, *train, "--name", "device-check"], env),
         "accelerate": run([*launch, "-m", "finsql", *train, "--name", "device-check-accel"], env),

@@ -6,12 +6,14 @@ Each method trains a demo expert (`finsql train` defaults: compact prompt, top 8
 augmentation) on data/train.jsonl, then answers data/eval.jsonl (held out) greedily. The base row is the
 foundation configuration: no expert, full prompt, 3 retrieved examples. `--reuse METHOD=EXPERT` evaluates an
 expert already in the hub (its manifest gives the training figures) instead of training one.
-Writes benchmarks/results/methods-<label>.json and prints a markdown table.
+Writes benchmarks/results/methods-<label>.json after every row and prints a markdown table; `--continue`
+keeps the rows a stopped run already wrote and measures the rest.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import resource
 import time
@@ -27,6 +29,7 @@ from finsql.storage import write_json_atomic
 from finsql.training import train_expert
 
 RESULTS = Path(__file__).parent / "results"
+BASE = "base (no expert, 3 shots)"
 ALL = ("lora", "dora", "adalora", "ia3", "prompt-tuning", "prefix-tuning", "bitfit")
 
 
@@ -55,7 +58,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="append", default=[], help="METHOD=EXPERT already trained")
     parser.add_argument("--no-base", action="store_true", help="skip the base-model row")
     parser.add_argument("--label", default="demo")
+    parser.add_argument("--continue", dest="resume", action="store_true", help="keep rows already written")
     args = parser.parse_args()
+    out = RESULTS / f"methods-{args.label}.json"
 
     reuse = dict(item.split("=", 1) for item in args.reuse)
     methods = [m for m in args.methods.split(",") if m]
@@ -63,13 +68,29 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown methods: {', '.join(unknown)}")
     db = ensure_demo_db()
-    rows = []
-    if not args.no_base:
+    rows = json.loads(out.read_text())["rows"] if args.resume and out.exists() else []
+    done = {row["method"] for row in rows}
+
+    def write() -> None:  # after every row, so a long run that is stopped keeps what it measured
+        payload = {
+            "benchmark": "methods",
+            "label": args.label,
+            "machine": f"{platform.machine()} {platform.processor() or ''} cpu".strip(),
+            "epochs": args.epochs,
+            "steps": args.steps,
+            "limit": args.limit,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "rows": rows,
+        }
+        write_json_atomic(out, payload)
+
+    if not args.no_base and BASE not in done:
         session = Session(db, expert=False, shots=3, prompt_style="full")
-        rows.append({"method": "base (no expert, 3 shots)", **held_out(session, args.limit)})
+        rows.append({"method": BASE, **held_out(session, args.limit)})
         session.close()
+        write()
         print({k: v for k, v in rows[-1].items() if k != "items"}, flush=True)
-    for method in methods:
+    for method in [m for m in methods if m not in done]:
         name = reuse.get(method) or f"bench-{method}"
         if method not in reuse:
             train_expert(
@@ -102,19 +123,8 @@ def main() -> None:
         }
         session.close()
         rows.append(row)
+        write()
         print({k: v for k, v in row.items() if k != "items"}, flush=True)
-
-    payload = {
-        "benchmark": "methods",
-        "label": args.label,
-        "machine": f"{platform.machine()} {platform.processor() or ''} cpu".strip(),
-        "epochs": args.epochs,
-        "steps": args.steps,
-        "limit": args.limit,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "rows": rows,
-    }
-    write_json_atomic(RESULTS / f"methods-{args.label}.json", payload)
     print("| method | trainable params | adapter | train time | held-out EX | valid SQL |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in rows:

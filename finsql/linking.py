@@ -91,13 +91,28 @@ def embedder():
         raise ModelError(f"could not load the embedding model {path!r}: {first}") from exc
 
 
+_MEMO: dict[tuple[str, str], np.ndarray] = {}
+_MEMO_LIMIT = 200_000
+
+
 def embed(texts: list[str]) -> np.ndarray:
-    """Unit-norm embeddings of ``texts`` (rows)."""
+    """Unit-norm embeddings of ``texts`` (rows), memoised per model: texts seen before are not encoded again.
+
+    Encoding many texts in one call batches them, so a caller about to link many questions one by one
+    (training prompts, an evaluation) embeds them all first and each later call is a lookup.
+    """
     model = embedder()
     if not texts:
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return np.zeros((0, dimension()), dtype=np.float32)
-    return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True, show_progress_bar=False))
+    source = embedding_model_dir()
+    missing = list(dict.fromkeys(t for t in texts if (source, t) not in _MEMO))
+    if missing:
+        vectors = model.encode(missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
+        if len(_MEMO) + len(missing) > _MEMO_LIMIT:
+            _MEMO.clear()
+        _MEMO.update(((source, t), np.asarray(v)) for t, v in zip(missing, vectors, strict=True))
+    return np.stack([_MEMO[(source, t)] for t in texts])
 
 
 def table_doc(table: Table) -> str:

@@ -55,6 +55,7 @@ from typing import Any
 
 from finsql.console import err, status
 from finsql.errors import FinsqlError, InputError, UsageError
+from finsql.linking import embed
 from finsql.pairs import Pair
 from finsql.paths import cache_dir
 from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
@@ -328,6 +329,11 @@ def build_examples(
         examples.append(Example(prompt_ids + target_ids, len(prompt_ids), kind, first_uid + len(examples)))
         stats[kind] += 1
 
+    questions = [pair.question for pair in pairs]
+    if "paraphrase" in augment:
+        rewrites = (paraphrase_question(pair.question, seed) for pair in pairs)
+        questions += [q for q in rewrites if q is not None]
+    embed(questions)  # one batched pass: each prompt below links its question from the memo
     for pair in pairs:
         target = _target_text(pair.sql)
         if target is None:
@@ -780,22 +786,22 @@ def _trainer_classes():
             self.bar.update(self.task, completed=state.global_step)
 
         def on_step_end(self, args, state, control, **kwargs):
-            if self.bar is None:
+            if self.bar is not None:
+                sps = self.timer.seconds_per_step() or 0.0
+                self.bar.update(self.task, completed=state.global_step, sps=sps)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.bar is None or not logs or "loss" not in logs:
                 return
-            sps = self.timer.seconds_per_step() or 0.0
-            self.bar.update(self.task, completed=state.global_step, sps=sps)
+            self.loss = float(logs["loss"])  # logged after on_step_end: this step's loss
+            self.bar.update(self.task, loss=self.loss)
             step, every = state.global_step, max(1, state.max_steps // 20)
             if not err.is_terminal and (step % every == 0 or step == state.max_steps):
                 # a log file gets a line per 5% instead of a live bar
+                sps = self.timer.seconds_per_step() or 0.0
                 self.bar.console.print(
-                    f"step {step}/{state.max_steps}  loss {self.loss:.4f}  {sps:.2f} s/step",
-                    highlight=False,
+                    f"step {step}/{state.max_steps}  loss {self.loss:.4f}  {sps:.2f} s/step", highlight=False
                 )
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if self.bar is not None and logs and "loss" in logs:
-                self.loss = float(logs["loss"])
-                self.bar.update(self.task, loss=self.loss)
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if self.bar is None or not metrics or "eval_loss" not in metrics:
@@ -879,6 +885,103 @@ def validation_accuracy(session, lm, pairs: Sequence[Pair], progress: bool = Fal
         session._lm = previous
 
 
+def _checked_settings(
+    name: str,
+    method_name: str,
+    overrides: dict[str, Any] | None,
+    epochs: float | None,
+    steps: int | None,
+    batch_size: int,
+    val_split: float,
+    layers: int | None,
+    augment: Iterable[str],
+    lr: float | None,
+    force: bool,
+) -> tuple[Any, dict[str, Any], tuple[str, ...], float]:
+    """Refuse bad training settings with one line each; the method, its settings, augmentations and lr."""
+    from finsql import experts
+    from finsql.plugins import peft_methods
+
+    experts.validate_name(name)
+    methods = peft_methods()
+    if method_name not in methods:
+        raise UsageError(
+            f"unknown PEFT method {method_name!r}; methods: {', '.join(methods) or 'none installed'}"
+        )
+    method = methods[method_name]
+    unknown = sorted(set(overrides or {}) - set(method.defaults))
+    if unknown:
+        raise UsageError(
+            f"unknown setting {unknown[0]!r} for {method_name}; "
+            f"valid settings: {', '.join(sorted(method.defaults))}"
+        )
+    if epochs is not None and steps is not None:
+        raise UsageError("give --epochs or --steps, not both")
+    if (epochs is not None and epochs <= 0) or (steps is not None and steps <= 0) or batch_size <= 0:
+        raise UsageError("--epochs, --steps and --batch-size must be positive")
+    if not 0 <= val_split < 1:
+        raise UsageError(f"--val-split must be in [0, 1), not {val_split}")
+    if layers is not None and layers < 0:
+        raise UsageError(f"--layers must be 0 (all) or more, not {layers}")
+    chosen = set(augment)
+    bad = sorted(chosen - AUGMENTATIONS)
+    if bad:
+        raise UsageError(f"unknown augmentation {bad[0]!r}; known: {', '.join(sorted(AUGMENTATIONS))}")
+    if experts.expert_dir(name).exists() and not force:
+        raise UsageError(f"expert {name!r} already exists; use --force to replace it")
+    params = {**method.defaults, **(overrides or {})}
+    lr = lr if lr is not None else METHOD_LR.get(method_name, DEFAULT_LR)
+    return method, params, tuple(a for a in DEFAULT_AUGMENT if a in chosen), lr
+
+
+def _training_arguments(
+    run_dir: Path, batch_size: int, total_steps: int, lr: float, interval: int, has_val: bool, seed: int, lm
+):
+    """``TrainingArguments`` for an expert: eval and checkpoints every ``interval`` steps, the best kept.
+
+    On CUDA, mixed precision follows the model's dtype (bf16, else fp16) and batches are pinned.
+    """
+    import torch
+    from transformers import TrainingArguments
+
+    on_cuda = lm.device == "cuda"
+    dtype = lm.model.dtype
+    return TrainingArguments(
+        output_dir=str(run_dir),
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=batch_size,
+        max_steps=total_steps,
+        learning_rate=lr,
+        lr_scheduler_type="linear",
+        warmup_steps=int(0.05 * total_steps),
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        logging_strategy="steps",
+        logging_steps=1,
+        eval_strategy="steps" if has_val else "no",
+        eval_steps=interval if has_val else None,
+        save_strategy="steps",
+        save_steps=interval,
+        save_total_limit=2,
+        load_best_model_at_end=has_val,
+        metric_for_best_model="eval_loss" if has_val else None,
+        greater_is_better=False if has_val else None,
+        restore_callback_states_from_checkpoint=True,
+        prediction_loss_only=True,
+        label_names=["labels"],
+        remove_unused_columns=False,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        dataloader_pin_memory=on_cuda,
+        use_cpu=lm.device == "cpu",
+        bf16=on_cuda and dtype == torch.bfloat16,
+        fp16=on_cuda and dtype == torch.float16,
+    )
+
+
 def train_expert(
     db_path: str | os.PathLike | None,
     pairs: Sequence[Pair] | str | os.PathLike,
@@ -925,46 +1028,17 @@ def train_expert(
     from finsql.database import resolve_database
     from finsql.pairs import ExampleRetriever
     from finsql.pipeline import Session
-    from finsql.plugins import peft_methods
 
     started = time.perf_counter()
-    experts.validate_name(name)
-    methods = peft_methods()
-    if method_name not in methods:
-        raise UsageError(
-            f"unknown PEFT method {method_name!r}; methods: {', '.join(methods) or 'none installed'}"
-        )
-    method = methods[method_name]
-    unknown = sorted(set(overrides or {}) - set(method.defaults))
-    if unknown:
-        raise UsageError(
-            f"unknown setting {unknown[0]!r} for {method_name}; "
-            f"valid settings: {', '.join(sorted(method.defaults))}"
-        )
-    params = {**method.defaults, **(overrides or {})}
-    if epochs is not None and steps is not None:
-        raise UsageError("give --epochs or --steps, not both")
-    if (epochs is not None and epochs <= 0) or (steps is not None and steps <= 0) or batch_size <= 0:
-        raise UsageError("--epochs, --steps and --batch-size must be positive")
-    if not 0 <= val_split < 1:
-        raise UsageError(f"--val-split must be in [0, 1), not {val_split}")
-    if layers is not None and layers < 0:
-        raise UsageError(f"--layers must be 0 (all) or more, not {layers}")
-    augment = tuple(augment)
-    bad = sorted(set(augment) - AUGMENTATIONS)
-    if bad:
-        raise UsageError(f"unknown augmentation {bad[0]!r}; known: {', '.join(sorted(AUGMENTATIONS))}")
-    if experts.expert_dir(name).exists() and not force:
-        raise UsageError(f"expert {name!r} already exists; use --force to replace it")
+    method, params, augment, lr = _checked_settings(
+        name, method_name, overrides, epochs, steps, batch_size, val_split, layers, augment, lr, force
+    )
     pairs = list(pairs) if isinstance(pairs, list | tuple) else read_pairs_any(pairs)
     if not pairs:
         raise InputError("no training pairs")
-    lr = lr if lr is not None else METHOD_LR.get(method_name, DEFAULT_LR)
-    augment_set = set(augment)
-    augment = tuple(a for a in DEFAULT_AUGMENT if a in augment_set)
 
     import torch
-    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
+    from transformers import EarlyStoppingCallback, set_seed
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     previous_threads = torch.get_num_threads()
@@ -1000,7 +1074,7 @@ def train_expert(
 
         from accelerate import PartialState
 
-        world_state = PartialState()
+        world_state = PartialState(cpu=lm.device == "cpu")  # several CPU processes (torchrun) need it
         world = max(1, world_state.num_processes)
         steps_per_epoch = math.ceil(len(train_examples) / (batch_size * world))
         total_steps = steps or max(1, math.ceil(steps_per_epoch * (epochs or DEFAULT_EPOCHS)))
@@ -1029,41 +1103,8 @@ def train_expert(
         resume_from = _prepare_run_dir(run_dir, run_config, resume, world_state.is_main_process)
         world_state.wait_for_everyone()
 
+        args = _training_arguments(run_dir, batch_size, total_steps, lr, interval, has_val, seed, lm)
         on_cuda = lm.device == "cuda"
-        dtype = next(model.parameters()).dtype
-        args = TrainingArguments(
-            output_dir=str(run_dir),
-            per_device_train_batch_size=batch_size,
-            per_device_eval_batch_size=batch_size,
-            max_steps=total_steps,
-            learning_rate=lr,
-            lr_scheduler_type="linear",
-            warmup_steps=int(0.05 * total_steps),
-            weight_decay=0.0,
-            max_grad_norm=1.0,
-            logging_strategy="steps",
-            logging_steps=1,
-            eval_strategy="steps" if has_val else "no",
-            eval_steps=interval if has_val else None,
-            save_strategy="steps",
-            save_steps=interval,
-            save_total_limit=2,
-            load_best_model_at_end=has_val,
-            metric_for_best_model="eval_loss" if has_val else None,
-            greater_is_better=False if has_val else None,
-            restore_callback_states_from_checkpoint=True,
-            prediction_loss_only=True,
-            label_names=["labels"],
-            remove_unused_columns=False,
-            seed=seed,
-            data_seed=seed,
-            report_to="none",
-            disable_tqdm=True,
-            dataloader_num_workers=0,
-            dataloader_pin_memory=on_cuda,
-            bf16=on_cuda and dtype == torch.bfloat16,
-            fp16=on_cuda and dtype == torch.float16,
-        )
         ExpertTrainer, StepHook, StepTimer, RichProgress = _trainer_classes()
         timer = StepTimer()
         trainer_callbacks: list[Any] = [timer]
@@ -1109,6 +1150,7 @@ def train_expert(
         if activations is not None:
             activations.disable()  # frees the cached activations
         if not trainer.is_world_process_zero():
+            world_state.wait_for_everyone()  # while the main process validates and saves the expert
             return experts.expert_dir(name)
         model.eval()
         ex_pairs = val_pairs[:val_ex_limit] if val_ex_limit is not None else val_pairs
@@ -1134,7 +1176,7 @@ def train_expert(
             "total_params": total,
             "cached_batches": cached_batches,
             "device": lm.device,
-            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(dtype).removeprefix("torch."),
+            "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(lm.model.dtype)[6:],
             "processes": world,
         }
         manifest = _jsonable(
@@ -1174,6 +1216,7 @@ def train_expert(
                 (target / experts.EXAMPLES_FILE).write_text(text, encoding="utf-8")
 
         folder = experts.save_expert(name, write_state, manifest, force=force)
+        world_state.wait_for_everyone()
         if not keep_run:
             shutil.rmtree(run_dir, ignore_errors=True)
         return folder

@@ -25,6 +25,16 @@ def demo_db(finsql_cache: Path) -> Path:
     return ensure_demo_db()
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
+    """A cache of the test module's own (experts, runs), one torch thread (steady timings when busy)."""
+    folder = tmp_path_factory.mktemp("module-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FINSQL_CACHE_DIR", str(folder))
+        patch.setenv("FINSQL_THREADS", "1")
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny randomly initialised Llama with a small BPE tokenizer trained in-process on SQL-ish text."""

@@ -25,15 +25,6 @@ PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, demo_db):
-    folder = tmp_path_factory.mktemp("experts-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FINSQL_CACHE_DIR", str(folder))
-        patch.setenv("FINSQL_THREADS", "1")
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def dbs(fund_dbs) -> tuple[Path, Path]:
     return fund_dbs
 

@@ -121,3 +121,17 @@ def test_embedding_model_can_be_chosen_and_a_bad_choice_is_one_line(monkeypatch,
     finally:
         monkeypatch.delenv(linking.EMBEDDING_MODEL_ENV)
         linking.embedder.cache_clear()
+
+
+def test_embeddings_are_memoised_and_batching_changes_nothing():
+    import numpy as np
+
+    from finsql import linking
+
+    texts = ["net asset value of a fund", "closing price of a stock", "net asset value of a fund"]
+    batch = linking.embed(texts)
+    assert batch.shape == (3, 384)
+    np.testing.assert_array_equal(batch[0], batch[2])
+    assert (linking.embedding_model_dir(), texts[1]) in linking._MEMO
+    alone = linking.embedder().encode([texts[1]], normalize_embeddings=True)[0]
+    np.testing.assert_allclose(batch[1], alone, atol=1e-5)

@@ -51,16 +51,6 @@ SMALL_PAIRS = [
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory, demo_db):
-    """A cache of this module's own (experts, runs), one torch thread (steady timings on a busy machine)."""
-    folder = tmp_path_factory.mktemp("training-cache")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FINSQL_CACHE_DIR", str(folder))
-        patch.setenv("FINSQL_THREADS", "1")
-        yield folder
-
-
-@pytest.fixture(scope="module")
 def small_db(fund_dbs) -> Path:
     return fund_dbs[0]
 

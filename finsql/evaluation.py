@@ -232,6 +232,22 @@ def _progress(total: int, enabled: bool) -> Progress:
     return Progress(*columns, console=err, disable=not enabled, transient=False)
 
 
+def _advance(bar: Progress, task: int, items: list[ItemResult], total: int) -> None:
+    """Move the bar; without a terminal (a log file) the bar is off, so print a line per 10% instead."""
+    accuracy = Report(items).accuracy
+    bar.update(task, advance=1, ex=accuracy)
+    done, every = len(items), max(1, total // 10)
+    if not bar.disable and not err.is_terminal and (done % every == 0 or done == total):
+        err.print(f"evaluated {done}/{total}  EX {accuracy:.1%}", highlight=False)
+
+
+def _embed_questions(pairs: Sequence[Pair]) -> None:
+    """One batched embedding pass over the questions; each later lookup (linking, examples) is a memo hit."""
+    from finsql.linking import embed
+
+    embed([pair.question for pair in pairs])
+
+
 def evaluate(
     session: Session,
     pairs: list[Pair],
@@ -241,11 +257,12 @@ def evaluate(
 ) -> Report:
     """Evaluate every pair, with a progress bar showing the running accuracy."""
     items: list[ItemResult] = []
+    _embed_questions(pairs)
     with _progress(len(pairs), progress) as bar:
         task = bar.add_task("evaluating", total=len(pairs), ex=0.0)
         for pair in pairs:
             items.append(evaluate_pair(session, pair, samples, instances))
-            bar.update(task, advance=1, ex=Report(items).accuracy)
+            _advance(bar, task, items, len(pairs))
     return Report(items)
 
 
@@ -288,6 +305,7 @@ def evaluate_targets(
     from finsql.bull.suite import is_import
 
     items: list[ItemResult] = []
+    _embed_questions(pairs)
     with _progress(len(pairs), progress) as bar:
         task = bar.add_task("evaluating", total=len(pairs), ex=0.0)
         for name, paths in targets.items():
@@ -301,7 +319,7 @@ def evaluate_targets(
                     err.print(f"[dim]{name or paths[0]}: expert {session.expert_name}[/dim]", highlight=False)
                 for pair in chosen:
                     items.append(evaluate_pair(session, pair, samples, extra))
-                    bar.update(task, advance=1, ex=Report(items).accuracy)
+                    _advance(bar, task, items, len(pairs))
             finally:
                 for con in extra:
                     con.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from finsql.console import status
-from finsql.errors import DatabaseError
+from finsql.errors import DatabaseError, first_line
 from finsql.paths import cache_dir
 
 _TABLE_FILES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
@@ -81,7 +81,7 @@ def materialize_folder(folder: Path) -> Path:
         os.replace(tmp, target)
     except duckdb.Error as exc:
         Path(tmp).unlink(missing_ok=True)
-        raise DatabaseError(f"could not load {folder}: {str(exc).splitlines()[0]}") from exc
+        raise DatabaseError(f"could not load {folder}: {first_line(exc)}") from exc
     return target
 
 

@@ -53,3 +53,11 @@ class QueryFailed(FinsqlError):
     """A validated query failed at execution: runtime error or timeout."""
 
     exit_code = 7
+
+
+def first_line(error: BaseException | str) -> str:
+    """The first non-empty line of an error message (the error's type name when it has no message)."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__ if isinstance(error, BaseException) else ""
+    return text.splitlines()[0].strip()

@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Protocol
@@ -18,7 +19,7 @@ from typing import Protocol
 import duckdb
 import numpy as np
 
-from finsql.errors import ModelError
+from finsql.errors import ModelError, first_line
 from finsql.schema import Column, Schema, Table
 
 EMBEDDING_MODEL_ENV = "FINSQL_EMBEDDING_MODEL"
@@ -87,16 +88,15 @@ def embedder():
     try:
         return SentenceTransformer(path, device="cpu")
     except Exception as exc:  # noqa: BLE001 - a bad folder or id is one user-facing line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"could not load the embedding model {path!r}: {first}") from exc
+        raise ModelError(f"could not load the embedding model {path!r}: {first_line(exc)}") from exc
 
 
-_MEMO: dict[tuple[str, str], np.ndarray] = {}
+_MEMO: weakref.WeakKeyDictionary[object, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 _MEMO_LIMIT = 200_000
 
 
 def embed(texts: list[str]) -> np.ndarray:
-    """Unit-norm embeddings of ``texts`` (rows), memoised per model: texts seen before are not encoded again.
+    """Unit-norm embeddings of ``texts``, memoised per loaded model: texts seen before are looked up.
 
     Encoding many texts in one call batches them, so a caller about to link many questions one by one
     (training prompts, an evaluation) embeds them all first and each later call is a lookup.
@@ -105,14 +105,14 @@ def embed(texts: list[str]) -> np.ndarray:
     if not texts:
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return np.zeros((0, dimension()), dtype=np.float32)
-    source = embedding_model_dir()
-    missing = list(dict.fromkeys(t for t in texts if (source, t) not in _MEMO))
+    memo = _MEMO.setdefault(model, {})
+    missing = list(dict.fromkeys(t for t in texts if t not in memo))
     if missing:
         vectors = model.encode(missing, batch_size=64, normalize_embeddings=True, show_progress_bar=False)
-        if len(_MEMO) + len(missing) > _MEMO_LIMIT:
-            _MEMO.clear()
-        _MEMO.update(((source, t), np.asarray(v)) for t, v in zip(missing, vectors, strict=True))
-    return np.stack([_MEMO[(source, t)] for t in texts])
+        if len(memo) + len(missing) > _MEMO_LIMIT:
+            memo.clear()
+        memo.update(zip(missing, (np.asarray(v) for v in vectors), strict=True))
+    return np.stack([memo[t] for t in texts])
 
 
 def table_doc(table: Table) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from finsql.console import status
-from finsql.errors import ModelError
+from finsql.errors import ModelError, first_line
 from finsql.paths import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -108,7 +108,7 @@ def default_model_dir() -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     except Exception as exc:  # noqa: BLE001 - any loader failure is one user-facing line
-        raise ModelError(f"could not load {gguf}: {exc}".splitlines()[0]) from exc
+        raise ModelError(f"could not load {gguf}: {first_line(exc)}") from exc
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -145,8 +145,7 @@ def load_model(name: str | None = None) -> LoadedModel:
         tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     except Exception as exc:  # noqa: BLE001 - hub, network and format errors all become one line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(f"could not load model {name!r}: {first}") from exc
+        raise ModelError(f"could not load model {name!r}: {first_line(exc)}") from exc
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"

@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 
-from finsql.errors import DatabaseError, QueryFailed, SQLRefused
+from finsql.errors import DatabaseError, QueryFailed, SQLRefused, first_line
 
 _CONFIG = {
     "enable_external_access": False,
@@ -47,12 +47,6 @@ class QueryResult:
     seconds: float
 
 
-def _one_line(error: BaseException) -> str:
-    """The first line of an error message."""
-    text = str(error).strip()
-    return text.splitlines()[0].strip() if text else type(error).__name__
-
-
 def connect(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     """Open the database at ``path`` read-only with external access, extensions and settings locked."""
     p = Path(path)
@@ -65,7 +59,7 @@ def connect(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(p), read_only=True, config=dict(_CONFIG))
     except duckdb.Error as e:
-        raise DatabaseError(f"cannot open database {p}: {_one_line(e)}") from None
+        raise DatabaseError(f"cannot open database {p}: {first_line(e)}") from None
 
 
 def _walk(node: Any) -> Iterator[dict]:
@@ -84,7 +78,7 @@ def _gate(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     try:
         kinds = [statement.type for statement in con.extract_statements(sql)]
     except (duckdb.Error, ValueError) as e:  # ValueError: a statement type the Python API does not know
-        raise SQLRefused(f"could not parse SQL: {_one_line(e)}") from None
+        raise SQLRefused(f"could not parse SQL: {first_line(e)}") from None
     if len(kinds) != 1:
         raise SQLRefused(f"expected exactly one statement, got {len(kinds)}")
     if kinds[0] != duckdb.StatementType.SELECT:
@@ -93,7 +87,7 @@ def _gate(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         (serialized,) = con.execute("SELECT json_serialize_sql(?::VARCHAR)", [sql]).fetchone()
         tree = json.loads(serialized)
     except (duckdb.Error, ValueError, TypeError) as e:
-        raise SQLRefused(f"could not inspect SQL: {_one_line(e)}") from None
+        raise SQLRefused(f"could not inspect SQL: {first_line(e)}") from None
     if tree.get("error"):
         raise SQLRefused(f"could not inspect SQL: {tree.get('error_message', 'unknown error')}")
     for node in _walk(tree):
@@ -136,8 +130,8 @@ def run_query(
         if state["fired"]:
             raise QueryFailed(f"query timed out after {timeout_s:g}s") from None
         if isinstance(e, _REFUSAL_ERRORS):
-            raise SQLRefused(f"refused by the database: {_one_line(e)}") from None
-        raise QueryFailed(_one_line(e)) from None
+            raise SQLRefused(f"refused by the database: {first_line(e)}") from None
+        raise QueryFailed(first_line(e)) from None
     return QueryResult(
         columns=columns,
         rows=rows[:max_rows],

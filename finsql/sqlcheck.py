@@ -12,7 +12,7 @@ from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from finsql.errors import SQLRefused
+from finsql.errors import SQLRefused, first_line
 from finsql.schema import Schema
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its 'unsupported syntax' warnings are ours to report
@@ -93,8 +93,7 @@ def _parse_one(sql: str) -> exp.Expression:
     try:
         parsed = sqlglot.parse(sql, read="duckdb", error_level=ErrorLevel.RAISE)
     except SqlglotError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SQLRefused(f"could not parse SQL: {_one_line(first)}") from None
+        raise SQLRefused(f"could not parse SQL: {first_line(e)}") from None
     statements = [s for s in parsed if s is not None and not isinstance(s, exp.Semicolon)]
     if not statements:
         raise SQLRefused("empty SQL statement")

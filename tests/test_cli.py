@@ -115,3 +115,11 @@ def test_unknown_prompt_style():
     assert_one_line_error(finsql("ask", "how many funds?", "--prompt", "tiny"), 2, "prompt")
     train = finsql("train", "--data", "x.jsonl", "--name", "x", "--prompt", "tiny")
     assert_one_line_error(train, 2, "prompt")
+
+
+def test_first_line_keeps_one_line_of_any_error():
+    from finsql.errors import first_line
+
+    assert first_line(ValueError("  bad value\n  Traceback detail\n")) == "bad value"
+    assert first_line(KeyError()) == "KeyError"
+    assert first_line("") == ""

@@ -14,6 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from finsql.errors import first_line
+
 _MODIFIER = re.compile(r"^\s*([+-]?\d+)\s+(year|month|day|hour|minute|second)s?\s*$", re.IGNORECASE)
 _START_OF = re.compile(r"^\s*start of (year|month|day)\s*$", re.IGNORECASE)
 _DATE_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$")
@@ -101,7 +103,7 @@ def to_duckdb_tree(sql: str, timestamps: frozenset[str] = frozenset()) -> exp.Ex
     try:
         parsed = sqlglot.parse(sql, read="sqlite")
     except (SqlglotError, RecursionError) as exc:
-        raise TranspileError(f"sqlglot cannot parse the SQLite query: {_first_line(exc)}") from None
+        raise TranspileError(f"sqlglot cannot parse the SQLite query: {first_line(exc)}") from None
     statements = [s for s in parsed if s is not None]
     if len(statements) != 1:
         raise TranspileError(f"expected one statement, found {len(statements)}")
@@ -115,9 +117,4 @@ def to_duckdb(sql: str, timestamps: frozenset[str] = frozenset()) -> str:
     try:
         return tree.sql("duckdb")
     except (SqlglotError, RecursionError, ValueError) as exc:
-        raise TranspileError(f"sqlglot cannot write DuckDB SQL: {_first_line(exc)}") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise TranspileError(f"sqlglot cannot write DuckDB SQL: {first_line(exc)}") from None

@@ -35,7 +35,7 @@ from finsql.bull.rows import InstanceBuilder, Plan
 from finsql.bull.samplers import Sampler
 from finsql.bull.source import SPLITS, BullItem, DbSpec, load_source
 from finsql.bull.suite import INSTANCE_GLOB, MANIFEST, instance_name
-from finsql.errors import DatabaseError, UsageError
+from finsql.errors import DatabaseError, UsageError, first_line
 from finsql.storage import write_json_atomic, write_text_atomic
 
 _GOLD_MAX_ROWS = 100_000
@@ -129,7 +129,7 @@ def _write_instance(path: Path, db: DbSpec, statements: list[str], order: list[s
             con.close()
         os.replace(tmp, path)
     except duckdb.Error as exc:
-        raise DatabaseError(f"could not build {path}: {str(exc).splitlines()[0]}") from exc
+        raise DatabaseError(f"could not build {path}: {first_line(exc)}") from exc
     finally:
         Path(tmp).unlink(missing_ok=True)
         Path(tmp + ".wal").unlink(missing_ok=True)
@@ -157,7 +157,7 @@ def _check_gold(outcomes: list[Outcome], instances: list[Path]) -> None:
                         exc, (duckdb.BinderException, duckdb.CatalogException, duckdb.ParserException)
                     )
                     outcome.stage = "bind" if binding else "execution"
-                    outcome.reason = str(exc).strip().splitlines()[0]
+                    outcome.reason = first_line(exc)
                     continue
                 if _vacuous(rows):
                     still.append(outcome)

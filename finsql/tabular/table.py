@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from finsql.errors import InputError, UsageError
+from finsql.errors import InputError, UsageError, first_line
 
 _READERS = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
 
@@ -132,7 +132,7 @@ def load_columns(path: str | Path) -> dict[str, ColumnInfo]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise InputError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from exc
+            raise InputError(f"{path} is not valid YAML: {first_line(exc)}") from exc
     else:
         try:
             data = json.loads(text)
@@ -155,7 +155,7 @@ def read_table_file(path: str | Path):
         with duckdb.connect() as con:
             return con.execute(f"SELECT * FROM {reader}(?)", [str(path)]).df()
     except duckdb.Error as exc:
-        raise InputError(f"could not read {path}: {str(exc).strip().splitlines()[0]}") from exc
+        raise InputError(f"could not read {path}: {first_line(exc)}") from exc
 
 
 def read_db_table(db: str | Path, table: str) -> tuple[Any, dict[str, ColumnInfo]]:

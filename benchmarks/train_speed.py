@@ -9,8 +9,9 @@ DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak 
             fp32 takes 16 s);
   finsql    `train_expert` with its defaults (linked compact prompt, top layers, length-grouped batches,
             activation cache, SQL-token loss).
-Both stop after --seconds of training. Reports examples/s, tokens/s, peak RSS and (with --eval N) execution
-accuracy on the first N dev questions of the database; writes benchmarks/results/train-speed-<label>.json.
+Both stop after --seconds of training. Reports examples/s, tokens/s, peak RSS and (with --eval N) each
+arm's execution accuracy on the first N dev questions of the database; writes
+benchmarks/results/train-speed-<label>.json.
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ def database(bull: Path, db: str) -> Path:
     return sorted((bull / db).glob("instance-*.duckdb"))[0]
 
 
-def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[str, str]]:
-    """(prompt, target) per pair: the gold SQL's tables with all their columns, compact DDL, chat template."""
+def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[object, str, str]]:
+    """(pair, prompt, target) for each pair whose gold SQL names a table: those tables with all their columns,
+    compact DDL, chat template."""
     from finsql.linking import LinkedSchema
     from finsql.models import load_model
     from finsql.pipeline import _tables_in
@@ -78,7 +80,7 @@ def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[str, str]]:
         if not tables:
             continue
         messages = build_messages(pair.question, LinkedSchema(tables), [], "compact")
-        out.append((render_prompt(tokenizer, messages), " ".join(pair.sql.split())[len("SELECT") :]))
+        out.append((pair, render_prompt(tokenizer, messages), " ".join(pair.sql.split())[len("SELECT") :]))
     return out
 
 
@@ -97,7 +99,7 @@ def run_baseline(args: argparse.Namespace) -> dict:
     tok = lm.tokenizer
     rows = []
     train = pairs_for(args.bull, args.db, "train")
-    for prompt, target in gold_table_prompts(database(args.bull, args.db), train):
+    for _, prompt, target in gold_table_prompts(database(args.bull, args.db), train):
         p = tok(prompt, add_special_tokens=False)["input_ids"]
         t = tok(target, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
         rows.append({"input_ids": p + t, "labels": [-100] * len(p) + t})
@@ -125,6 +127,8 @@ def run_baseline(args: argparse.Namespace) -> dict:
             callbacks=[budget],
         )
         trainer.train()
+    model.eval()
+    held_out = evaluate_baseline(args, lm) if args.eval else None
     tokens = sorted(len(r["input_ids"]) for r in rows)
     return {
         "examples": len(rows),
@@ -132,7 +136,39 @@ def run_baseline(args: argparse.Namespace) -> dict:
         "steps": budget.steps,
         "seconds": round(budget.elapsed, 1),
         "examples_per_s": round(budget.steps * BATCH / budget.elapsed, 3) if budget.elapsed else None,
+        **({"held_out": held_out} if held_out else {}),
     }
+
+
+def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
+    """Greedy EX of the baseline adapter on the first --eval dev questions, prompted as it was trained: with
+    the gold SQL's tables (an oracle the finsql arm does not get, so the comparison favours the baseline)."""
+    from finsql.errors import FinsqlError
+    from finsql.evaluation import is_ordered
+    from finsql.generation import generate
+    from finsql.results import results_match
+    from finsql.sandbox import connect, run_query
+
+    db_path = database(args.bull, args.db)
+    con = connect(db_path)
+    dev = pairs_for(args.bull, args.db, "dev")[: args.eval]
+    prompts = {id(pair): prompt for pair, prompt, _ in gold_table_prompts(db_path, dev)}
+    correct = scored = 0
+    for pair in dev:
+        try:
+            gold = run_query(con, pair.sql, timeout_s=10).rows
+        except FinsqlError:
+            continue
+        scored += 1
+        if id(pair) not in prompts:
+            continue
+        sql = generate(lm, prompts[id(pair)])[0].sql
+        try:
+            rows = run_query(con, sql, timeout_s=10).rows
+        except FinsqlError:
+            continue
+        correct += results_match(gold, rows, is_ordered(pair.sql))
+    return {"ex": round(correct / scored, 4) if scored else None, "correct": correct, "scored": scored}
 
 
 def run_finsql(args: argparse.Namespace) -> dict:
@@ -166,7 +202,7 @@ def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     result = run_baseline(args) if args.only == "baseline" else run_finsql(args)
-    if args.eval and args.only == "finsql":
+    if args.eval and args.only == "finsql":  # the baseline arm scores itself before its adapter is dropped
         result["held_out"] = evaluate_arm(args, result["expert"])
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     print("RESULT " + json.dumps(result), flush=True)
@@ -179,7 +215,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--eval", type=int, default=0, help="dev questions to score the finsql arm on")
+    parser.add_argument("--eval", type=int, default=0, help="dev questions to score each arm on")
     parser.add_argument("--only", choices=("baseline", "finsql"))
     parser.add_argument("--baseline-bf16", action="store_true", help="bf16 autocast in the baseline")
     parser.add_argument("--label", default="default")

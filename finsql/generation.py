@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -87,7 +88,9 @@ def generate(
         )
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    out = lm.model.generate(**inputs, **kwargs, output_logits=True, return_dict_in_generate=True)
+    with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
+        warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+        out = lm.model.generate(**inputs, **kwargs, output_logits=True, return_dict_in_generate=True)
     new = out.sequences[:, inputs["input_ids"].shape[1] :]
     logits = torch.stack(out.logits, dim=1).float()
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)

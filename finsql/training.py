@@ -1142,10 +1142,10 @@ def train_expert(
         with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
             warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-        train_seconds = time.perf_counter() - started
+            train_seconds = time.perf_counter() - started
+            val_loss = trainer.evaluate()["eval_loss"] if has_val else None
 
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
-        val_loss = trainer.evaluate()["eval_loss"] if has_val else None
         cached_batches = activations.hits if activations is not None and activations.enabled else 0
         if activations is not None:
             activations.disable()  # frees the cached activations

@@ -7,13 +7,14 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from finsql.models import LoadedModel
 from finsql.prompting import ANSWER_PREFIX
 
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
+STOP_STRINGS = [";", "\n\n", "```"]
 
 
 @dataclass
@@ -69,10 +70,11 @@ def generate(
     prefix = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
     rows = 1 + max(samples, 0)
+    prompt_length = inputs["input_ids"].shape[1]
     kwargs: dict = {
         "max_new_tokens": max_new_tokens,
         "pad_token_id": tok.pad_token_id,
-        "stop_strings": [";", "\n\n", "```"],
+        "stop_strings": STOP_STRINGS,
         "tokenizer": tok,
     }
     if rows > 1:
@@ -83,9 +85,14 @@ def generate(
             temperature=temperature,
             top_p=top_p,
             top_k=0,
-            num_return_sequences=rows,
             logits_processor=LogitsProcessorList([_FirstRowGreedy(rows)]),
+            stopping_criteria=StoppingCriteriaList([_SamplesNoLongerThanGreedy(lm, prompt_length)]),
         )
+        if _prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
+            kwargs["num_return_sequences"] = rows
+        else:
+            kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
+            inputs = {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}
     else:
         kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
     with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
@@ -103,6 +110,40 @@ def generate(
         mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
         candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
     return candidates
+
+
+class _SamplesNoLongerThanGreedy(StoppingCriteria):
+    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at max(2L, L + 16) tokens: a
+    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``."""
+
+    def __init__(self, lm: LoadedModel, prompt_length: int) -> None:
+        self.tokenizer, self.prompt_length = lm.tokenizer, prompt_length
+        self.eos = set(_eos_ids(lm))
+        self.limit: int | None = None
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        new = input_ids.shape[1] - self.prompt_length
+        if self.limit is None:
+            greedy = input_ids[0, self.prompt_length :].tolist()
+            text = self.tokenizer.decode(greedy, skip_special_tokens=True)
+            if greedy and (greedy[-1] in self.eos or any(stop in text for stop in STOP_STRINGS)):
+                self.limit = max(2 * new, new + 16)
+        done = self.limit is not None and new >= self.limit
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+def _prompt_learning(model: object) -> bool:
+    """Whether ``model`` is a peft prompt- or prefix-tuning model (it manages the prompt's cache itself)."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int) -> object:
+    """The prompt's KV cache computed once (all but its last token) and copied for ``rows`` rows, so N
+    samples cost one prompt pass instead of N; ``generate`` then starts from the last prompt token."""
+    cache = model(input_ids=input_ids[:, :-1], use_cache=True).past_key_values
+    cache.batch_repeat_interleave(rows)
+    return cache
 
 
 def _eos_ids(lm: LoadedModel) -> list[int]:

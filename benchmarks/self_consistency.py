@@ -1,6 +1,6 @@
 """Self-consistency: execution accuracy and wall time for several --samples N against greedy, in one run.
 
-Usage: python benchmarks/self_consistency.py [--samples 1,4,8,16] [--limit N] [--shots 3] [--label L]
+Usage: python benchmarks/self_consistency.py [--samples 1,4,8,16] [--limit N] [--expert demo-lora] [--label L]
 Each held-out demo question is answered greedily and then with every N in turn, by one warm session, so a
 slow spell on the machine hits all settings alike. Writes benchmarks/results/self-consistency-<label>.json
 with, per N, EX, p50/mean seconds and the mean time ratio to greedy on the same questions.
@@ -46,12 +46,13 @@ def main() -> None:
     parser.add_argument("--samples", default="1,4,8,16", help="comma-separated N (greedy always runs)")
     parser.add_argument("--limit", type=int, default=None, help="first N held-out questions")
     parser.add_argument("--shots", type=int, default=3)
+    parser.add_argument("--expert", default="demo-lora", help="expert to answer with (the shipped one)")
     parser.add_argument("--label", default="demo")
     args = parser.parse_args()
     settings = [0, *sorted({int(n) for n in args.samples.split(",")} - {0})]
 
     pairs = read_pairs(demo_pairs("eval"))[: args.limit]
-    session = Session(ensure_demo_db(), shots=args.shots)
+    session = Session(ensure_demo_db(), shots=args.shots, expert=args.expert)
     with contextlib.suppress(FinsqlError):  # warm-up: model load, embeddings, first forward pass
         session.ask(pairs[0].question, samples=max(settings))
     results: dict[int, list[ItemResult]] = {n: [] for n in settings}

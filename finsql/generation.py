@@ -15,6 +15,8 @@ from finsql.prompting import ANSWER_PREFIX
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
 STOP_STRINGS = [";", "\n\n", "```"]
+NUCLEUS_CANDIDATES = 64
+"""Top-p sampling looks for its nucleus among this many most likely tokens, not the whole vocabulary."""
 
 
 @dataclass
@@ -37,6 +39,27 @@ def extract_sql(text: str) -> str:
     sql = body[start.start() :]
     sql = sql.split(";")[0].split("\n\n")[0]
     return " ".join(sql.split())
+
+
+class _Nucleus(LogitsProcessor):
+    """Temperature, then top-p among the ``NUCLEUS_CANDIDATES`` most likely tokens.
+
+    transformers' top-p warper sorts the whole vocabulary (49k tokens for SmolLM2) for every row at every
+    step, which on a CPU costs as much as a sixth of a 9-row decode step; the nucleus of a trained LM sits
+    inside its top 64 tokens, so ``topk`` gives the same tokens at a fraction of the cost. Where the top 64
+    hold less than ``top_p`` of the mass, all 64 are kept.
+    """
+
+    def __init__(self, temperature: float, top_p: float) -> None:
+        self.temperature, self.top_p = temperature, top_p
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        scaled = scores / self.temperature
+        values, indices = scaled.topk(min(NUCLEUS_CANDIDATES, scores.shape[-1]), dim=-1)
+        probs = (values - scaled.logsumexp(dim=-1, keepdim=True)).exp()  # over the whole vocabulary
+        outside = probs.cumsum(dim=-1) - probs > self.top_p  # the mass before it already reaches top_p
+        values = values.masked_fill(outside, float("-inf"))
+        return torch.full_like(scores, float("-inf")).scatter_(-1, indices, values)
 
 
 class _FirstRowGreedy(LogitsProcessor):
@@ -81,11 +104,11 @@ def generate(
         if seed is not None:
             torch.manual_seed(seed)
         kwargs.update(
-            do_sample=True,
-            temperature=temperature,
-            top_p=top_p,
+            do_sample=True,  # the sampling warpers are _Nucleus's: transformers' own are switched off
+            temperature=1.0,
+            top_p=1.0,
             top_k=0,
-            logits_processor=LogitsProcessorList([_FirstRowGreedy(rows)]),
+            logits_processor=LogitsProcessorList([_FirstRowGreedy(rows), _Nucleus(temperature, top_p)]),
             stopping_criteria=StoppingCriteriaList([_SamplesNoLongerThanGreedy(lm, prompt_length)]),
         )
         if _prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
@@ -113,8 +136,9 @@ def generate(
 
 
 class _SamplesNoLongerThanGreedy(StoppingCriteria):
-    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at max(2L, L + 16) tokens: a
-    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``."""
+    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at L + max(8, L / 2) tokens: a
+    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``. A sample cut there is
+    usually cut SQL, which fails validation and does not vote."""
 
     def __init__(self, lm: LoadedModel, prompt_length: int) -> None:
         self.tokenizer, self.prompt_length = lm.tokenizer, prompt_length
@@ -127,7 +151,7 @@ class _SamplesNoLongerThanGreedy(StoppingCriteria):
             greedy = input_ids[0, self.prompt_length :].tolist()
             text = self.tokenizer.decode(greedy, skip_special_tokens=True)
             if greedy and (greedy[-1] in self.eos or any(stop in text for stop in STOP_STRINGS)):
-                self.limit = max(2 * new, new + 16)
+                self.limit = new + max(8, new // 2)
         done = self.limit is not None and new >= self.limit
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 

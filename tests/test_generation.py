@@ -41,3 +41,28 @@ def test_batched_samples_carry_the_greedy_answer(tiny):
     assert len({c.text for c in batch[1:]}) > 1  # sampling at temperature 1.5 on a random model varies
     again = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1)
     assert [c.text for c in again] == [c.text for c in batch]
+
+
+def test_nucleus_matches_transformers_top_p_where_the_nucleus_is_in_the_top_k():
+    import torch
+    from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+    from finsql.generation import NUCLEUS_CANDIDATES, _Nucleus
+
+    torch.manual_seed(0)
+    scores = torch.randn(5, 3000) * 6  # peaked, like a trained LM's next-token scores
+    ours = _Nucleus(0.7, 0.9)(None, scores.clone())
+    theirs = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.7)(None, scores.clone()))
+    kept = torch.isfinite(ours)
+    assert torch.equal(kept, torch.isfinite(theirs))
+    assert 1 < int(kept.sum(-1).max()) < NUCLEUS_CANDIDATES
+    assert torch.allclose(ours.softmax(-1), theirs.softmax(-1))
+
+
+def test_nucleus_keeps_the_top_k_when_they_hold_less_than_top_p():
+    import torch
+
+    from finsql.generation import NUCLEUS_CANDIDATES, _Nucleus
+
+    flat = _Nucleus(1.0, 0.95)(None, torch.zeros(2, 1000))  # uniform: the top 64 hold 6.4% of the mass
+    assert torch.isfinite(flat).sum(-1).tolist() == [NUCLEUS_CANDIDATES] * 2

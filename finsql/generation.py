@@ -136,9 +136,10 @@ def generate(
 
 
 class _SamplesNoLongerThanGreedy(StoppingCriteria):
-    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at L + max(8, L / 2) tokens: a
-    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``. A sample cut there is
-    usually cut SQL, which fails validation and does not vote."""
+    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at max(2L, L + 16) tokens: a
+    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``. Not tighter: where the
+    greedy answer is short and wrong (a missing WHERE clause), the samples worth having are longer; a cap of
+    L + max(8, L / 2) cut them off mid-clause."""
 
     def __init__(self, lm: LoadedModel, prompt_length: int) -> None:
         self.tokenizer, self.prompt_length = lm.tokenizer, prompt_length
@@ -151,7 +152,7 @@ class _SamplesNoLongerThanGreedy(StoppingCriteria):
             greedy = input_ids[0, self.prompt_length :].tolist()
             text = self.tokenizer.decode(greedy, skip_special_tokens=True)
             if greedy and (greedy[-1] in self.eos or any(stop in text for stop in STOP_STRINGS)):
-                self.limit = new + max(8, new // 2)
+                self.limit = max(2 * new, new + 16)
         done = self.limit is not None and new >= self.limit
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 

@@ -185,32 +185,40 @@ def main() -> None:
         if domain != args.holdout:
             names.append(domain_expert(db, domain, train[domain], args))
             print(f"expert {names[-1]}: {len(train[domain])} train pairs", flush=True)
-    rows = [{"k": 0, "arm": "base", **held_out_ex(db, args.model, None, eval_pairs)}]
-    print(rows[0], flush=True)
-    for k in sorted({int(part) for part in args.k.split(",") if part.strip()}):
-        few = pool[:k]
-        rows += [{"k": k, "k_used": len(few), **row} for row in arms_for_k(db, names, few, eval_pairs, args)]
-
-    payload = {
-        "benchmark": "cross-schema",
-        "holdout": args.holdout,
-        "experts": names,
-        "domain_pairs": {d: {"train": len(train[d]), "eval": len(evals[d])} for d in DOMAINS},
-        "eval_pairs": len(eval_pairs),
-        "seed": args.seed,
-        "steps": args.steps,
-        "layers": args.layers,
-        "budget": args.budget,
-        "kshot_epochs": args.kshot_epochs,
-        "model": args.model,
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "seconds": round(time.perf_counter() - started, 1),
-        "rows": rows,
-    }
     label = f"-{args.label}" if args.label else ""
     out = args.out or RESULTS / f"cross-schema-{args.holdout}-s{args.seed}{label}.json"
-    write_json_atomic(out, payload)
+    ks = sorted({int(part) for part in args.k.split(",") if part.strip()})
+
+    def save(rows: list[dict], done: list[int]) -> None:
+        """The rows so far, so that a killed run keeps what it measured (``k_done``)."""
+        payload = {
+            "benchmark": "cross-schema",
+            "holdout": args.holdout,
+            "experts": names,
+            "domain_pairs": {d: {"train": len(train[d]), "eval": len(evals[d])} for d in DOMAINS},
+            "eval_pairs": len(eval_pairs),
+            "seed": args.seed,
+            "steps": args.steps,
+            "layers": args.layers,
+            "budget": args.budget,
+            "kshot_epochs": args.kshot_epochs,
+            "model": args.model,
+            "k": ks,
+            "k_done": done,
+            "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "seconds": round(time.perf_counter() - started, 1),
+            "rows": rows,
+        }
+        write_json_atomic(out, payload)
+
+    rows = [{"k": 0, "arm": "base", **held_out_ex(db, args.model, None, eval_pairs)}]
+    print(rows[0], flush=True)
+    save(rows, [])
+    for i, k in enumerate(ks):
+        few = pool[:k]
+        rows += [{"k": k, "k_used": len(few), **row} for row in arms_for_k(db, names, few, eval_pairs, args)]
+        save(rows, ks[: i + 1])
     print(f"wrote {out}")
     print(f"| k | arm | held-out {args.holdout} EX | loss on the k examples |")
     print("|---:|---|---:|---:|")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from finsql.methods import is_prompt_learning
 from finsql.models import LoadedModel
 from finsql.prompting import ANSWER_PREFIX
 
@@ -111,7 +112,7 @@ def generate(
             logits_processor=LogitsProcessorList([_FirstRowGreedy(rows), _Nucleus(temperature, top_p)]),
             stopping_criteria=StoppingCriteriaList([_SamplesNoLongerThanGreedy(lm, prompt_length)]),
         )
-        if _prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
+        if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
             kwargs["num_return_sequences"] = rows
         else:
             kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
@@ -155,12 +156,6 @@ class _SamplesNoLongerThanGreedy(StoppingCriteria):
                 self.limit = max(2 * new, new + 16)
         done = self.limit is not None and new >= self.limit
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
-
-
-def _prompt_learning(model: object) -> bool:
-    """Whether ``model`` is a peft prompt- or prefix-tuning model (it manages the prompt's cache itself)."""
-    config = getattr(model, "active_peft_config", None)
-    return bool(getattr(config, "is_prompt_learning", False))
 
 
 def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int) -> object:

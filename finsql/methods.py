@@ -76,6 +76,11 @@ def parse_overrides(items: list[str], defaults: dict[str, Any]) -> dict[str, Any
     return params
 
 
+def is_prompt_learning(model: Any) -> bool:
+    """Whether ``model`` is a peft prompt- or prefix-tuning model (it feeds its own virtual tokens)."""
+    return bool(getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False))
+
+
 def _fix_prompt_learning_generation(model: Any) -> Any:
     """Make prompt tuning and prefix tuning generate correctly with transformers 5.
 

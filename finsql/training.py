@@ -56,6 +56,7 @@ from typing import Any
 from finsql.console import err, status
 from finsql.errors import FinsqlError, InputError, UsageError
 from finsql.linking import embed
+from finsql.methods import is_prompt_learning
 from finsql.pairs import Pair
 from finsql.paths import cache_dir
 from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
@@ -572,11 +573,6 @@ def _wrap_top_layers(method, model, params: dict, layers: int | None, total_step
     if how == "frozen-below" and not layered:
         how = "not-layered"
     return wrapped, how
-
-
-def _is_prompt_learning(model) -> bool:
-    config = getattr(model, "active_peft_config", None)
-    return bool(getattr(config, "is_prompt_learning", False))
 
 
 def trainable_state(model) -> dict:
@@ -1115,7 +1111,7 @@ def train_expert(
         if progress:
             trainer_callbacks.append(RichProgress(f"training {name}", timer))
         trainer_callbacks += list(callbacks)
-        fast = not _is_prompt_learning(model)
+        fast = not is_prompt_learning(model)
         activations = None
         if activation_cache and fast and world == 1 and layer_mode in ("layers_to_transform", "frozen-below"):
             activations = ActivationCache(model, layer_count(model) - layers, ACTIVATION_CACHE_BYTES)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from finsql.errors import InputError
+from finsql.methods import is_prompt_learning
 from finsql.models import LoadedModel
 
 DEFAULT_BATCH_SIZE = 8
@@ -49,10 +50,6 @@ def encode_prompts(
     """The token ids of each row's prompt."""
     prompts = [build_prompt(tokenizer, text, question, choices) for text in texts]
     return tokenizer(prompts, add_special_tokens=False)["input_ids"]
-
-
-def _is_prompt_learning(model: Any) -> bool:
-    return bool(getattr(getattr(model, "active_peft_config", None), "is_prompt_learning", False))
 
 
 def _device(model: Any) -> torch.device:
@@ -171,7 +168,7 @@ def score_prompts(
     """``(rows, choices)`` mean choice log-likelihoods, rows batched by prompt length."""
     scores = np.empty((len(prompts), len(choices)))
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    whole = _is_prompt_learning(model)
+    whole = is_prompt_learning(model)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         batch = [prompts[i] for i in rows]

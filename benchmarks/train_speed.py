@@ -1,17 +1,21 @@
 """Training speed: a plain peft LoRA baseline against `finsql train`, same pairs, seed and wall-time budget.
 
-Usage: python benchmarks/train_speed.py --bull DIR [--db ccks_fund] [--seconds 600] [--only baseline|finsql]
-                                        [--eval N] [--label L]
+Usage: python benchmarks/train_speed.py --bull DIR [--db ccks_fund] [--seconds 600] [--arms baseline,finsql]
+                                        [--variant KEY=VALUE[,KEY=VALUE...]]... [--eval N] [--dev-loss N]
+                                        [--label L]
 DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak RSS is its own):
   baseline  HF Trainer + peft LoRA r=16 on all seven projections, batch 8, prompts holding the gold tables
             with all their columns (the issue's reference set-up), padding to the batch; fp32 unless
             --baseline-bf16 (bf16 autocast: over 4 minutes a step on a CPU without bf16 matmul units, where
             fp32 takes 16 s);
   finsql    `train_expert` with its defaults (linked compact prompt, top layers, length-grouped batches,
-            activation cache, SQL-token loss).
-Both stop after --seconds of training. Reports examples/s, tokens/s, peak RSS and (with --eval N) each
-arm's execution accuracy on the first N dev questions of the database; writes
-benchmarks/results/train-speed-<label>.json.
+            activation cache, SQL-token loss);
+  finsql V  one more finsql arm per --variant, with the settings it names changed: `train_expert` arguments
+            (layers, prompt_style, activation_cache, shots) or LoRA settings (lora_dropout, r, ...), so
+            that each speed change can be measured alone.
+Both stop after --seconds of training. Reports examples/s, peak RSS and (with --eval N) each arm's execution
+accuracy on the first N dev questions of the database (--dev-loss N: the finsql arm's loss on them); writes
+benchmarks/results/train-speed-<label>.json (the ratio when both arms ran).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 8
+TRAIN_ARGUMENTS = {"layers", "prompt_style", "activation_cache", "shots", "augment", "max_length"}
 
 
 def stop_after(seconds: float):
@@ -50,6 +55,20 @@ def stop_after(seconds: float):
                 control.should_training_stop = True
 
     return StopAfter()
+
+
+def parse_variant(spec: str) -> dict:
+    """``layers=6,lora_dropout=0`` as ``{"layers": 6, "lora_dropout": 0}`` (values read as JSON if valid)."""
+    settings = {}
+    for part in filter(None, (x.strip() for x in spec.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--variant {spec!r}: expected KEY=VALUE pairs")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except ValueError:
+            settings[key.strip()] = value.strip()
+    return settings
 
 
 def pairs_for(bull: Path, db: str, split: str) -> list:
@@ -177,13 +196,20 @@ def run_finsql(args: argparse.Namespace) -> dict:
 
     budget = stop_after(args.seconds)
     name = f"train-speed-{args.db}"
+    settings = parse_variant(args.settings)
+    changed = {key: settings.pop(key) for key in TRAIN_ARGUMENTS & set(settings)}
+    overrides = settings or None
     train_expert(
         database(args.bull, args.db), pairs_for(args.bull, args.db, "train"), "lora", name, epochs=1,
         seed=args.seed, threads=args.threads, callbacks=[budget], force=True, val_split=0.0, progress=False,
+        overrides=overrides, **changed,
     )  # fmt: skip
-    data = experts.load_manifest(name)["data"]
+    manifest = experts.load_manifest(name)
     return {
-        "examples": data["train_examples"],
+        "examples": manifest["data"]["train_examples"],
+        "layers": manifest["layers"],
+        "lora_dropout": manifest["params"].get("lora_dropout"),
+        "train_loss": manifest["metrics"].get("train_loss"),
         "steps": budget.steps,
         "seconds": round(budget.elapsed, 1),
         "examples_per_s": round(budget.steps * BATCH / budget.elapsed, 3) if budget.elapsed else None,
@@ -200,8 +226,20 @@ def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
     return {"ex": summary["execution_accuracy"], "correct": summary["correct"], "scored": summary["scored"]}
 
 
+def dev_loss(args: argparse.Namespace, expert: str) -> float:
+    """Mean token cross-entropy of the expert's SQL on the first --dev-loss dev pairs (prompts as at
+    inference): a finer signal than EX when a short run answers nothing right."""
+    from finsql.combining import open_composition
+
+    dev = pairs_for(args.bull, args.db, "dev")[: args.dev_loss]
+    with open_composition([expert], dev, database(args.bull, args.db), threads=args.threads) as comp:
+        return round(comp.loss_of([1.0]), 4)
+
+
 def child(args: argparse.Namespace) -> None:
     result = run_baseline(args) if args.only == "baseline" else run_finsql(args)
+    if args.dev_loss and args.only == "finsql":
+        result["dev_loss"] = dev_loss(args, result["expert"])
     if args.eval and args.only == "finsql":  # the baseline arm scores itself before its adapter is dropped
         result["held_out"] = evaluate_arm(args, result["expert"])
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -216,27 +254,42 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=0, help="dev questions to score each arm on")
-    parser.add_argument("--only", choices=("baseline", "finsql"))
+    parser.add_argument("--dev-loss", type=int, default=0, help="finsql arm: loss on the first N dev pairs")
+    parser.add_argument("--arms", default="baseline,finsql", help="which arms to run, comma-separated")
+    parser.add_argument("--variant", action="append", default=[], help="another finsql arm: KEY=VALUE,...")
+    parser.add_argument("--only", choices=("baseline", "finsql"), help=argparse.SUPPRESS)
+    parser.add_argument("--settings", default="", help=argparse.SUPPRESS)
     parser.add_argument("--baseline-bf16", action="store_true", help="bf16 autocast in the baseline")
     parser.add_argument("--label", default="default")
     args = parser.parse_args()
     if args.only:
         child(args)
         return
-    arms = {}
-    for arm in ("baseline", "finsql"):
-        command = [sys.executable, __file__, *sys.argv[1:], "--only", arm]
-        proc = subprocess.run(command, capture_output=True, text=True, check=True)
-        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
-        arms[arm] = json.loads(line[len("RESULT ") :])
-        print(arm, arms[arm], flush=True)
-    ratio = arms["finsql"]["examples_per_s"] / arms["baseline"]["examples_per_s"]
-    payload = {"benchmark": "train-speed", "db": args.db, "seconds": args.seconds, "arms": arms}
-    payload["ratio"] = ratio
+    chosen = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
+    if not chosen or set(chosen) - {"baseline", "finsql"}:
+        parser.error("--arms takes baseline, finsql or both")
+    for spec in args.variant:
+        parse_variant(spec)  # a malformed one stops the run before any arm has trained
+    runs = [(arm, arm, "") for arm in chosen] + [(f"finsql {spec}", "finsql", spec) for spec in args.variant]
     from finsql.storage import write_json_atomic
 
-    write_json_atomic(RESULTS / f"train-speed-{args.label}.json", payload)
-    print(f"examples/s finsql / baseline = {ratio:.2f}x")
+    payload: dict = {"benchmark": "train-speed", "db": args.db, "seconds": args.seconds, "arms": {}}
+    arms = payload["arms"]
+    for name, arm, spec in runs:
+        command = [sys.executable, __file__, *sys.argv[1:], "--only", arm, "--settings", spec]
+        proc = subprocess.run(command, capture_output=True, text=True, check=True)
+        line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+        arms[name] = json.loads(line[len("RESULT ") :])
+        print(name, arms[name], flush=True)
+        if "baseline" in arms:
+            payload["ratios"] = {
+                key: round(value["examples_per_s"] / arms["baseline"]["examples_per_s"], 3)
+                for key, value in arms.items()
+                if key != "baseline"
+            }
+        write_json_atomic(RESULTS / f"train-speed-{args.label}.json", payload)  # after every arm
+    for key, ratio in payload.get("ratios", {}).items():
+        print(f"examples/s {key} / baseline = {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -114,10 +114,17 @@ class Session:
         return name
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
-        """Few-shot pool: the given file, else the demo training pairs if the database has the demo schema."""
+        """Few-shot pool: the given file, else this database's train pairs when it is an instance of a
+        `finsql bull import`, else the demo training pairs if the database has the demo schema."""
         if examples_path is not None:
             return read_pairs(examples_path)
+        from finsql.bull.suite import train_pairs_of
         from finsql.database import demo_fingerprint
+
+        imported = train_pairs_of(Path(self.db_path))
+        if imported is not None:
+            name = Path(self.db_path).parent.name
+            return [pair for pair in read_pairs(imported) if pair.db == name]
 
         return read_pairs(demo_pairs("train")) if self.schema.fingerprint() == demo_fingerprint() else []
 

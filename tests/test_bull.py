@@ -290,3 +290,22 @@ def test_real_bull_en_import(tmp_path: Path) -> None:
         con = duckdb.connect(str(tmp_path / name / "instance-0.duckdb"), read_only=True)
         assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchone()[0] >= 19
         con.close()
+
+
+def test_an_imported_instance_draws_few_shot_examples_from_its_train_pairs(
+    tiny_import: tuple[Path, dict],
+) -> None:
+    from finsql.bull.suite import train_pairs_of
+    from finsql.pipeline import Session
+
+    out, _ = tiny_import
+    instance = out / "tiny_stock" / "instance-1.duckdb"
+    assert train_pairs_of(instance) == out / "train.jsonl"
+    assert train_pairs_of(out / "nowhere.duckdb") is None
+    session = Session(instance, expert=False)
+    try:
+        expected = [p.sql for p in read_pairs(out / "train.jsonl") if p.db == "tiny_stock"]
+        assert expected and [p.sql for p in session.examples.pairs] == expected
+        assert session.prompt_for("How many companies are in Jiangsu Province?")[2]
+    finally:
+        session.close()

@@ -38,3 +38,15 @@ def suites_in(root: Path) -> dict[str, list[Path]]:
 def is_import(root: Path) -> bool:
     """Whether ``root`` is an import folder (has a manifest)."""
     return (root / MANIFEST).is_file()
+
+
+def train_pairs_of(db_path: Path) -> Path | None:
+    """The import's train pair file when ``db_path`` is an instance inside an import folder, else None."""
+    root = Path(db_path).parent.parent
+    if not is_import(root):
+        return None
+    try:
+        name = json.loads((root / MANIFEST).read_text(encoding="utf-8"))["pair_files"]["train"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return root / name if (root / name).is_file() else None

@@ -1,0 +1,233 @@
+"""BULL end to end: import, base model, an expert per database, self-consistency, LoRAHub few-shot on macro.
+
+Usage: python benchmarks/bull.py [--bull ../shared/bull/BULL-en] [--out DIR] [--limit N] [--minutes M]
+                                 [--steps S] [--samples 8] [--k 20] [--budget 40] [--shots 3] [--seed 0]
+                                 [--reuse] [--label L]
+The chain, each stage timed:
+  import     `finsql bull import` of --bull into --out (kept when --out already holds an import of it);
+  base       the default model without expert, --shots examples retrieved from the database's BULL train
+             pairs, on the first --limit dev questions of each database;
+  expert     a LoRA expert per database (`finsql train` defaults) trained on its BULL train pairs for
+             --minutes of wall time (or --steps; the name records the budget), greedy on the same questions;
+  expert+N   the same expert, --samples sampled candidates voted by execution result;
+  lorahub    FinSQL's few-shot transfer: the fund and stock experts composed with --k macro train pairs
+             (--budget loss evaluations), on macro dev.
+Every prediction is scored by test-suite EX: it must match gold on every generated instance. Writes
+benchmarks/results/bull-<label>.json (rows per database and arm, stage times, wall time, peak RSS) and prints
+a markdown table. --reuse keeps experts already trained with the same data and budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import resource
+import time
+from pathlib import Path
+
+from finsql import experts
+from finsql.bull.importer import import_bull
+from finsql.bull.suite import MANIFEST, suites_in
+from finsql.combining import compose_expert
+from finsql.evaluation import evaluate_targets
+from finsql.pairs import Pair, read_pairs
+from finsql.pipeline import Session
+from finsql.storage import write_json_atomic
+from finsql.training import data_hash, train_expert
+
+RESULTS = Path(__file__).parent / "results"
+SHARED_BULL = Path(__file__).resolve().parents[2] / "shared" / "bull" / "BULL-en"
+PUBLISHED = {"FinSQL, LLaMA2-13B": 0.822, "FinSQL, T5-large": 0.815}  # BULL-en EX, Zhang et al. SIGMOD 2024
+FEW_SHOT_TARGET = "ccks_macro"
+FEW_SHOT_SOURCES = ("ccks_fund", "ccks_stock")
+
+
+def stop_after(seconds: float):
+    """A TrainerCallback that ends training once ``seconds`` of optimizer steps have run."""
+    from transformers import TrainerCallback
+
+    class StopAfter(TrainerCallback):
+        started: float | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.started = self.started or time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if time.perf_counter() - (self.started or time.perf_counter()) >= seconds:
+                control.should_training_stop = True
+
+    return StopAfter()
+
+
+def ensure_import(source: Path, out: Path) -> dict:
+    """The import manifest of ``out``, importing ``source`` first unless ``out`` holds an import of it."""
+    manifest_path = out / MANIFEST
+    if manifest_path.is_file():
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if manifest.get("source") == str(source.resolve()):
+            return manifest
+    return import_bull(source, out, force=True)
+
+
+def by_db(pairs: list[Pair]) -> dict[str, list[Pair]]:
+    grouped: dict[str, list[Pair]] = {}
+    for pair in pairs:
+        grouped.setdefault(pair.db or "", []).append(pair)
+    return grouped
+
+
+def score(
+    dev: dict[str, list[Pair]],
+    suites: dict[str, list[Path]],
+    expert_of: dict[str, str | None],
+    samples: int,
+    shots: int,
+) -> dict[str, dict]:
+    """Test-suite EX of each database's dev pairs, with ``expert_of[db]`` (None: the base model)."""
+    out = {}
+    for db, expert in expert_of.items():
+
+        def open_session(path: Path, expert: str | None = expert) -> Session:
+            """The base model draws its examples from the database's train pairs (the import's)."""
+            return Session(path, expert=expert if expert else False, shots=shots, prompt_style="compact")
+
+        clock = time.perf_counter()
+        report = evaluate_targets(dev[db], {db: suites[db]}, open_session, samples=samples, progress=False)
+        summary = report.summary()
+        out[db] = {
+            "expert": expert,
+            "ex": summary["execution_accuracy"],
+            "correct": summary["correct"],
+            "scored": summary["scored"],
+            "invalid": summary["invalid"],
+            "gold_errors": summary["gold_errors"],
+            "seconds": round(time.perf_counter() - clock, 1),
+            "statuses": [item.status for item in report.items],
+        }
+        print(f"  {db}: {summary['correct']}/{summary['scored']} ({expert or 'base'})", flush=True)
+    return out
+
+
+def expert_for(db: str, suite: list[Path], pairs: list[Pair], args) -> str:
+    """A LoRA expert trained on ``pairs`` (reused with --reuse when data and budget match)."""
+    budget = f"{args.steps}steps" if args.steps else f"{args.minutes:g}min"
+    name = f"bull-{db}-{budget}-s{args.seed}"
+    reusable = args.reuse and experts.expert_dir(name).exists()
+    if reusable and experts.load_manifest(name)["data"]["hash"] == data_hash(pairs):
+        return name
+    callbacks = [stop_after(args.minutes * 60)] if args.minutes else []
+    train_expert(
+        suite[0], pairs, "lora", name, steps=args.steps, epochs=None if args.steps else 1.0, seed=args.seed,
+        val_split=0.0, val_ex_limit=0, callbacks=callbacks, force=True, progress=False,
+    )  # fmt: skip
+    return name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bull", type=Path, default=SHARED_BULL, help="BULL-en (or BULL-cn) folder")
+    parser.add_argument("--out", type=Path, default=None, help="import folder (default: <cache>/bull/<name>)")
+    parser.add_argument("--limit", type=int, default=None, help="first N dev questions of each database")
+    parser.add_argument("--minutes", type=float, default=30.0, help="training wall time of each expert")
+    parser.add_argument("--steps", type=int, default=None, help="optimizer steps instead of --minutes")
+    parser.add_argument("--samples", type=int, default=8, help="candidates of the self-consistency arm")
+    parser.add_argument("--k", type=int, default=20, help="macro train pairs LoRAHub composes on")
+    parser.add_argument("--budget", type=int, default=40, help="LoRAHub loss evaluations")
+    parser.add_argument("--shots", type=int, default=3, help="retrieved examples in the base model's prompt")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse", action="store_true", help="reuse experts of the same data and budget")
+    parser.add_argument("--label", default="en")
+    args = parser.parse_args()
+    if args.steps:
+        args.minutes = 0.0
+
+    from finsql.paths import cache_dir
+
+    started = time.perf_counter()
+    stages: dict[str, float] = {}
+    out = args.out or cache_dir() / "bull" / args.bull.name
+    clock = time.perf_counter()
+    manifest = ensure_import(args.bull, out)
+    stages["import"] = round(time.perf_counter() - clock, 1)
+    suites = suites_in(out)
+    train = by_db(read_pairs(out / "train.jsonl"))
+    dev = {db: pairs[: args.limit] for db, pairs in by_db(read_pairs(out / "dev.jsonl")).items()}
+    names = sorted(set(dev) & set(suites))
+    result_path = RESULTS / f"bull-{args.label}.json"
+    payload: dict = {
+        "benchmark": "bull",
+        "source": str(args.bull),
+        "import": str(out),
+        "dev_usable": {db: len(pairs) for db, pairs in by_db(read_pairs(out / "dev.jsonl")).items()},
+        "dev_dropped": manifest["counts"],
+        "dev_scored_per_db": {db: len(dev[db]) for db in names},
+        "instances": manifest["instances"],
+        "settings": {
+            "limit": args.limit,
+            "minutes": args.minutes,
+            "steps": args.steps,
+            "samples": args.samples,
+            "k": args.k,
+            "budget": args.budget,
+            "shots": args.shots,
+            "seed": args.seed,
+        },  # fmt: skip
+        "published": PUBLISHED,
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "arms": {},
+        "stages": stages,
+    }
+
+    def save() -> None:
+        payload["seconds"] = round(time.perf_counter() - started, 1)
+        payload["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        write_json_atomic(result_path, payload)
+
+    def stage(name: str, action):
+        print(f"{name}:", flush=True)
+        clock = time.perf_counter()
+        value = action()
+        stages[name] = round(time.perf_counter() - clock, 1)
+        save()
+        return value
+
+    arms = payload["arms"]
+    arms["base"] = stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots))
+    trained = stage("train", lambda: {db: expert_for(db, suites[db], train[db], args) for db in names})
+    arms["expert"] = stage("expert", lambda: score(dev, suites, trained, 0, args.shots))
+    arms[f"expert+N={args.samples}"] = stage(
+        "self-consistency", lambda: score(dev, suites, trained, args.samples, args.shots)
+    )
+    if FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
+        few = random.Random(args.seed).sample(
+            train[FEW_SHOT_TARGET], min(args.k, len(train[FEW_SHOT_TARGET]))
+        )
+        hub = f"bull-{FEW_SHOT_TARGET}-lorahub-k{len(few)}-s{args.seed}"
+
+        def lorahub() -> dict:
+            sources = [trained[db] for db in FEW_SHOT_SOURCES]
+            compose_expert(
+                sources, few, suites[FEW_SHOT_TARGET][0], hub, budget=args.budget, seed=args.seed,
+                progress=False, force=True,
+            )  # fmt: skip
+            composition = experts.load_manifest(hub)["composition"]
+            rows = score(dev, suites, {FEW_SHOT_TARGET: hub}, 0, args.shots)
+            rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
+            return rows
+
+        arms[f"lorahub k={len(few)}"] = stage("lorahub", lorahub)
+    save()
+    print(f"wrote {result_path} ({payload['seconds']:.0f} s, peak RSS {payload['peak_rss_mb']:.0f} MB)")
+    print("| arm | " + " | ".join(names) + " | all |")
+    print("|---|" + "---:|" * (len(names) + 1))
+    for arm, rows in arms.items():
+        correct = sum(r["correct"] for r in rows.values())
+        scored = sum(r["scored"] for r in rows.values())
+        cells = [f"{rows[db]['correct']}/{rows[db]['scored']}" if db in rows else "-" for db in names]
+        print(f"| {arm} | " + " | ".join(cells) + f" | {correct / scored if scored else 0:.1%} |")
+
+
+if __name__ == "__main__":
+    main()

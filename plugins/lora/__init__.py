@@ -3,7 +3,9 @@
 from finsql.hookspecs import hookimpl
 from finsql.methods import LLAMA_PROJECTIONS, peft_method_from_config
 
-DEFAULTS = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": LLAMA_PROJECTIONS}
+# No dropout (peft's own default): on a CPU it was 6% of a training step, and the run that measured it is
+# benchmarks/results/train-speed-fund-variants.json (the 0.05 arm beside the default).
+DEFAULTS = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "target_modules": LLAMA_PROJECTIONS}
 
 
 @hookimpl

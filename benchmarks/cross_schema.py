@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/cross_schema.py [--holdout macro] [--k 5,20] [--seed 0] [--steps 200] [--limit N]
                                          [--budget 40] [--layers 8] [--kshot-epochs 20] [--model M]
-                                         [--reuse] [--label L] [--out FILE]
+                                         [--reuse] [--add-held-out-loss] [--label L] [--out FILE]
 The demo database holds four domains: fund, stock (with industries), bond and macro (indicators, currencies,
 exchange rates). A pair belongs to a domain when every table its gold SQL reads is of that domain (pairs that
 mix domains are left out). One domain is held out; a LoRA expert is trained (`finsql train` defaults, --steps
@@ -12,12 +12,15 @@ domain's eval pairs (data/eval.jsonl, first --limit) greedily:
   base: the model without expert; best expert: the expert with the lowest loss on the k examples;
   average: the experts' LoRA matrices averaged; lorahub: weights searched on the k examples (--budget);
   lora-k: a LoRA expert trained on the k examples alone (--kshot-epochs epochs).
+Each arm also gets its loss on the held-out pairs' gold SQL (finer than EX where no arm answers right;
+--add-held-out-loss adds it to the rows of an earlier result file, whose experts are still saved).
 Writes benchmarks/results/cross-schema-<holdout>-s<seed>[-<label>].json (or --out), prints a markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import random
 import resource
@@ -90,6 +93,13 @@ def held_out_ex(db: Path, model: str | None, expert: str | None, pairs: list[Pai
     }
 
 
+def held_out_loss(db: Path, expert: str | None, reference: str, pairs: list[Pair]) -> float:
+    """Mean token cross-entropy of the gold SQL of ``pairs`` with ``expert`` (None: the base model, read as
+    the ``reference`` expert at weight 0): a finer signal than EX where no arm answers right."""
+    with open_composition([expert or reference], pairs, db, minimum=1) as comp:
+        return round(comp.loss_of([1.0 if expert else 0.0]), 4)
+
+
 def domain_expert(db: Path, domain: str, pairs: list[Pair], args) -> str:
     """The LoRA expert of one domain (trained, or reused with --reuse when data and steps match)."""
     name = f"xs-{domain}-s{args.seed}"
@@ -152,6 +162,7 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
     )
     for row in rows:
         row.update(held_out_ex(db, args.model, row["expert"], eval_pairs))
+        row["held_out_loss"] = held_out_loss(db, row["expert"], names[0], eval_pairs)
         print({key: value for key, value in row.items() if key != "expert_losses"}, flush=True)
     return rows
 
@@ -170,6 +181,10 @@ def main() -> None:
     parser.add_argument(
         "--reuse", action="store_true", help="reuse domain experts of the same data and steps"
     )
+    parser.add_argument(
+        "--add-held-out-loss", action="store_true",
+        help="only add each arm's loss on the held-out pairs to an existing result file",
+    )  # fmt: skip
     parser.add_argument("--label", default="")
     parser.add_argument("--out", type=Path, default=None, help="result file (default: benchmarks/results/)")
     args = parser.parse_args()
@@ -212,7 +227,15 @@ def main() -> None:
         }
         write_json_atomic(out, payload)
 
+    if args.add_held_out_loss:  # the arms of an earlier run (their experts still saved), scored again
+        payload = json.loads(out.read_text(encoding="utf-8"))
+        for row in payload["rows"]:
+            row["held_out_loss"] = held_out_loss(db, row.get("expert"), names[0], eval_pairs)
+            print(row["arm"], row["k"], row["held_out_loss"], flush=True)
+        write_json_atomic(out, payload)
+        return
     rows = [{"k": 0, "arm": "base", **held_out_ex(db, args.model, None, eval_pairs)}]
+    rows[0]["held_out_loss"] = held_out_loss(db, None, names[0], eval_pairs)
     print(rows[0], flush=True)
     save(rows, [])
     for i, k in enumerate(ks):
@@ -220,11 +243,12 @@ def main() -> None:
         rows += [{"k": k, "k_used": len(few), **row} for row in arms_for_k(db, names, few, eval_pairs, args)]
         save(rows, ks[: i + 1])
     print(f"wrote {out}")
-    print(f"| k | arm | held-out {args.holdout} EX | loss on the k examples |")
-    print("|---:|---|---:|---:|")
+    print(f"| k | arm | held-out {args.holdout} EX | held-out loss | loss on the k examples |")
+    print("|---:|---|---:|---:|---:|")
     for r in rows:
         loss = f"{r['loss']:.4f}" if r.get("loss") is not None else "-"
-        print(f"| {r['k']} | {r['arm']} | {r['ex']:.1%} ({r['correct']}/{r['scored']}) | {loss} |")
+        ex = f"{r['ex']:.1%} ({r['correct']}/{r['scored']})"
+        print(f"| {r['k']} | {r['arm']} | {ex} | {r['held_out_loss']:.4f} | {loss} |")
 
 
 if __name__ == "__main__":

@@ -232,7 +232,9 @@ def dev_loss(args: argparse.Namespace, expert: str) -> float:
     from finsql.combining import open_composition
 
     dev = pairs_for(args.bull, args.db, "dev")[: args.dev_loss]
-    with open_composition([expert], dev, database(args.bull, args.db), threads=args.threads) as comp:
+    with open_composition(
+        [expert], dev, database(args.bull, args.db), threads=args.threads, minimum=1
+    ) as comp:
         return round(comp.loss_of([1.0]), 4)
 
 

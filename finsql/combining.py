@@ -299,13 +299,14 @@ def _search_progress(budget: int, enabled: bool) -> Iterator[Callable[[int, floa
 # ---- the experts ------------------------------------------------------------------------------------------
 
 
-def source_experts(names: Sequence[str]) -> list[dict[str, Any]]:
-    """The manifests of the experts to compose, with their adapter configs; UsageError when they differ."""
+def source_experts(names: Sequence[str], minimum: int = 2) -> list[dict[str, Any]]:
+    """The manifests of the experts to compose, with their adapter configs; UsageError when they differ or
+    are fewer than ``minimum`` distinct ones."""
     from finsql import experts
 
     names = list(dict.fromkeys(names))
-    if len(names) < 2:
-        raise UsageError("composing needs at least two experts")
+    if len(names) < minimum:
+        raise UsageError("composing needs at least two experts" if minimum == 2 else "no experts given")
     manifests = [experts.load_manifest(name) for name in names]
     for manifest in manifests:
         config_file = Path(manifest["path"]) / "adapter_config.json"
@@ -367,8 +368,11 @@ def open_composition(
     db_path: str | Path | None,
     batch_size: int = 8,
     threads: int | None = None,
+    minimum: int = 2,
 ) -> Iterator[Composition]:
-    """Load the base model, the experts ``names`` and the tokenized ``pairs`` (prompts as at inference)."""
+    """Load the base model, the experts ``names`` and the tokenized ``pairs`` (prompts as at inference).
+    ``minimum=1`` allows one expert: its loss on ``pairs`` is ``loss_of([1.0])``, the base model's
+    ``loss_of([0.0])``."""
     import torch
 
     from finsql import experts
@@ -377,7 +381,7 @@ def open_composition(
     from finsql.pipeline import Session
     from finsql.training import _ExcludingRetriever, build_examples, cpu_threads
 
-    manifests = source_experts(names)
+    manifests = source_experts(names, minimum)
     if not pairs:
         raise InputError("no examples to compose the experts on")
     first = manifests[0]

@@ -135,6 +135,22 @@ def test_loss_in_place_cached_and_one_hot(hub):
         assert comp.loss() == pytest.approx(expert_b, rel=1e-5)
 
 
+def test_one_expert_opens_for_its_loss_and_weight_zero_is_the_base_model(hub):
+    from finsql.combining import open_composition
+
+    with open_composition(["fund-a", "fund-b"], FEW, hub["db"], batch_size=2) as comp:
+        expert_a = comp.loss_of([1.0, 0.0])
+        base = comp.loss_of([0.0, 0.0])
+        comp.model.disable_adapter_layers()
+        assert comp.loss() == pytest.approx(base, rel=1e-5)
+    assert expert_a != pytest.approx(base, rel=1e-3)
+    with pytest.raises(UsageError, match="at least two experts"):
+        open_composition(["fund-a"], FEW, hub["db"]).__enter__()
+    with open_composition(["fund-a"], FEW, hub["db"], batch_size=2, minimum=1) as comp:
+        assert comp.loss_of([1.0]) == pytest.approx(expert_a, rel=1e-5)
+        assert comp.loss_of([0.0]) == pytest.approx(base, rel=1e-5)
+
+
 def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
     import torch
 

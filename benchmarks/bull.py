@@ -185,20 +185,26 @@ def main() -> None:
         payload["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         write_json_atomic(result_path, payload)
 
-    def stage(name: str, action):
+    arms = payload["arms"]
+
+    def stage(name: str, action, arm: str | None = None):
+        """Run one stage, time it, keep its rows under ``arm`` and save what has been measured so far."""
         print(f"{name}:", flush=True)
         clock = time.perf_counter()
         value = action()
         stages[name] = round(time.perf_counter() - clock, 1)
+        if arm:
+            arms[arm] = value
         save()
         return value
 
-    arms = payload["arms"]
-    arms["base"] = stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots))
+    stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots), "base")
     trained = stage("train", lambda: {db: expert_for(db, suites[db], train[db], args) for db in names})
-    arms["expert"] = stage("expert", lambda: score(dev, suites, trained, 0, args.shots))
-    arms[f"expert+N={args.samples}"] = stage(
-        "self-consistency", lambda: score(dev, suites, trained, args.samples, args.shots)
+    stage("expert", lambda: score(dev, suites, trained, 0, args.shots), "expert")
+    stage(
+        "self-consistency",
+        lambda: score(dev, suites, trained, args.samples, args.shots),
+        f"expert+N={args.samples}",
     )
     if FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
         few = random.Random(args.seed).sample(
@@ -217,7 +223,7 @@ def main() -> None:
             rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
             return rows
 
-        arms[f"lorahub k={len(few)}"] = stage("lorahub", lorahub)
+        stage("lorahub", lorahub, f"lorahub k={len(few)}")
     save()
     print(f"wrote {result_path} ({payload['seconds']:.0f} s, peak RSS {payload['peak_rss_mb']:.0f} MB)")
     print("| arm | " + " | ".join(names) + " | all |")

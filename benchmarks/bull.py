@@ -27,6 +27,8 @@ import resource
 import time
 from pathlib import Path
 
+from train_speed import stop_after  # the same wall-clock budget as the training-speed benchmark
+
 from finsql import experts
 from finsql.bull.importer import import_bull
 from finsql.bull.suite import MANIFEST, suites_in
@@ -42,23 +44,6 @@ SHARED_BULL = Path(__file__).resolve().parents[2] / "shared" / "bull" / "BULL-en
 PUBLISHED = {"FinSQL, LLaMA2-13B": 0.822, "FinSQL, T5-large": 0.815}  # BULL-en EX, Zhang et al. SIGMOD 2024
 FEW_SHOT_TARGET = "ccks_macro"
 FEW_SHOT_SOURCES = ("ccks_fund", "ccks_stock")
-
-
-def stop_after(seconds: float):
-    """A TrainerCallback that ends training once ``seconds`` of optimizer steps have run."""
-    from transformers import TrainerCallback
-
-    class StopAfter(TrainerCallback):
-        started: float | None = None
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.started = self.started or time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if time.perf_counter() - (self.started or time.perf_counter()) >= seconds:
-                control.should_training_stop = True
-
-    return StopAfter()
 
 
 def ensure_import(source: Path, out: Path) -> dict:
@@ -153,14 +138,15 @@ def main() -> None:
     stages["import"] = round(time.perf_counter() - clock, 1)
     suites = suites_in(out)
     train = by_db(read_pairs(out / "train.jsonl"))
-    dev = {db: pairs[: args.limit] for db, pairs in by_db(read_pairs(out / "dev.jsonl")).items()}
+    usable = by_db(read_pairs(out / "dev.jsonl"))
+    dev = {db: pairs[: args.limit] for db, pairs in usable.items()}
     names = sorted(set(dev) & set(suites))
     result_path = RESULTS / f"bull-{args.label}.json"
     payload: dict = {
         "benchmark": "bull",
         "source": str(args.bull),
         "import": str(out),
-        "dev_usable": {db: len(pairs) for db, pairs in by_db(read_pairs(out / "dev.jsonl")).items()},
+        "dev_usable": {db: len(pairs) for db, pairs in usable.items()},
         "dev_dropped": manifest["counts"],
         "dev_scored_per_db": {db: len(dev[db]) for db in names},
         "instances": manifest["instances"],

@@ -1,17 +1,21 @@
-"""BULL end to end: import, base model, an expert per database, self-consistency, LoRAHub few-shot on macro.
+"""BULL end to end: import, base model, per-database and joint experts, self-consistency, LoRAHub on macro.
 
 Usage: python benchmarks/bull.py [--bull ../shared/bull/BULL-en] [--out DIR] [--limit N] [--minutes M]
                                  [--steps S] [--samples 8] [--k 20] [--budget 40] [--shots 3] [--seed 0]
-                                 [--reuse] [--label L]
+                                 [--reuse] [--stages base,expert,...] [--label L]
 The chain, each stage timed:
   import     `finsql bull import` of --bull into --out (kept when --out already holds an import of it);
   base       the default model without expert, --shots examples retrieved from the database's BULL train
              pairs, on the first --limit dev questions of each database;
-  expert     a LoRA expert per database (`finsql train` defaults) trained on its BULL train pairs for
-             --minutes of wall time (or --steps; the name records the budget), greedy on the same questions;
+  expert     a LoRA expert per database (`finsql train` defaults, trained and asked with --shots retrieved
+             examples) trained on its BULL train pairs for --minutes of wall time (or --steps; the name
+             records the budget and shots), greedy on the same questions;
   expert+N   the same expert, --samples sampled candidates voted by execution result;
   lorahub    FinSQL's few-shot transfer: the fund and stock experts composed with --k macro train pairs
-             (--budget loss evaluations), on macro dev.
+             (--budget loss evaluations), on macro dev;
+  joint      one expert for all the databases (`finsql train --db <import>`), trained on all their train
+             pairs for the per-database experts' budget times the number of databases, greedy on each.
+--stages picks some of them (train runs when an expert arm needs it).
 Every prediction is scored by test-suite EX: it must match gold on every generated instance. Writes
 benchmarks/results/bull-<label>.json (rows per database and arm, stage times, wall time, peak RSS) and prints
 a markdown table. --reuse keeps experts already trained with the same data and budget.
@@ -44,6 +48,7 @@ SHARED_BULL = Path(__file__).resolve().parents[2] / "shared" / "bull" / "BULL-en
 PUBLISHED = {"FinSQL, LLaMA2-13B": 0.822, "FinSQL, T5-large": 0.815}  # BULL-en EX, Zhang et al. SIGMOD 2024
 FEW_SHOT_TARGET = "ccks_macro"
 FEW_SHOT_SOURCES = ("ccks_fund", "ccks_stock")
+STAGES = ("base", "expert", "self-consistency", "lorahub", "joint")
 
 
 def ensure_import(source: Path, out: Path) -> dict:
@@ -95,17 +100,20 @@ def score(
     return out
 
 
-def expert_for(db: str, suite: list[Path], pairs: list[Pair], args) -> str:
-    """A LoRA expert trained on ``pairs`` (reused with --reuse when data and budget match)."""
-    budget = f"{args.steps}steps" if args.steps else f"{args.minutes:g}min"
-    name = f"bull-{db}-{budget}-s{args.seed}"
+def trained_expert(kind: str, db_path: Path, pairs: list[Pair], scale: int, args) -> str:
+    """A LoRA expert ``bull-<kind>-<budget>-k<shots>-s<seed>`` trained on ``pairs`` for ``scale`` times the
+    per-database budget (``db_path``: a database, or the import folder for a joint expert); with --reuse an
+    expert of the same name and data is kept."""
+    budget = f"{args.steps * scale}steps" if args.steps else f"{args.minutes * scale:g}min"
+    name = f"bull-{kind}-{budget}-k{args.shots}-s{args.seed}"
     reusable = args.reuse and experts.expert_dir(name).exists()
     if reusable and experts.load_manifest(name)["data"]["hash"] == data_hash(pairs):
         return name
-    callbacks = [stop_after(args.minutes * 60)] if args.minutes else []
+    callbacks = [stop_after(args.minutes * 60 * scale)] if args.minutes else []
     train_expert(
-        suite[0], pairs, "lora", name, steps=args.steps, epochs=None if args.steps else 1.0, seed=args.seed,
-        val_split=0.0, val_ex_limit=0, callbacks=callbacks, force=True, progress=False,
+        db_path, pairs, "lora", name, steps=args.steps * scale if args.steps else None,
+        epochs=None if args.steps else 1.0, seed=args.seed, shots=args.shots, val_split=0.0, val_ex_limit=0,
+        callbacks=callbacks, force=True, progress=False,
     )  # fmt: skip
     return name
 
@@ -120,11 +128,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=8, help="candidates of the self-consistency arm")
     parser.add_argument("--k", type=int, default=20, help="macro train pairs LoRAHub composes on")
     parser.add_argument("--budget", type=int, default=40, help="LoRAHub loss evaluations")
-    parser.add_argument("--shots", type=int, default=3, help="retrieved examples in the base model's prompt")
+    parser.add_argument("--shots", type=int, default=3, help="retrieved examples in every prompt")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="reuse experts of the same data and budget")
+    parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma-separated")
     parser.add_argument("--label", default="en")
     args = parser.parse_args()
+    chosen = {x.strip() for x in args.stages.split(",") if x.strip()}
+    if not chosen or chosen - set(STAGES):
+        parser.error(f"--stages takes {', '.join(STAGES)}")
     if args.steps:
         args.minutes = 0.0
 
@@ -159,6 +171,7 @@ def main() -> None:
             "budget": args.budget,
             "shots": args.shots,
             "seed": args.seed,
+            "stages": sorted(chosen, key=STAGES.index),
         },  # fmt: skip
         "published": PUBLISHED,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -184,15 +197,21 @@ def main() -> None:
         save()
         return value
 
-    stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots), "base")
-    trained = stage("train", lambda: {db: expert_for(db, suites[db], train[db], args) for db in names})
-    stage("expert", lambda: score(dev, suites, trained, 0, args.shots), "expert")
-    stage(
-        "self-consistency",
-        lambda: score(dev, suites, trained, args.samples, args.shots),
-        f"expert+N={args.samples}",
-    )
-    if FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
+    if "base" in chosen:
+        stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots), "base")
+    trained: dict[str, str] = {}
+    if chosen & {"expert", "self-consistency", "lorahub"}:
+        per_db = {db: (suites[db][0], train[db]) for db in names}
+        trained = stage("train", lambda: {db: trained_expert(db, *per_db[db], 1, args) for db in names})
+    if "expert" in chosen:
+        stage("expert", lambda: score(dev, suites, trained, 0, args.shots), "expert")
+    if "self-consistency" in chosen:
+        stage(
+            "self-consistency",
+            lambda: score(dev, suites, trained, args.samples, args.shots),
+            f"expert+N={args.samples}",
+        )
+    if "lorahub" in chosen and FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
         few = random.Random(args.seed).sample(
             train[FEW_SHOT_TARGET], min(args.k, len(train[FEW_SHOT_TARGET]))
         )
@@ -210,6 +229,13 @@ def main() -> None:
             return rows
 
         stage("lorahub", lorahub, f"lorahub k={len(few)}")
+    if "joint" in chosen:
+
+        def joint() -> dict:
+            name = trained_expert("all", out, [p for db in names for p in train[db]], len(names), args)
+            return score(dev, suites, dict.fromkeys(names, name), 0, args.shots)
+
+        stage("joint", joint, "joint expert")
     save()
     print(f"wrote {result_path} ({payload['seconds']:.0f} s, peak RSS {payload['peak_rss_mb']:.0f} MB)")
     print("| arm | " + " | ".join(names) + " | all |")

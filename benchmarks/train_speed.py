@@ -13,9 +13,10 @@ DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak 
   finsql V  one more finsql arm per --variant, with the settings it names changed: `train_expert` arguments
             (layers, prompt_style, activation_cache, shots) or LoRA settings (lora_dropout, r, ...), so
             that each speed change can be measured alone.
-Both stop after --seconds of training. Reports examples/s, peak RSS and (with --eval N) each arm's execution
-accuracy on the first N dev questions of the database (--dev-loss N: the finsql arm's loss on them); writes
-benchmarks/results/train-speed-<label>.json (the ratio when both arms ran).
+Both stop after --seconds of training. Reports examples/s, peak RSS and (with --eval N) each arm's test-suite
+execution accuracy (equal to gold on every generated instance) on the first N dev questions of the database
+(--dev-loss N: the finsql arm's loss on them); writes benchmarks/results/train-speed-<label>.json (the ratio
+when both arms ran).
 """
 
 from __future__ import annotations
@@ -77,8 +78,15 @@ def pairs_for(bull: Path, db: str, split: str) -> list:
     return [p for p in read_pairs(bull / f"{split}.jsonl") if p.db == db]
 
 
+def instances(bull: Path, db: str) -> list[Path]:
+    """The generated instances of ``db`` in the import ``bull``: a prediction must match gold on each."""
+    from finsql.bull.suite import suites_in
+
+    return suites_in(bull)[db]
+
+
 def database(bull: Path, db: str) -> Path:
-    return sorted((bull / db).glob("instance-*.duckdb"))[0]
+    return instances(bull, db)[0]
 
 
 def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[object, str, str]]:
@@ -160,33 +168,38 @@ def run_baseline(args: argparse.Namespace) -> dict:
 
 
 def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
-    """Greedy EX of the baseline adapter on the first --eval dev questions, prompted as it was trained: with
-    the gold SQL's tables (an oracle the finsql arm does not get, so the comparison favours the baseline)."""
+    """Greedy test-suite EX of the baseline adapter on the first --eval dev questions (its result must equal
+    gold on every generated instance), prompted as it was trained: with the gold SQL's tables (an oracle the
+    finsql arm does not get, so the comparison favours the baseline)."""
     from finsql.errors import FinsqlError
     from finsql.evaluation import is_ordered
     from finsql.generation import generate
     from finsql.results import results_match
     from finsql.sandbox import connect, run_query
 
-    db_path = database(args.bull, args.db)
-    con = connect(db_path)
+    paths = instances(args.bull, args.db)
+    cons = [connect(path) for path in paths]
     dev = pairs_for(args.bull, args.db, "dev")[: args.eval]
-    prompts = {id(pair): prompt for pair, prompt, _ in gold_table_prompts(db_path, dev)}
+    prompts = {id(pair): prompt for pair, prompt, _ in gold_table_prompts(paths[0], dev)}
+
+    def matches(sql: str, golds: list) -> bool:
+        try:
+            return all(
+                results_match(gold, run_query(con, sql, timeout_s=10).rows, is_ordered(sql))
+                for con, gold in zip(cons, golds, strict=True)
+            )
+        except FinsqlError:
+            return False
+
     correct = scored = 0
     for pair in dev:
         try:
-            gold = run_query(con, pair.sql, timeout_s=10).rows
+            golds = [run_query(con, pair.sql, timeout_s=10).rows for con in cons]
         except FinsqlError:
             continue
         scored += 1
-        if id(pair) not in prompts:
-            continue
-        sql = generate(lm, prompts[id(pair)])[0].sql
-        try:
-            rows = run_query(con, sql, timeout_s=10).rows
-        except FinsqlError:
-            continue
-        correct += results_match(gold, rows, is_ordered(pair.sql))
+        if id(pair) in prompts:
+            correct += matches(generate(lm, prompts[id(pair)])[0].sql, golds)
     return {"ex": round(correct / scored, 4) if scored else None, "correct": correct, "scored": scored}
 
 
@@ -218,11 +231,16 @@ def run_finsql(args: argparse.Namespace) -> dict:
 
 
 def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
-    from finsql.evaluation import evaluate
+    """Greedy test-suite EX of ``expert`` on the first --eval dev questions (prompts as it was trained)."""
+    from finsql.evaluation import evaluate_targets
     from finsql.pipeline import Session
 
-    session = Session(database(args.bull, args.db), expert=expert if expert else False, shots=0)
-    summary = evaluate(session, pairs_for(args.bull, args.db, "dev")[: args.eval]).summary()
+    dev = pairs_for(args.bull, args.db, "dev")[: args.eval]
+    report = evaluate_targets(
+        dev, {args.db: instances(args.bull, args.db)},
+        lambda path: Session(path, expert=expert if expert else False, shots=0), progress=False,
+    )  # fmt: skip
+    summary = report.summary()
     return {"ex": summary["execution_accuracy"], "correct": summary["correct"], "scored": summary["scored"]}
 
 

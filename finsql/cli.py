@@ -336,7 +336,12 @@ def train_cmd(
     data: Path = typer.Option(..., "--data", help="Question/SQL pairs: JSONL or a Spider/BULL JSON array."),
     method: str = typer.Option("lora", "--method", help="PEFT method (see `finsql plugins`)."),
     name: str = typer.Option(..., "--name", help="Name of the expert to write."),
-    db: str | None = DbOption,
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="DuckDB file, folder of CSV/Parquet files, or a `finsql bull import` folder: one joint expert "
+        "for every database the pairs name (default: the demo database).",
+    ),
     model: str | None = ModelOption,
     data_db: str | None = typer.Option(None, "--data-db", help="Keep only the pairs of this db_id/db_name."),
     epochs: float | None = typer.Option(None, "--epochs", help="Passes over the training data (default 3)."),
@@ -362,7 +367,10 @@ def train_cmd(
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
-    """Train a domain expert (a PEFT adapter) for one database schema on question/SQL pairs."""
+    """Train a domain expert (a PEFT adapter) for one database schema on question/SQL pairs.
+
+    With --db naming a `finsql bull import` folder, one joint expert is trained for every database the pairs
+    name, each pair prompted with its own database's schema."""
     from finsql.methods import parse_overrides
     from finsql.plugins import peft_methods
     from finsql.training import read_pairs_any, train_expert
@@ -444,13 +452,19 @@ def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON,
             m["name"],
             str(m.get("method")),
             str(m.get("base_model")),
-            str(m.get("schema_fingerprint")),
+            _schema_cell(m),
             str(m.get("shots", 0)),
             "" if val_loss is None else f"{val_loss:.4f}",
             "" if val_ex is None else f"{val_ex:.1%}",
             str(m.get("created_at", "")),
         )
     out.print(table)
+
+
+def _schema_cell(manifest: dict) -> str:
+    """The schema fingerprint, or the databases of a joint expert."""
+    joint = manifest.get("schema_fingerprints") or {}
+    return ", ".join(joint) if joint else str(manifest.get("schema_fingerprint"))
 
 
 @experts_app.command("show")

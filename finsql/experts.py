@@ -165,6 +165,29 @@ def remove_expert(name: str) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
+def fingerprints_of(manifest: dict[str, Any]) -> set[str]:
+    """The schema fingerprints an expert answers for: one, or every database of a joint expert."""
+    found = {str(f) for f in (manifest.get("schema_fingerprints") or {}).values()}
+    if manifest.get("schema_fingerprint"):
+        found.add(str(manifest["schema_fingerprint"]))
+    return found
+
+
+def example_pool(name: str, fingerprint: str) -> list | None:
+    """The few-shot examples expert ``name`` was trained with, for the schema ``fingerprint`` (a joint
+    expert keeps only that database's); None when it keeps none."""
+    from finsql.pairs import read_pairs
+
+    pool = expert_dir(name) / EXAMPLES_FILE
+    if not pool.is_file():
+        return None
+    pairs = read_pairs(pool)
+    joint = load_manifest(name).get("schema_fingerprints") or {}
+    if joint:
+        pairs = [p for p in pairs if joint.get(p.db) == fingerprint]
+    return pairs
+
+
 def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None:
     """The most recently created expert for this schema fingerprint and base model hash, or None."""
     if base_model_hash is None:
@@ -172,7 +195,7 @@ def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None
     matching = [
         m
         for m in list_experts()
-        if m.get("schema_fingerprint") == fingerprint and m.get("base_model_hash") == base_model_hash
+        if fingerprint in fingerprints_of(m) and m.get("base_model_hash") == base_model_hash
     ]
     if not matching:
         return None
@@ -192,9 +215,10 @@ def check_expert(
             f"(weights {manifest.get('base_model_hash')}), not on the loaded model "
             f"(weights {base_model_hash}); use its base model with --model, or --no-expert"
         )
-    if manifest.get("schema_fingerprint") != fingerprint:
+    if fingerprint not in fingerprints_of(manifest):
+        trained_for = ", ".join(sorted(fingerprints_of(manifest))) or "?"
         raise ExpertMismatch(
-            f"expert {name!r} was trained for schema {manifest.get('schema_fingerprint')}, but this database "
+            f"expert {name!r} was trained for schema {trained_for}, but this database "
             f"has schema {fingerprint}; pick another expert or --no-expert"
         )
 

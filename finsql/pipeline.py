@@ -78,11 +78,11 @@ class Session:
         self.force_expert = force_expert
         self.expert_name: str | None = self._route_expert(expert)
         if self.expert_name is not None and self.shots > 0 and examples_path is None:
-            from finsql.experts import EXAMPLES_FILE, expert_dir
+            from finsql.experts import example_pool
 
-            pool = expert_dir(self.expert_name) / EXAMPLES_FILE
-            if pool.is_file():  # the examples the expert was trained with
-                self.examples = ExampleRetriever(read_pairs(pool))
+            pool = example_pool(self.expert_name, self.schema.fingerprint())
+            if pool is not None:  # the examples the expert was trained with
+                self.examples = ExampleRetriever(pool)
 
     def _route_expert(self, expert: str | None | Literal[False]) -> str | None:
         """The expert to use (see ``__init__``); sets the model and shots a named expert was trained with."""
@@ -94,7 +94,7 @@ class Session:
         fingerprint = self.schema.fingerprint()
         if expert is None:
             experts.install_bundled(fingerprint=fingerprint)
-            if not any(m.get("schema_fingerprint") == fingerprint for m in experts.list_experts()):
+            if not any(fingerprint in experts.fingerprints_of(m) for m in experts.list_experts()):
                 return None
             base_hash = experts.weights_hash(resolve_model_path(self.model_name))
             name = experts.find_expert_for(fingerprint, base_hash)

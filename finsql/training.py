@@ -1,5 +1,8 @@
 """Training a domain expert: a PEFT adapter fitted to one database schema with HF ``Trainer``.
 
+Given a ``finsql bull import`` folder instead of one database, one *joint* expert is trained for every
+database the pairs name (each pair prompted with its own database's schema); it answers on any of them.
+
 The training prompt *is* the inference prompt: every pair goes through ``Session.prompt_for`` (same schema
 linking, same template, ending with the answer prefix ``SELECT``); the target is the rest of the gold SQL plus
 the end-of-turn token, and the loss covers the target tokens only. An expert is used at inference with the
@@ -843,6 +846,14 @@ def cpu_threads() -> int:
         return os.cpu_count() or 1
 
 
+def training_databases(db_path: str | os.PathLike | None, pairs: Sequence[Pair]) -> dict[str, Path]:
+    """The database each pair is prompted with: ``{"": path}`` for one database (None: the demo), or for a
+    ``finsql bull import`` folder ``{db: first instance}`` of every database the pairs name by ``db``."""
+    from finsql.evaluation import resolve_targets
+
+    return {name: paths[0] for name, paths in resolve_targets(db_path, pairs).items()}
+
+
 def _split(pairs: list[Pair], val_split: float, seed: int) -> tuple[list[Pair], list[Pair]]:
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
@@ -1010,6 +1021,10 @@ def train_expert(
 ) -> Path:
     """Train a domain expert for the database at ``db_path`` on ``pairs``; returns the expert's folder.
 
+    ``db_path`` may also be a ``finsql bull import`` folder: then each pair is prompted with the schema of the
+    database its ``db`` names, the validation split is drawn per database, and the one expert is recorded
+    for all their schemas (a joint expert).
+
     ``method_name`` is a registered PEFT method, ``overrides`` updates its defaults, ``layers`` adapts only
     the top N transformer layers (None or 0: all). Give ``epochs`` or ``steps`` (default: 3 epochs). The
     ``val_split`` share of the pairs (seeded) is held out for validation loss at every evaluation, early
@@ -1021,7 +1036,6 @@ def train_expert(
     ``activation_cache`` keeps what enters the first adapted layer per example (see ``ActivationCache``).
     """
     from finsql import experts
-    from finsql.database import resolve_database
     from finsql.pairs import ExampleRetriever
     from finsql.pipeline import Session
 
@@ -1041,30 +1055,53 @@ def train_expert(
     torch.set_num_threads(threads or cpu_threads())
     set_seed(seed)
 
-    # the inference prompt: same session set-up as asking, base model only
-    session = None
+    # the inference prompt: same session set-up as asking, base model only; one session per database
+    sessions: dict[str, Session] = {}
     try:
-        session = Session(
-            resolve_database(db_path),
-            model_name=model_name,
-            shots=shots,
-            expert=False,
-            prompt_style=prompt_style,
-        )
+        for db, path in training_databases(db_path, pairs).items():
+            first = next(iter(sessions.values()), None)
+            sessions[db] = Session(
+                path,
+                model_name=model_name,
+                shots=shots,
+                expert=False,
+                prompt_style=prompt_style,
+                linker=first.linker if first else None,
+            )
+            if first:
+                sessions[db]._lm = first.lm  # one model for every database
+        session = next(iter(sessions.values()))
+        joint = len(sessions) > 1
         lm = session.lm
-        fingerprint = session.schema.fingerprint()
+        fingerprints = {db: s.schema.fingerprint() for db, s in sessions.items()}
+        fingerprint = fingerprints[next(iter(sessions))]
         base_hash = experts.weights_hash(lm.path)
-        train_pairs, val_pairs = _split(pairs, val_split, seed)
-        if shots > 0:
-            session.examples = _ExcludingRetriever(ExampleRetriever(train_pairs))
+        groups = {db: [p for p in pairs if not db or p.db == db] for db in sessions}
+        splits = {db: _split(group, val_split, seed) for db, group in groups.items()}
+        train_pairs = [p for train, _ in splits.values() for p in train]
+        val_pairs = [p for _, val in splits.values() for p in val]
         if progress:
             status(f"building prompts for {len(train_pairs)} training and {len(val_pairs)} validation pairs")
         if max_length is None:
             max_length = getattr(lm.model.config, "max_position_embeddings", None)
-        train_examples, stats = build_examples(session, train_pairs, augment, seed, max_length)
-        val_examples, val_stats = build_examples(
-            session, val_pairs, (), seed, max_length, first_uid=len(train_examples)
-        )
+        train_examples: list[Example] = []
+        val_examples: list[Example] = []
+        stats: dict[str, int] = {}
+        val_stats: dict[str, int] = {}
+        for db, (db_train, _) in splits.items():
+            if shots > 0:
+                sessions[db].examples = _ExcludingRetriever(ExampleRetriever(db_train))
+            built, counts = build_examples(
+                sessions[db], db_train, augment, seed, max_length, first_uid=len(train_examples)
+            )
+            train_examples += built
+            stats = {k: stats.get(k, 0) + v for k, v in counts.items()}
+        for db, (_, db_val) in splits.items():
+            built, counts = build_examples(
+                sessions[db], db_val, (), seed, max_length, first_uid=len(train_examples) + len(val_examples)
+            )
+            val_examples += built
+            val_stats = {k: val_stats.get(k, 0) + v for k, v in counts.items()}
         if not train_examples:
             raise InputError("no usable training pairs (gold SQL must start with SELECT and fit the model)")
 
@@ -1088,7 +1125,7 @@ def train_expert(
         run_config = _jsonable(
             {
                 "method": method_name, "params": params, "layers": layers, "model": lm.name,
-                "base_model_hash": base_hash, "schema_fingerprint": fingerprint,
+                "base_model_hash": base_hash, "schema_fingerprint": fingerprints if joint else fingerprint,
                 "data_hash": data_hash(pairs),
                 "batch_size": batch_size, "lr": lr, "total_steps": total_steps, "seed": seed,
                 "augment": augment, "shots": shots, "prompt_style": prompt_style, "val_split": val_split,
@@ -1153,7 +1190,14 @@ def train_expert(
         from finsql.models import LoadedModel
 
         trained = LoadedModel(model, lm.tokenizer, lm.name, lm.path, lm.device)
-        val_ex = validation_accuracy(session, trained, ex_pairs, progress=progress) if ex_pairs else None
+        val_ex = None
+        if ex_pairs:
+            per_db = [(s, [p for p in ex_pairs if not db or p.db == db]) for db, s in sessions.items()]
+            val_ex = sum(
+                (validation_accuracy(s, trained, chosen, progress=progress) or 0.0) * len(chosen)
+                for s, chosen in per_db
+                if chosen
+            ) / len(ex_pairs)
         seconds_per_step = timer.seconds_per_step()
         metrics = {
             "train_loss": losses[-1] if losses else None,
@@ -1178,7 +1222,8 @@ def train_expert(
         manifest = _jsonable(
             {
                 "schema_fingerprint": fingerprint,
-                "database": str(session.db_path),
+                **({"schema_fingerprints": fingerprints} if joint else {}),
+                "database": str(db_path if joint else session.db_path),
                 "base_model": lm.name,
                 "base_model_path": lm.path,
                 "base_model_hash": base_hash,
@@ -1207,7 +1252,7 @@ def train_expert(
         def write_state(target: Path) -> None:
             method.save(model, target)
             if shots > 0:  # the expert answers with examples retrieved from its own training pairs
-                rows = [{"question": p.question, "sql": p.sql} for p in train_pairs]
+                rows = [{"question": p.question, "sql": p.sql, "db": p.db} for p in train_pairs]
                 text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
                 (target / experts.EXAMPLES_FILE).write_text(text, encoding="utf-8")
 
@@ -1217,8 +1262,8 @@ def train_expert(
             shutil.rmtree(run_dir, ignore_errors=True)
         return folder
     finally:
-        if session is not None:
-            session.close()
+        for opened in sessions.values():
+            opened.close()
         torch.set_num_threads(previous_threads)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -279,6 +280,50 @@ def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, 
     assert len(examples) == 1 and examples[0].question in prompt
     session.close()
     experts.remove_expert("funds-shots")
+
+
+def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_model_dir, tmp_path, monkeypatch):
+    """Given an import folder, `finsql train` fits one expert for all the databases its pairs name, each pair
+    prompted with its own schema; it routes to and answers on each of them, with that database's examples."""
+    from finsql.pipeline import Session
+
+    root = tmp_path / "import"
+    names = ("funds_a", "funds_b")
+    for name, db in zip(names, dbs, strict=True):
+        (root / name).mkdir(parents=True)
+        shutil.copy(db, root / name / "instance-0.duckdb")
+    pairs = [dataclasses.replace(p, db=name) for name in names for p in PAIRS]
+    rows = [{"question": p.question, "sql": p.sql, "db": p.db} for p in pairs]
+    (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (root / "manifest.json").write_text(
+        json.dumps({"databases": dict.fromkeys(names, {}), "pair_files": {"train": "train.jsonl"}})
+    )
+    proc = _finsql(
+        "train", "--db", str(root), "--data", str(root / "train.jsonl"), "--model", str(tiny_model_dir),
+        "--name", "funds-joint", "--steps", "1", "--layers", "1", "--batch-size", "2", "--val-split", "0.25",
+        "--val-ex", "2", "--shots", "1", "--threads", "1", cache=cache,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.setenv("COLUMNS", "250")  # a table wide enough not to truncate cells
+    listed = _finsql("experts", "list", cache=cache).stdout
+    assert "funds_a" in listed and "funds_b" in listed  # the schema column names the databases
+    manifest = experts.load_manifest("funds-joint")
+    assert manifest["data"]["train_pairs"] == 6 and manifest["data"]["val_pairs"] == 2  # one per database
+    assert manifest["database"] == str(root) and manifest["metrics"]["val_ex_n"] == 2
+    fingerprints = manifest["schema_fingerprints"]
+    assert set(fingerprints) == set(names) and len(set(fingerprints.values())) == 2
+    for name in names:
+        session = Session(root / name / "instance-0.duckdb", model_name=str(tiny_model_dir), expert=None)
+        try:
+            assert session.schema.fingerprint() == fingerprints[name]
+            assert session.expert_name == "funds-joint" and session.shots == 1
+            assert {p.db for p in session.examples.pairs} == {name}  # the pool holds this database's pairs
+            assert session.lm is not None  # the schema check passes on each database
+        finally:
+            session.close()
+    with pytest.raises(FinsqlError, match="trained for schema"):
+        experts.check_expert(manifest, "another-schema", manifest["base_model_hash"])
+    experts.remove_expert("funds-joint")
 
 
 def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypatch):

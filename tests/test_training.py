@@ -323,6 +323,9 @@ def test_activation_cache_gives_the_same_adapter(cache, small_db, tiny_model_dir
     cached = train(small_db, "lora", "cache", tiny_model_dir, **options)
     assert manifest(plain)["metrics"]["cached_batches"] == 0
     assert manifest(cached)["metrics"]["cached_batches"] > 10
+    assert manifest(cached)["metrics"]["activation_cache"]
+    one_pass = train(small_db, "lora", "one-pass", tiny_model_dir, steps=None, epochs=1, eval_steps=4)
+    assert not manifest(one_pass)["metrics"]["activation_cache"]  # nothing would ever be read back
     expected, got = weights(plain), weights(cached)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)

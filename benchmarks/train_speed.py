@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval", type=int, default=0, help="dev questions to score each arm on")
     parser.add_argument("--dev-loss", type=int, default=0, help="finsql arm: loss on the first N dev pairs")
-    parser.add_argument("--arms", default="baseline,finsql", help="which arms to run, comma-separated")
+    parser.add_argument("--arms", default="baseline,finsql", help="arms to run, comma-separated ('': none)")
     parser.add_argument("--variant", action="append", default=[], help="another finsql arm: KEY=VALUE,...")
     parser.add_argument("--only", choices=("baseline", "finsql"), help=argparse.SUPPRESS)
     parser.add_argument("--settings", default="", help=argparse.SUPPRESS)
@@ -286,8 +286,8 @@ def main() -> None:
         child(args)
         return
     chosen = [arm.strip() for arm in args.arms.split(",") if arm.strip()]
-    if not chosen or set(chosen) - {"baseline", "finsql"}:
-        parser.error("--arms takes baseline, finsql or both")
+    if set(chosen) - {"baseline", "finsql"} or not (chosen or args.variant):
+        parser.error("--arms takes baseline, finsql, both or none (with --variant)")
     for spec in args.variant:
         parse_variant(spec)  # a malformed one stops the run before any arm has trained
     runs = [(arm, arm, "") for arm in chosen] + [(f"finsql {spec}", "finsql", spec) for spec in args.variant]

@@ -182,10 +182,10 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
     dev = pairs_for(args.bull, args.db, "dev")[: args.eval]
     prompts = {id(pair): prompt for pair, prompt, _ in gold_table_prompts(paths[0], dev)}
 
-    def matches(sql: str, golds: list) -> bool:
+    def matches(sql: str, golds: list, ordered: bool) -> bool:
         try:
             return all(
-                results_match(gold, run_query(con, sql, timeout_s=10).rows, is_ordered(sql))
+                results_match(gold, run_query(con, sql, timeout_s=10).rows, ordered)
                 for con, gold in zip(cons, golds, strict=True)
             )
         except FinsqlError:
@@ -199,7 +199,7 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
             continue
         scored += 1
         if id(pair) in prompts:
-            correct += matches(generate(lm, prompts[id(pair)])[0].sql, golds)
+            correct += matches(generate(lm, prompts[id(pair)])[0].sql, golds, is_ordered(pair.sql))
     return {"ex": round(correct / scored, 4) if scored else None, "correct": correct, "scored": scored}
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import subprocess
 import sys
@@ -208,7 +209,8 @@ def run_finsql(args: argparse.Namespace) -> dict:
     from finsql.training import train_expert
 
     budget = stop_after(args.seconds)
-    name = f"train-speed-{args.db}"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", args.settings).strip("-")
+    name = f"train-speed-{args.db}-{args.label}" + (f"-{slug}" if slug else "")  # parallel runs never collide
     settings = parse_variant(args.settings)
     changed = {key: settings.pop(key) for key in TRAIN_ARGUMENTS & set(settings)}
     overrides = settings or None
@@ -220,6 +222,8 @@ def run_finsql(args: argparse.Namespace) -> dict:
     manifest = experts.load_manifest(name)
     return {
         "examples": manifest["data"]["train_examples"],
+        "median_tokens": manifest["data"]["train_tokens_median"],
+        "shots": manifest["shots"],
         "layers": manifest["layers"],
         "lora_dropout": manifest["params"].get("lora_dropout"),
         "train_loss": manifest["metrics"].get("train_loss"),

@@ -360,7 +360,9 @@ def train_cmd(
     val_ex: int = typer.Option(
         50, "--val-ex", min=0, help="Validation pairs answered and executed at the end (0: none)."
     ),
-    shots: int = typer.Option(0, "--shots", min=0, max=16, help="Retrieved examples in the prompt."),
+    shots: int = typer.Option(
+        3, "--shots", min=0, max=16, help="Retrieved training pairs in each prompt, as at inference."
+    ),
     prompt: PromptStyle = typer.Option(
         PromptStyle.compact, "--prompt", help="Schema in the prompt: compact (no comments, fast) or full."
     ),

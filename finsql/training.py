@@ -6,8 +6,10 @@ database the pairs name (each pair prompted with its own database's schema); it 
 The training prompt *is* the inference prompt: every pair goes through ``Session.prompt_for`` (same schema
 linking, same template, ending with the answer prefix ``SELECT``); the target is the rest of the gold SQL plus
 the end-of-turn token, and the loss covers the target tokens only. An expert is used at inference with the
-number of retrieved examples (``shots``) it was trained with; the default is 0: the expert has learnt the
-schema, and a short prompt makes both training and answering faster.
+number of retrieved examples (``shots``) it was trained with; the default is 3, as ``ask`` gives the base
+model: the k training pairs whose questions are closest (DAIL-SQL style; when training never the pair itself,
+nor the pair a paraphrase rewrites). Measured on BULL fund, the examples carry most of what a short run can
+learn, at about 1.6x the step time of no examples (``benchmarks/results/train-speed-*.json``).
 
 Speed (CPU first):
 
@@ -67,6 +69,7 @@ from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
 DEFAULT_LAYERS = 8
 DEFAULT_EPOCHS = 3
 DEFAULT_AUGMENT = ("skeleton", "paraphrase")
+DEFAULT_SHOTS = 3  # retrieved examples: k=0 experts answer worse than the untrained model given k=3
 DEFAULT_PROMPT_STYLE = "compact"  # half the tokens of "full" (no column comments): see benchmarks/results
 AUGMENTATIONS = frozenset(DEFAULT_AUGMENT)
 SKELETON_MARKER = "[SQL skeleton]"
@@ -272,14 +275,20 @@ class Example:
 
 
 class _ExcludingRetriever:
-    """Few-shot retrieval from the training pairs that never returns the question's own pair."""
+    """Few-shot retrieval from the training pairs that never returns the pair being prompted: not for its
+    own question, nor for its ``paraphrase`` rewrite (whose nearest pair is the original: its gold SQL)."""
 
-    def __init__(self, retriever) -> None:
+    def __init__(self, retriever, seed: int = 0) -> None:
         self.retriever = retriever
+        self.rewritten_from = {paraphrase_question(p.question, seed): p.question for p in retriever.pairs}
+        self.rewritten_from.pop(None, None)
 
     def nearest(self, question: str, k: int) -> list[Pair]:
-        found = [p for p in self.retriever.nearest(question, k + 1) if p.question != question]
-        return found[-k:] if k > 0 else []
+        if k <= 0:
+            return []
+        own = {question, self.rewritten_from.get(question, question)}
+        found = [p for p in self.retriever.nearest(question, k + 2) if p.question not in own]
+        return found[-k:]
 
 
 def _target_text(sql: str) -> str | None:
@@ -1006,7 +1015,7 @@ def train_expert(
     seed: int = 0,
     resume: bool = False,
     augment: Iterable[str] = DEFAULT_AUGMENT,
-    shots: int = 0,
+    shots: int = DEFAULT_SHOTS,
     prompt_style: str = DEFAULT_PROMPT_STYLE,
     progress: bool = True,
     force: bool = False,
@@ -1090,7 +1099,7 @@ def train_expert(
         val_stats: dict[str, int] = {}
         for db, (db_train, _) in splits.items():
             if shots > 0:
-                sessions[db].examples = _ExcludingRetriever(ExampleRetriever(db_train))
+                sessions[db].examples = _ExcludingRetriever(ExampleRetriever(db_train), seed)
             built, counts = build_examples(
                 sessions[db], db_train, augment, seed, max_length, first_uid=len(train_examples)
             )
@@ -1245,6 +1254,7 @@ def train_expert(
                 "data": {
                     "hash": data_hash(pairs), "pairs": len(pairs), "train_pairs": len(train_pairs),
                     "val_pairs": len(val_pairs), "train_examples": len(train_examples),
+                    "train_tokens_median": statistics.median(map(len, train_examples)),
                     "val_examples": len(val_examples), **{f"train_{k}": v for k, v in stats.items()},
                     "val_skipped": val_stats["skipped_not_select"] + val_stats["skipped_too_long"],
                 },

@@ -172,7 +172,7 @@ def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
     assert comp["weights"] == best["weights"] and comp["objective"] == best["objective"]
     assert best["objective"] == pytest.approx(best["loss"] + 0.05 * sum(map(abs, best["weights"])) / 2)
     assert manifest["metrics"]["examples_loss"] == pytest.approx(best["loss"], rel=1e-4)
-    assert manifest["method"] == "lora" and manifest["prompt_style"] == "compact" and manifest["shots"] == 0
+    assert manifest["method"] == "lora" and manifest["prompt_style"] == "compact" and manifest["shots"] == 3
     assert (folder / "adapter_config.json").is_file()
     # the saved matrices are the weighted sums of the experts' matrices
     w0, w1 = comp["weights"]

@@ -138,7 +138,7 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     from finsql.pipeline import Session
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
-    assert session.expert_name == trained and session.shots == 0
+    assert session.expert_name == trained and session.shots == 3  # the default it was trained with
     assert session.prompt_style == experts.load_manifest(trained)["prompt_style"] == "compact"
     assert "CREATE TABLE fund (fund_code VARCHAR" in session.prompt_for("How many funds are there?")[0]
     calls = []
@@ -159,8 +159,8 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     assert not isinstance(base.lm.model, PeftModel)
     base.close()
 
-    named = Session(dbs[0], model_name=str(tiny_model_dir), expert=trained, shots=3)
-    assert named.expert_name == trained and named.shots == 0
+    named = Session(dbs[0], model_name=str(tiny_model_dir), expert=trained, shots=1)
+    assert named.expert_name == trained and named.shots == 3
     named.close()
 
     without_model = Session(dbs[0], expert=trained)  # the expert's own base model

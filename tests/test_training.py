@@ -19,6 +19,7 @@ from finsql.training import (
     Collator,
     Example,
     LengthGroupedSampler,
+    _ExcludingRetriever,
     paraphrase_question,
     read_pairs_any,
     sql_skeleton,
@@ -115,6 +116,25 @@ def test_paraphrase_rules_and_determinism():
     assert text is not None and "'Average Corp'" in text
 
 
+def test_training_retrieval_never_shows_a_pair_its_own_sql():
+    """A paraphrase's nearest pair is the one it rewrites: as a shot it would hand the model the gold SQL."""
+    from finsql.pairs import ExampleRetriever
+
+    plain = ExampleRetriever(SMALL_PAIRS)
+    excluding = _ExcludingRetriever(plain, seed=0)
+    rewritten = 0
+    for pair in SMALL_PAIRS:
+        rewrite = paraphrase_question(pair.question, 0)
+        if rewrite is not None:
+            rewritten += 1
+            assert plain.nearest(rewrite, 1) == [pair]  # the leak the exclusion exists for
+        for question in filter(None, (pair.question, rewrite)):
+            shots = excluding.nearest(question, 3)
+            assert len(shots) == 3 and pair not in shots
+            assert shots == [p for p in plain.nearest(question, 5) if p is not pair][-3:]  # still the closest
+    assert rewritten >= 3
+
+
 def test_read_pairs_any_jsonl_spider_bull(tmp_path):
     jsonl = tmp_path / "pairs.jsonl"
     jsonl.write_text('{"question": "q1", "sql": "SELECT 1"}\n\n{"question": "q2", "query": "SELECT 2"}\n')
@@ -209,11 +229,12 @@ def test_train_lora_on_demo_pairs(cache, demo_db, tiny_model_dir):
         "lora",
         1,
         "layers_to_transform",
-        0,
+        3,  # retrieved examples by default, as at inference
     )
     assert info["params"]["r"] == 8 and info["augment"] == ["skeleton", "paraphrase"]
     assert info["data"]["train_pairs"] == 8 and info["data"]["val_pairs"] == 2
     assert info["data"]["train_skeleton"] == 8 and info["data"]["train_paraphrase"] > 0
+    assert info["data"]["train_tokens_median"] > 100  # system prompt, schema and three examples
     metrics = info["metrics"]
     assert metrics["steps"] == 2 and metrics["val_ex_n"] == 1 and metrics["val_ex"] == 0.0
     for key in ("train_loss", "val_loss", "seconds", "seconds_per_step", "trainable_params", "adapter_bytes"):

@@ -33,7 +33,7 @@ def examples_for(args: argparse.Namespace, lm) -> list:
 
     pairs = pairs_for(args.bull, args.db, "train")
     session = Session(database(args.bull, args.db), expert=False, shots=args.shots, prompt_style="compact")
-    session._lm = lm
+    session.lm = lm
     session.examples = _ExcludingRetriever(ExampleRetriever(pairs))
     examples, _ = build_examples(session, pairs[: BATCH * args.steps * 4], (), 0, None)
     return examples

@@ -33,7 +33,15 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 BATCH = 8
-TRAIN_ARGUMENTS = {"layers", "prompt_style", "activation_cache", "shots", "augment", "max_length"}
+TRAIN_ARGUMENTS = {
+    "layers",
+    "prompt_style",
+    "example_tokens",
+    "activation_cache",
+    "shots",
+    "augment",
+    "max_length",
+}
 
 
 def stop_after(seconds: float):
@@ -57,6 +65,18 @@ def stop_after(seconds: float):
                 control.should_training_stop = True
 
     return StopAfter()
+
+
+def release_memory() -> None:
+    """Return freed heap to the OS (glibc keeps it otherwise), so a job can start beside the evaluation."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        ctypes.CDLL(libc).malloc_trim(0)
 
 
 def parse_variant(spec: str) -> dict:
@@ -155,6 +175,8 @@ def run_baseline(args: argparse.Namespace) -> dict:
             callbacks=[budget],
         )
         trainer.train()
+        del trainer
+    release_memory()  # the evaluation that follows needs a fraction of training's peak: give the rest back
     model.eval()
     held_out = evaluate_baseline(args, lm) if args.eval else None
     tokens = sorted(len(r["input_ids"]) for r in rows)
@@ -262,6 +284,7 @@ def dev_loss(args: argparse.Namespace, expert: str) -> float:
 
 def child(args: argparse.Namespace) -> None:
     result = run_baseline(args) if args.only == "baseline" else run_finsql(args)
+    release_memory()
     if args.dev_loss and args.only == "finsql":
         result["dev_loss"] = dev_loss(args, result["expert"])
     if args.eval and args.only == "finsql":  # the baseline arm scores itself before its adapter is dropped

@@ -57,6 +57,7 @@ class PromptStyle(str, Enum):
 
     full = "full"
     compact = "compact"
+    names = "names"
 
 
 FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv.")
@@ -110,8 +111,13 @@ def _open_session(db: str | None, model: str | None = None, **kwargs):
     return Session(path, model_name=model, **kwargs)
 
 
+ExampleTokensOption = typer.Option(
+    None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."
+)
 PromptOption = typer.Option(
-    PromptStyle.full, "--prompt", help="Schema in the prompt: full or compact; an expert uses its own."
+    PromptStyle.full,
+    "--prompt",
+    help="Schema in the prompt: full, compact or names (no types); an expert uses its own.",
 )
 
 
@@ -127,6 +133,7 @@ def ask(
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass."),
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
     prompt: PromptStyle = PromptOption,
+    example_tokens: int | None = ExampleTokensOption,
     examples: Path | None = typer.Option(
         None, "--examples", help="JSONL question/SQL pairs to draw examples from."
     ),
@@ -151,6 +158,7 @@ def ask(
         examples_path=examples,
         shots=shots,
         prompt_style=prompt.value,
+        example_tokens=example_tokens,
         timeout_s=timeout,
         max_rows=max_rows,
         expert=choice,
@@ -260,6 +268,7 @@ def evaluate_cmd(
     samples: int = typer.Option(0, "--samples", "-n", min=0, max=64, help="Sampled candidates per question."),
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
     prompt: PromptStyle = PromptOption,
+    example_tokens: int | None = ExampleTokensOption,
     examples: Path | None = typer.Option(
         None, "--examples", help="JSONL pairs to draw few-shot examples from."
     ),
@@ -287,6 +296,7 @@ def evaluate_cmd(
             examples_path=examples,
             shots=shots,
             prompt_style=prompt.value,
+            example_tokens=example_tokens,
             expert=choice,
             repair=not no_repair,
         )
@@ -364,7 +374,12 @@ def train_cmd(
         3, "--shots", min=0, max=16, help="Retrieved training pairs in each prompt, as at inference."
     ),
     prompt: PromptStyle = typer.Option(
-        PromptStyle.compact, "--prompt", help="Schema in the prompt: compact (no comments, fast) or full."
+        PromptStyle.compact,
+        "--prompt",
+        help="Schema in the prompt: compact (no comments, fast), names (no types, faster) or full.",
+    ),
+    example_tokens: int | None = typer.Option(
+        None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
@@ -405,6 +420,7 @@ def train_cmd(
         augment=augment,
         shots=shots,
         prompt_style=prompt.value,
+        example_tokens=example_tokens,
         force=force,
         patience=patience,
         eval_steps=eval_steps,

@@ -55,6 +55,7 @@ _MANIFEST_COMPARED = {
     "method": "method",
     "prompt_style": "prompt style",
     "shots": "shots",
+    "example_tokens": "example token budget",
 }
 
 
@@ -393,6 +394,7 @@ def open_composition(
         shots=int(first.get("shots", 0)),
         expert=False,
         prompt_style=first.get("prompt_style", "full"),
+        example_tokens=first.get("example_tokens"),
     )
     try:
         lm = session.lm
@@ -508,6 +510,7 @@ def compose_expert(
                 "layers_applied": first.get("layers_applied"),
                 "shots": comp.session.shots,
                 "prompt_style": comp.session.prompt_style,
+                "example_tokens": comp.session.example_tokens,
                 "composition": composition,
                 "data": {"hash": data_hash(list(pairs)), "pairs": len(pairs), "examples": len(comp.examples)},
                 "metrics": {

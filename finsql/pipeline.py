@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,6 +22,7 @@ from finsql.schema import Schema, introspect
 from finsql.sqlcheck import check_sql
 
 DEFAULT_SHOTS = 3
+CANDIDATES_PER_SHOT = 4  # with a token budget, the closest 4k examples are considered for k shots
 
 
 @dataclass
@@ -55,12 +58,16 @@ class Session:
         force_expert: bool = False,
         repair: bool = True,
         prompt_style: str = "full",
+        example_tokens: int | None = None,
     ) -> None:
         """``expert``: None picks the expert trained for this schema and base model (if any), a name uses that
-        expert, False the base model alone. With an expert, ``shots`` and ``prompt_style`` are the ones it was
-        trained with."""
+        expert, False the base model alone. With an expert, ``shots``, ``prompt_style`` and
+        ``example_tokens`` are the ones it was trained with. ``example_tokens`` caps the tokens of the
+        retrieved examples (questions plus SQL): the closest ``shots`` examples that fit; None: no cap."""
         if prompt_style not in PROMPT_STYLES:
             raise UsageError(f"unknown prompt style {prompt_style!r}; styles: {', '.join(PROMPT_STYLES)}")
+        if example_tokens is not None and example_tokens < 1:
+            raise UsageError("the example token budget must be at least 1")
         self.db_path = db_path
         self.con = connect(db_path)
         self.schema: Schema = introspect(self.con)
@@ -71,6 +78,7 @@ class Session:
         self._lm: LoadedModel | None = None
         self.shots = shots
         self.prompt_style = prompt_style
+        self.example_tokens = example_tokens
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.repairers = list(sql_repairers().items()) if repair else []
@@ -111,6 +119,7 @@ class Session:
             experts.check_expert(manifest, fingerprint, base_hash, force=self.force_expert)
         self.shots = int(manifest.get("shots", 0))
         self.prompt_style = manifest.get("prompt_style", "full")
+        self.example_tokens = manifest.get("example_tokens")
         return name
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
@@ -140,13 +149,43 @@ class Session:
             self._lm = lm
         return self._lm
 
+    @lm.setter
+    def lm(self, value: LoadedModel) -> None:
+        """Use ``value``, a model already loaded, as it is (no expert is applied to it)."""
+        self._lm = value
+
+    @contextmanager
+    def using(self, lm: LoadedModel) -> Iterator[Session]:
+        """The session answering with ``lm`` inside the block, with its own model again after it."""
+        previous, self._lm = self._lm, lm
+        try:
+            yield self
+        finally:
+            self._lm = previous
+
     def prompt_for(self, question: str) -> tuple[str, LinkedSchema, list[Pair]]:
         """The exact prompt the model sees for ``question`` (also used for training)."""
-        examples = self.examples.nearest(question, self.shots)
+        examples = self.examples_for(question)
         used = tuple(dict.fromkeys(t for e in examples for t in _tables_in(e.sql, self.schema)))
         linked = self.linker.link(question, self.schema, must_include=used)
         messages = build_messages(question, linked, examples, self.prompt_style)
         return render_prompt(self.lm.tokenizer, messages), linked, examples
+
+    def examples_for(self, question: str) -> list[Pair]:
+        """The retrieved examples for ``question``: the ``shots`` closest, or with a token budget the closest
+        ``shots`` whose questions and SQL fit in it together; least similar first, as ``nearest`` orders."""
+        if self.example_tokens is None or self.shots == 0:
+            return self.examples.nearest(question, self.shots)
+        tok = self.lm.tokenizer
+        chosen, used = [], 0
+        for pair in reversed(self.examples.nearest(question, self.shots * CANDIDATES_PER_SHOT)):
+            size = len(tok(f"{pair.question}\n{pair.sql}", add_special_tokens=False)["input_ids"])
+            if used + size <= self.example_tokens:
+                chosen.append(pair)
+                used += size
+                if len(chosen) == self.shots:
+                    break
+        return chosen[::-1]
 
     def ask(self, question: str, samples: int = 0, temperature: float = 0.7, top_p: float = 0.95) -> Answer:
         """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran."""

@@ -14,25 +14,27 @@ SYSTEM = (
 )
 _COMMENT_CHARS = 70
 ANSWER_PREFIX = "SELECT"
-PROMPT_STYLES = ("full", "compact")
+PROMPT_STYLES = ("full", "compact", "names")
 
 
 def render_schema(linked: LinkedSchema, style: str = "full") -> str:
     """CREATE TABLE statements with key constraints, then matched cell values.
 
     ``full``: one column per line with short comments. ``compact``: one line per table, no comments (about
-    half the tokens; what experts are trained on, for speed).
+    half the tokens). ``names``: ``compact`` without column types (a third fewer tokens again).
     """
     if style not in PROMPT_STYLES:
         raise ValueError(f"unknown prompt style {style!r}")
-    compact = style == "compact"
+    compact = style != "full"
     blocks = []
     for table in linked.tables:
         keys = [c.name for c in table.columns if c.primary_key]
         inline = len(keys) == 1
         items = [
             (
-                f"{c.name} {c.type}{' PRIMARY KEY' if c.primary_key and inline else ''}",
+                c.name
+                + ("" if style == "names" else f" {c.type}")
+                + (" PRIMARY KEY" if c.primary_key and inline else ""),
                 "" if compact else c.comment[:_COMMENT_CHARS],
             )
             for c in table.columns

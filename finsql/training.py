@@ -71,6 +71,7 @@ DEFAULT_EPOCHS = 3
 DEFAULT_AUGMENT = ("skeleton", "paraphrase")
 DEFAULT_SHOTS = 3  # retrieved examples: k=0 experts answer worse than the untrained model given k=3
 DEFAULT_PROMPT_STYLE = "compact"  # half the tokens of "full" (no column comments): see benchmarks/results
+DEFAULT_EXAMPLE_TOKENS: int | None = None  # no cap on the retrieved examples' tokens
 AUGMENTATIONS = frozenset(DEFAULT_AUGMENT)
 SKELETON_MARKER = "[SQL skeleton]"
 DEFAULT_LR = 2e-4
@@ -892,13 +893,9 @@ def validation_accuracy(session, lm, pairs: Sequence[Pair], progress: bool = Fal
         return None
     from finsql.evaluation import evaluate
 
-    previous = session._lm
-    session._lm = lm
     lm.model.eval()
-    try:
+    with session.using(lm):
         return evaluate(session, list(pairs), samples=0, progress=progress).accuracy
-    finally:
-        session._lm = previous
 
 
 def _checked_settings(
@@ -1017,6 +1014,7 @@ def train_expert(
     augment: Iterable[str] = DEFAULT_AUGMENT,
     shots: int = DEFAULT_SHOTS,
     prompt_style: str = DEFAULT_PROMPT_STYLE,
+    example_tokens: int | None = DEFAULT_EXAMPLE_TOKENS,
     progress: bool = True,
     force: bool = False,
     patience: int = 3,
@@ -1043,6 +1041,7 @@ def train_expert(
     checkpoint interval (default: a tenth of the run, at most 50 steps). ``threads``: torch CPU threads
     (default ``cpu_threads()``), restored afterwards. ``callbacks`` are extra ``TrainerCallback``s.
     ``activation_cache`` keeps what enters the first adapted layer per example (see ``ActivationCache``).
+    ``shots``, ``prompt_style`` and ``example_tokens`` shape the prompt as ``Session`` does at inference.
     """
     from finsql import experts
     from finsql.pairs import ExampleRetriever
@@ -1075,10 +1074,11 @@ def train_expert(
                 shots=shots,
                 expert=False,
                 prompt_style=prompt_style,
+                example_tokens=example_tokens,
                 linker=first.linker if first else None,
             )
             if first:
-                sessions[db]._lm = first.lm  # one model for every database
+                sessions[db].lm = first.lm  # one model for every database
         session = next(iter(sessions.values()))
         joint = len(sessions) > 1
         lm = session.lm
@@ -1137,8 +1137,8 @@ def train_expert(
                 "base_model_hash": base_hash, "schema_fingerprint": fingerprints if joint else fingerprint,
                 "data_hash": data_hash(pairs),
                 "batch_size": batch_size, "lr": lr, "total_steps": total_steps, "seed": seed,
-                "augment": augment, "shots": shots, "prompt_style": prompt_style, "val_split": val_split,
-                "max_length": max_length,
+                "augment": augment, "shots": shots, "prompt_style": prompt_style,
+                "example_tokens": example_tokens, "val_split": val_split, "max_length": max_length,
                 "interval": interval, "patience": patience,
             }
         )  # fmt: skip
@@ -1251,6 +1251,7 @@ def train_expert(
                 "augment": augment,
                 "shots": shots,
                 "prompt_style": prompt_style,
+                "example_tokens": example_tokens,
                 "data": {
                     "hash": data_hash(pairs), "pairs": len(pairs), "train_pairs": len(train_pairs),
                     "val_pairs": len(val_pairs), "train_examples": len(train_examples),

@@ -282,6 +282,57 @@ def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, 
     experts.remove_expert("funds-shots")
 
 
+def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
+    cache, dbs, tiny_model_dir, trained, tmp_path
+):
+    """A budget admits the closest examples whose questions and SQL fit in it together, closest next to the
+    question; an expert trained with a budget answers with the same one."""
+    from finsql.pipeline import Session
+    from finsql.training import train_expert
+
+    long_sql = "SELECT count(*) FROM fund WHERE fund_type = 'bond' AND aum_mn > 0 AND fund_name IS NOT NULL"
+    pool = [
+        *PAIRS,
+        Pair("How many bond funds are there, counting every bond fund with assets and a name?", long_sql),
+    ]
+    path = tmp_path / "pool.jsonl"
+    path.write_text("".join(json.dumps({"question": p.question, "sql": p.sql}) + "\n" for p in pool))
+    question = "How many bond funds are there?"
+    plain = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=3, examples_path=path)
+    tok = plain.lm.tokenizer
+    size = {
+        p.question: len(tok(f"{p.question}\n{p.sql}", add_special_tokens=False)["input_ids"]) for p in pool
+    }
+    ranked = plain.examples.nearest(question, len(pool))[::-1]  # closest first
+    shortest = min(range(1, len(ranked)), key=lambda i: size[ranked[i].question])
+    assert shortest > 1  # a closer example is longer: the budget must skip it, not stop at it
+    budget = size[ranked[0].question] + size[ranked[shortest].question]
+    capped = Session(
+        dbs[0],
+        model_name=str(tiny_model_dir),
+        expert=False,
+        shots=2,
+        example_tokens=budget,
+        examples_path=path,
+    )
+    capped.lm = plain.lm
+    assert capped.examples_for(question) == [ranked[shortest], ranked[0]]
+    assert plain.examples_for(question) == plain.examples.nearest(question, 3)  # no budget: the closest 3
+    with pytest.raises(UsageError, match="at least 1"):
+        Session(dbs[0], model_name=str(tiny_model_dir), expert=False, example_tokens=0)
+
+    train_expert(
+        dbs[0], PAIRS, "lora", "funds-budget", model_name=str(tiny_model_dir), layers=1, steps=1,
+        batch_size=2, val_split=0, progress=False, shots=2, example_tokens=budget, prompt_style="names",
+    )  # fmt: skip
+    assert experts.load_manifest("funds-budget")["example_tokens"] == budget
+    session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-budget")
+    assert (session.shots, session.example_tokens, session.prompt_style) == (2, budget, "names")
+    for s in (plain, capped, session):
+        s.close()
+    experts.remove_expert("funds-budget")
+
+
 def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_model_dir, tmp_path, monkeypatch):
     """Given an import folder, `finsql train` fits one expert for all the databases its pairs name, each pair
     prompted with its own schema; it routes to and answers on each of them, with that database's examples."""

@@ -104,6 +104,24 @@ def test_compact_style_keeps_every_column_and_key_in_fewer_characters(demo):
         render_schema(linked, "tiny")
 
 
+def test_names_style_is_compact_without_column_types(demo):
+    schema, linker = demo
+    linked = linker.link("Which fund managers run bond funds?", schema)
+    compact, names = render_schema(linked, "compact"), render_schema(linked, "names")
+    assert len(names) < len(compact)
+    for table in linked.tables:
+        for column in table.columns:
+            assert f"{column.name} {column.type}" not in names
+        definition = next(
+            line for line in names.splitlines() if line.startswith(f"CREATE TABLE {table.name} (")
+        )
+        assert definition.count(",") >= len(table.columns) - 1
+        assert all(column.name in definition for column in table.columns)
+    keys = [c.name for t in linked.tables for c in t.columns if c.primary_key]
+    assert keys and all(f"{key} PRIMARY KEY" in names for key in keys)
+    assert names.splitlines()[len(linked.tables) :] == compact.splitlines()[len(linked.tables) :]
+
+
 def test_embedding_model_can_be_chosen_and_a_bad_choice_is_one_line(monkeypatch, tmp_path):
     from finsql import linking
     from finsql.errors import ModelError

@@ -374,9 +374,9 @@ def train_cmd(
         3, "--shots", min=0, max=16, help="Retrieved training pairs in each prompt, as at inference."
     ),
     prompt: PromptStyle = typer.Option(
-        PromptStyle.compact,
+        PromptStyle.names,
         "--prompt",
-        help="Schema in the prompt: compact (no comments, fast), names (no types, faster) or full.",
+        help="Schema in the prompt: names (no column types, fastest), compact (with types) or full.",
     ),
     example_tokens: int | None = typer.Option(
         None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."

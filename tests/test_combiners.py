@@ -172,7 +172,7 @@ def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
     assert comp["weights"] == best["weights"] and comp["objective"] == best["objective"]
     assert best["objective"] == pytest.approx(best["loss"] + 0.05 * sum(map(abs, best["weights"])) / 2)
     assert manifest["metrics"]["examples_loss"] == pytest.approx(best["loss"], rel=1e-4)
-    assert manifest["method"] == "lora" and manifest["prompt_style"] == "compact" and manifest["shots"] == 3
+    assert manifest["method"] == "lora" and manifest["prompt_style"] == "names" and manifest["shots"] == 3
     assert (folder / "adapter_config.json").is_file()
     # the saved matrices are the weighted sums of the experts' matrices
     w0, w1 = comp["weights"]
@@ -255,7 +255,7 @@ def _variant(source: str, name: str, config: dict | None = None, manifest: dict 
         ({"r": 4}, None, "experts 'fund-a' and 'odd' differ in rank (8 vs 4)"),
         ({"target_modules": ["q_proj"]}, None, "differ in target modules"),
         ({"layers_to_transform": [0]}, None, "differ in adapted layers ([1] vs [0])"),
-        (None, {"prompt_style": "full"}, "differ in prompt style (compact vs full)"),
+        (None, {"prompt_style": "full"}, "differ in prompt style (names vs full)"),
         (None, {"base_model_hash": "0123"}, "differ in base model"),
         ({"use_dora": True}, {"method": "dora"}, "expert 'odd' is a dora adapter: only LoRA experts compose"),
         ({"peft_type": "IA3"}, {"method": "ia3"}, "expert 'odd' is a ia3 adapter"),

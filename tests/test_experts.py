@@ -139,8 +139,8 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     assert session.expert_name == trained and session.shots == 3  # the default it was trained with
-    assert session.prompt_style == experts.load_manifest(trained)["prompt_style"] == "compact"
-    assert "CREATE TABLE fund (fund_code VARCHAR" in session.prompt_for("How many funds are there?")[0]
+    assert session.prompt_style == experts.load_manifest(trained)["prompt_style"] == "names"
+    assert "CREATE TABLE fund (fund_code PRIMARY KEY, " in session.prompt_for("How many funds are there?")[0]
     calls = []
     real_generate = pipeline.generate
     monkeypatch.setattr(

@@ -378,9 +378,7 @@ def train_cmd(
         "--prompt",
         help="Schema in the prompt: names (no column types, fastest), compact (with types) or full.",
     ),
-    example_tokens: int | None = typer.Option(
-        None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."
-    ),
+    example_tokens: int | None = ExampleTokensOption,
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:

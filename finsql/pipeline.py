@@ -79,6 +79,7 @@ class Session:
         self.shots = shots
         self.prompt_style = prompt_style
         self.example_tokens = example_tokens
+        self._example_sizes: dict[Pair, int] = {}  # tokens of each candidate example, counted once
         self.timeout_s = timeout_s
         self.max_rows = max_rows
         self.repairers = list(sql_repairers().items()) if repair else []
@@ -150,18 +151,20 @@ class Session:
         return self._lm
 
     @lm.setter
-    def lm(self, value: LoadedModel) -> None:
-        """Use ``value``, a model already loaded, as it is (no expert is applied to it)."""
+    def lm(self, value: LoadedModel | None) -> None:
+        """Use ``value``, a model already loaded, as it is (no expert is applied to it); None loads on use."""
         self._lm = value
+        self._example_sizes.clear()  # counted with the previous model's tokenizer
 
     @contextmanager
     def using(self, lm: LoadedModel) -> Iterator[Session]:
         """The session answering with ``lm`` inside the block, with its own model again after it."""
-        previous, self._lm = self._lm, lm
+        previous = self._lm
+        self.lm = lm
         try:
             yield self
         finally:
-            self._lm = previous
+            self.lm = previous
 
     def prompt_for(self, question: str) -> tuple[str, LinkedSchema, list[Pair]]:
         """The exact prompt the model sees for ``question`` (also used for training)."""
@@ -177,9 +180,12 @@ class Session:
         if self.example_tokens is None or self.shots == 0:
             return self.examples.nearest(question, self.shots)
         tok = self.lm.tokenizer
+        sizes = self._example_sizes
         chosen, used = [], 0
         for pair in reversed(self.examples.nearest(question, self.shots * CANDIDATES_PER_SHOT)):
-            size = len(tok(f"{pair.question}\n{pair.sql}", add_special_tokens=False)["input_ids"])
+            if pair not in sizes:
+                sizes[pair] = len(tok(f"{pair.question}\n{pair.sql}", add_special_tokens=False)["input_ids"])
+            size = sizes[pair]
             if used + size <= self.example_tokens:
                 chosen.append(pair)
                 used += size

@@ -11,8 +11,8 @@ DIR is a `finsql bull import` folder. Each arm runs in its own process (so peak 
   finsql    `train_expert` with its defaults (linked compact prompt, top layers, length-grouped batches,
             activation cache, SQL-token loss);
   finsql V  one more finsql arm per --variant, with the settings it names changed: `train_expert` arguments
-            (layers, prompt_style, activation_cache, shots) or LoRA settings (lora_dropout, r, ...), so
-            that each speed change can be measured alone.
+            (layers, prompt_style, activation_cache, prompt_gradients, shots) or LoRA settings
+            (lora_dropout, r, ...), so that each speed change can be measured alone.
 Both stop after --seconds of training. Reports examples/s, peak RSS and (with --eval N) each arm's test-suite
 execution accuracy (equal to gold on every generated instance) on the first N dev questions of the database
 (--dev-loss N: the finsql arm's loss on them); writes benchmarks/results/train-speed-<label>.json (the ratio
@@ -38,6 +38,7 @@ TRAIN_ARGUMENTS = {
     "prompt_style",
     "example_tokens",
     "activation_cache",
+    "prompt_gradients",
     "shots",
     "augment",
     "max_length",

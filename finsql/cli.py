@@ -379,6 +379,12 @@ def train_cmd(
         help="Schema in the prompt: names (no column types, fastest), compact (with types) or full.",
     ),
     example_tokens: int | None = ExampleTokensOption,
+    prompt_gradients: bool = typer.Option(
+        True,
+        "--prompt-gradients/--no-prompt-gradients",
+        help="Back-propagate through the prompt positions too (exact gradient). --no-prompt-gradients runs "
+        "the prompt once without gradients and back-propagates through the SQL only (faster, less memory).",
+    ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
@@ -419,6 +425,7 @@ def train_cmd(
         shots=shots,
         prompt_style=prompt.value,
         example_tokens=example_tokens,
+        prompt_gradients=prompt_gradients,
         force=force,
         patience=patience,
         eval_steps=eval_steps,

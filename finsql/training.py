@@ -20,6 +20,12 @@ Speed (CPU first):
 * only the top ``layers`` transformer layers are adapted (``layers_to_transform`` where the method's config
   takes it, else the adapter parameters of lower layers stay frozen at their identity initialisation), so
   back-propagation stops at the first adapted layer;
+* without prompt gradients (``prompt_gradients=False``): each batch's prompt positions (all but the last
+  ``max target length + 1``) run first, once, without autograd, keeping their keys and values; the target
+  window runs on top of them with autograd, so back-propagation covers the window only (about a tenth of
+  the positions). The forward values, hence the loss, are those of one whole pass; the gradient leaves out
+  what flows back into the prompt's keys and values, so it is an approximation (cosine 0.91 to the exact
+  gradient on a test batch). Cached batches (below) split the same way;
 * the input of the first adapted layer is cached per example the first time it is computed
   (``ActivationCache``): from the second epoch on, the frozen layers below are skipped (about 2x faster
   steps with the default 8 of 30 layers); a run of one epoch or less keeps no cache;
@@ -72,6 +78,7 @@ DEFAULT_AUGMENT = ("skeleton", "paraphrase")
 DEFAULT_SHOTS = 3  # retrieved examples: k=0 experts answer worse than the untrained model given k=3
 DEFAULT_PROMPT_STYLE = "names"  # compact DDL without column types: 16% fewer tokens, EX no worse (README)
 DEFAULT_EXAMPLE_TOKENS: int | None = None  # no cap on the retrieved examples' tokens
+DEFAULT_PROMPT_GRADIENTS = True  # back-propagate through the prompt positions (exact gradient)
 AUGMENTATIONS = frozenset(DEFAULT_AUGMENT)
 SKELETON_MARKER = "[SQL skeleton]"
 DEFAULT_LR = 2e-4
@@ -447,14 +454,29 @@ class Collator:
         return batch
 
 
+_CACHE_KWARGS = ("cache", "past_key_values", "past_key_value")  # transformers 5.x, 4.x names
+
+
 @functools.cache
 def _skip_class():
     import torch
 
     class Skip(torch.nn.Module):
-        """Stands in for a frozen decoder layer whose output is already known: returns its input."""
+        """Stands in for a frozen decoder layer whose output is already known: returns its input.
+
+        Given a key/value cache it still takes its place in it (one-number keys and values per position),
+        so that the cache's length, which sizes the attention mask of later passes, stays right.
+        """
+
+        def __init__(self, layer_idx: int | None = None) -> None:
+            super().__init__()
+            self.layer_idx = layer_idx
 
         def forward(self, hidden_states, *args, **kwargs):
+            cache = next((kwargs[k] for k in _CACHE_KWARGS if kwargs.get(k) is not None), None)
+            if cache is not None and self.layer_idx is not None:
+                placeholder = hidden_states.new_zeros(hidden_states.shape[0], 1, hidden_states.shape[1], 1)
+                cache.update(placeholder, placeholder, self.layer_idx)
             return hidden_states
 
     return Skip
@@ -490,26 +512,36 @@ class ActivationCache:
 
     @contextlib.contextmanager
     def capture(self, uids: list[int], lengths: list[int]):
-        """Store the first adapted layer's input of each (left-padded) row while the model runs."""
+        """Store the first adapted layer's input of each (left-padded) row once the model has run.
+
+        The layer may see the batch in pieces along the sequence (a detached prompt, then the target window):
+        they are joined in order before the rows are stored.
+        """
         if not self.enabled or all(u in self.store for u in uids):
             yield
             return
+        pieces = []
 
         def hook(module, args, kwargs):
             hidden = args[0] if args else kwargs.get("hidden_states")
-            if hidden is None or hidden.shape[0] != len(uids):
-                return
-            for row, (uid, n) in enumerate(zip(uids, lengths, strict=True)):
-                if uid not in self.store and self.bytes < self.limit:
-                    kept = hidden[row, hidden.shape[1] - n :].detach().to("cpu", copy=True)
-                    self.store[uid] = kept
-                    self.bytes += kept.numel() * kept.element_size()
+            if hidden is not None and hidden.shape[0] == len(uids):
+                pieces.append(hidden.detach())
 
         handle = self.layers[self.first].register_forward_pre_hook(hook, with_kwargs=True)
         try:
             yield
         finally:
             handle.remove()
+        if not pieces:
+            return
+        import torch
+
+        hidden = torch.cat(pieces, dim=1)
+        for row, (uid, n) in enumerate(zip(uids, lengths, strict=True)):
+            if uid not in self.store and self.bytes < self.limit:
+                kept = hidden[row, hidden.shape[1] - n :].to("cpu", copy=True)
+                self.store[uid] = kept
+                self.bytes += kept.numel() * kept.element_size()
 
     def embeds(self, uids: list[int], lengths: list[int], width: int, like):
         """The cached inputs of a batch, left-padded to ``width`` like the token batch."""
@@ -527,7 +559,7 @@ class ActivationCache:
         saved = [self.layers[i] for i in range(self.first)]
         try:
             for i in range(self.first):
-                self.layers[i] = _skip_class()()
+                self.layers[i] = _skip_class()(i)
             yield
         finally:
             for i, layer in enumerate(saved):
@@ -540,6 +572,14 @@ class ActivationCache:
 
 
 # ---- wrapping ---------------------------------------------------------------------------------------------
+
+
+def _cache_kwarg(model) -> str:
+    """The model's key/value cache argument: ``cache`` (transformers 5), else ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def layer_count(model) -> int | None:
@@ -661,19 +701,26 @@ def _trainer_classes():
         """Checkpoints hold only the trainable tensors (any method, peft or not); length-grouped batches."""
 
         def __init__(
-            self, *args, lengths: Sequence[int], data_seed: int, activations: ActivationCache | None, **kwargs
+            self,
+            *args,
+            lengths: Sequence[int],
+            data_seed: int,
+            activations: ActivationCache | None,
+            prompt_gradients: bool = True,
+            **kwargs,
         ) -> None:
             super().__init__(*args, **kwargs)
             self._lengths = lengths
             self._data_seed = data_seed
             self.activations = activations
+            self.prompt_gradients = prompt_gradients
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             uids = inputs.pop("example_ids", None)
             cache = self.activations
             if cache is None or uids is None or not cache.enabled:
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                return self._loss(model, inputs, return_outputs, num_items_in_batch)
             uids = uids.tolist()
             lengths = inputs["attention_mask"].sum(-1).tolist()
             if cache.ready(uids):
@@ -685,9 +732,36 @@ def _trainer_classes():
                 if cache.enabled:
                     cache.hits += 1
                     with cache.skipping():
-                        return super().compute_loss(model, cached, return_outputs, num_items_in_batch)
+                        return self._loss(model, cached, return_outputs, num_items_in_batch)
             with cache.capture(uids, lengths):
+                return self._loss(model, inputs, return_outputs, num_items_in_batch)
+
+        def _loss(self, model, inputs, return_outputs, num_items_in_batch):
+            """The batch's loss; without prompt gradients the positions before the target window run first,
+            once, without autograd, and the window attends to their keys and values (same forward values)."""
+            import torch
+
+            keep = inputs.get("logits_to_keep")
+            tokens = "input_ids" if "input_ids" in inputs else "inputs_embeds"
+            width = inputs[tokens].shape[1]
+            if self.prompt_gradients or not keep or keep >= width or not torch.is_grad_enabled():
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            mask, positions = inputs["attention_mask"], inputs["position_ids"]
+            cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
+            with torch.no_grad():
+                prompt = model(
+                    **{tokens: inputs[tokens][:, :-keep]},
+                    attention_mask=mask[:, :-keep],
+                    position_ids=positions[:, :-keep],
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+            window = {k: v for k, v in inputs.items() if k != "logits_to_keep"}
+            window[tokens] = inputs[tokens][:, -keep:]
+            window["position_ids"] = positions[:, -keep:]
+            window[cache_kwarg] = getattr(prompt, cache_kwarg)
+            window["use_cache"] = True
+            return super().compute_loss(model, window, return_outputs, num_items_in_batch)
 
         @property
         def _embed_like(self):
@@ -1025,6 +1099,7 @@ def train_expert(
     callbacks: Sequence[Any] = (),
     threads: int | None = None,
     activation_cache: bool = True,
+    prompt_gradients: bool = DEFAULT_PROMPT_GRADIENTS,
 ) -> Path:
     """Train a domain expert for the database at ``db_path`` on ``pairs``; returns the expert's folder.
 
@@ -1041,6 +1116,8 @@ def train_expert(
     checkpoint interval (default: a tenth of the run, at most 50 steps). ``threads``: torch CPU threads
     (default ``cpu_threads()``), restored afterwards. ``callbacks`` are extra ``TrainerCallback``s.
     ``activation_cache`` keeps what enters the first adapted layer per example (see ``ActivationCache``).
+    ``prompt_gradients`` False runs each batch's prompt positions once without autograd and back-propagates
+    through the target window only (see the module docstring).
     ``shots``, ``prompt_style`` and ``example_tokens`` shape the prompt as ``Session`` does at inference.
     """
     from finsql import experts
@@ -1138,7 +1215,8 @@ def train_expert(
                 "data_hash": data_hash(pairs),
                 "batch_size": batch_size, "lr": lr, "total_steps": total_steps, "seed": seed,
                 "augment": augment, "shots": shots, "prompt_style": prompt_style,
-                "example_tokens": example_tokens, "val_split": val_split, "max_length": max_length,
+                "example_tokens": example_tokens, "prompt_gradients": prompt_gradients,
+                "val_split": val_split, "max_length": max_length,
                 "interval": interval, "patience": patience,
             }
         )  # fmt: skip
@@ -1173,6 +1251,7 @@ def train_expert(
             lengths=[len(e) for e in train_examples],
             data_seed=seed,
             activations=activations,
+            prompt_gradients=prompt_gradients or not fast,
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -1227,6 +1306,7 @@ def train_expert(
             "total_params": total,
             "activation_cache": activations is not None,
             "cached_batches": cached_batches,
+            "prompt_gradients": prompt_gradients or not fast,
             "device": lm.device,
             "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(lm.model.dtype)[6:],
             "processes": world,

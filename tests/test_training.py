@@ -367,6 +367,29 @@ def test_activation_cache_gives_the_same_adapter(cache, small_db, tiny_model_dir
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
 
 
+def test_without_prompt_gradients_same_loss_and_the_cache_still_fits(cache, small_db, tiny_model_dir):
+    """The prompt runs once without autograd: the same forward values (first step's loss), a different
+    gradient (only through the target window), and from the second epoch on the cached batches train
+    exactly as uncached ones do."""
+    first = dict(steps=1, val_split=0.0, val_ex_limit=0)
+    exact = train(small_db, "lora", "exact-1", tiny_model_dir, **first)
+    detached = train(small_db, "lora", "detached-1", tiny_model_dir, prompt_gradients=False, **first)
+    assert manifest(detached)["metrics"]["prompt_gradients"] is False
+    assert manifest(exact)["metrics"]["prompt_gradients"] is True
+    loss = manifest(exact)["metrics"]["train_loss"]
+    assert manifest(detached)["metrics"]["train_loss"] == pytest.approx(loss, rel=1e-5)
+    before, after = weights(exact), weights(detached)
+    assert any(not torch.allclose(before[k], after[k]) for k in before)  # the prompt's share is missing
+
+    options = dict(steps=None, epochs=3, eval_steps=4, prompt_gradients=False)
+    plain = train(small_db, "lora", "detached-no-cache", tiny_model_dir, activation_cache=False, **options)
+    cached = train(small_db, "lora", "detached-cache", tiny_model_dir, **options)
+    assert manifest(cached)["metrics"]["cached_batches"] > 10
+    expected, got = weights(plain), weights(cached)
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
+
+
 def test_crash_while_saving_leaves_no_expert(cache, small_db, tiny_model_dir, monkeypatch):
     import finsql.plugins
 

@@ -380,10 +380,10 @@ def train_cmd(
     ),
     example_tokens: int | None = ExampleTokensOption,
     prompt_gradients: bool = typer.Option(
-        True,
+        False,
         "--prompt-gradients/--no-prompt-gradients",
-        help="Back-propagate through the prompt positions too (exact gradient). --no-prompt-gradients runs "
-        "the prompt once without gradients and back-propagates through the SQL only (faster, less memory).",
+        help="Back-propagate through the prompt positions too (the exact gradient; slower, twice the memory). "
+        "Default: the prompt runs once without gradients and back-propagation covers the SQL only.",
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),

@@ -156,3 +156,23 @@ def test_evaluate_single_session_keeps_old_behaviour(suite: Path) -> None:
     report = evaluate(session, PAIRS[:2], progress=False)
     assert report.accuracy == 1.0 and report.notes == []
     assert summary_lines(report)[0].startswith("execution accuracy 100.0% (2/2)")
+
+
+def test_paired_comparison_of_two_reports(tmp_path):
+    """benchmarks/paired_ex.py: agreement counts and the exact McNemar p-value of two eval reports."""
+    import importlib.util
+
+    script = Path(__file__).parents[1] / "benchmarks" / "paired_ex.py"
+    spec = importlib.util.spec_from_file_location("paired_ex", script)
+    paired = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(paired)
+    statuses_a = ["correct"] * 12 + ["wrong"] * 8
+    statuses_b = ["correct"] * 2 + ["wrong"] * 10 + ["correct"] * 1 + ["invalid"] * 7
+    for name, statuses in (("a", statuses_a), ("b", statuses_b)):
+        items = [{"db": "d", "question": f"q{i}", "status": s} for i, s in enumerate(statuses)]
+        (tmp_path / f"{name}.json").write_text(json.dumps({"items": items}))
+    a, b = (paired.correct_by_question(tmp_path / f"{n}.json") for n in "ab")
+    result = paired.compare(a, b)
+    assert (result["both"], result["only_a"], result["only_b"]) == (2, 10, 1)
+    assert result["mcnemar_p"] == pytest.approx(0.0117, abs=1e-4)  # 2 * P(X <= 1), X ~ Bin(11, 1/2)
+    assert paired.compare(a, a)["mcnemar_p"] == 1.0

@@ -372,7 +372,7 @@ def test_without_prompt_gradients_same_loss_and_the_cache_still_fits(cache, smal
     gradient (only through the target window), and from the second epoch on the cached batches train
     exactly as uncached ones do."""
     first = dict(steps=1, val_split=0.0, val_ex_limit=0)
-    exact = train(small_db, "lora", "exact-1", tiny_model_dir, **first)
+    exact = train(small_db, "lora", "exact-1", tiny_model_dir, prompt_gradients=True, **first)
     detached = train(small_db, "lora", "detached-1", tiny_model_dir, prompt_gradients=False, **first)
     assert manifest(detached)["metrics"]["prompt_gradients"] is False
     assert manifest(exact)["metrics"]["prompt_gradients"] is True

@@ -382,8 +382,8 @@ def train_cmd(
     prompt_gradients: bool = typer.Option(
         False,
         "--prompt-gradients/--no-prompt-gradients",
-        help="Back-propagate through the prompt positions too (the exact gradient; slower, twice the memory). "
-        "Default: the prompt runs once without gradients and back-propagation covers the SQL only.",
+        help="Back-propagate through the prompt positions too (the exact gradient; slower, twice the "
+        "memory). Default: the prompt runs once without gradients; back-propagation covers the SQL only.",
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),

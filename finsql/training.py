@@ -715,6 +715,7 @@ def _trainer_classes():
             self._data_seed = data_seed
             self.activations = activations
             self.prompt_gradients = prompt_gradients
+            self._cache_kwarg = _cache_kwarg(self.model)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
@@ -748,7 +749,6 @@ def _trainer_classes():
             if self.prompt_gradients or not keep or keep >= width or not torch.is_grad_enabled():
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             mask, positions = inputs["attention_mask"], inputs["position_ids"]
-            cache_kwarg = _cache_kwarg(self.accelerator.unwrap_model(model))
             with torch.no_grad():
                 prompt = model(
                     **{tokens: inputs[tokens][:, :-keep]},
@@ -760,7 +760,7 @@ def _trainer_classes():
             window = {k: v for k, v in inputs.items() if k != "logits_to_keep"}
             window[tokens] = inputs[tokens][:, -keep:]
             window["position_ids"] = positions[:, -keep:]
-            window[cache_kwarg] = getattr(prompt, cache_kwarg)
+            window[self._cache_kwarg] = getattr(prompt, self._cache_kwarg)
             window["use_cache"] = True
             return super().compute_loss(model, window, return_outputs, num_items_in_batch)
 
@@ -1237,6 +1237,7 @@ def train_expert(
             trainer_callbacks.append(RichProgress(f"training {name}", timer))
         trainer_callbacks += list(callbacks)
         fast = not is_prompt_learning(model)
+        prompt_gradients = prompt_gradients or not fast  # virtual tokens: no target window to split
         activations = None
         revisits = total_steps > steps_per_epoch  # a single pass never reads what the cache would keep
         cacheable = layer_mode in ("layers_to_transform", "frozen-below")
@@ -1252,7 +1253,7 @@ def train_expert(
             lengths=[len(e) for e in train_examples],
             data_seed=seed,
             activations=activations,
-            prompt_gradients=prompt_gradients or not fast,
+            prompt_gradients=prompt_gradients,
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -1307,7 +1308,7 @@ def train_expert(
             "total_params": total,
             "activation_cache": activations is not None,
             "cached_batches": cached_batches,
-            "prompt_gradients": prompt_gradients or not fast,
+            "prompt_gradients": prompt_gradients,
             "device": lm.device,
             "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(lm.model.dtype)[6:],
             "processes": world,

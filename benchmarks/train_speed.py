@@ -39,6 +39,7 @@ TRAIN_ARGUMENTS = {
     "example_tokens",
     "activation_cache",
     "prompt_gradients",
+    "group_by_length",
     "shots",
     "augment",
     "max_length",

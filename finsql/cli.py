@@ -385,6 +385,11 @@ def train_cmd(
         help="Back-propagate through the prompt positions too (the exact gradient; slower, twice the "
         "memory). Default: the prompt runs once without gradients; back-propagation covers the SQL only.",
     ),
+    group_by_length: bool = typer.Option(
+        True,
+        "--group-by-length/--no-group-by-length",
+        help="Batch examples of similar length, so batches carry little padding (off: a plain shuffle).",
+    ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
@@ -426,6 +431,7 @@ def train_cmd(
         prompt_style=prompt.value,
         example_tokens=example_tokens,
         prompt_gradients=prompt_gradients,
+        group_by_length=group_by_length,
         force=force,
         patience=patience,
         eval_steps=eval_steps,

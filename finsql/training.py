@@ -384,7 +384,7 @@ class LengthGroupedSampler:
     """Indices in batches of similar length: a seeded shuffle, sorted within mega-batches, batches shuffled.
 
     Deterministic for ``seed`` and the epoch (``set_epoch``), so a resumed run sees the same order. Only the
-    last batch may be short.
+    last batch may be short. ``mega=1`` sorts within single batches only: a plain seeded shuffle.
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega: int = 50) -> None:
@@ -708,11 +708,13 @@ def _trainer_classes():
             data_seed: int,
             activations: ActivationCache | None,
             prompt_gradients: bool = True,
+            group_by_length: bool = True,
             **kwargs,
         ) -> None:
             super().__init__(*args, **kwargs)
             self._lengths = lengths
             self._data_seed = data_seed
+            self._mega = 50 if group_by_length else 1
             self.activations = activations
             self.prompt_gradients = prompt_gradients
             self._cache_kwarg = _cache_kwarg(self.model)
@@ -793,7 +795,7 @@ def _trainer_classes():
 
         def _get_train_sampler(self, train_dataset=None):
             batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
-            return LengthGroupedSampler(self._lengths, batch, self._data_seed)
+            return LengthGroupedSampler(self._lengths, batch, self._data_seed, self._mega)
 
         def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
             import torch
@@ -1101,6 +1103,7 @@ def train_expert(
     threads: int | None = None,
     activation_cache: bool = True,
     prompt_gradients: bool = DEFAULT_PROMPT_GRADIENTS,
+    group_by_length: bool = True,
 ) -> Path:
     """Train a domain expert for the database at ``db_path`` on ``pairs``; returns the expert's folder.
 
@@ -1118,7 +1121,8 @@ def train_expert(
     (default ``cpu_threads()``), restored afterwards. ``callbacks`` are extra ``TrainerCallback``s.
     ``activation_cache`` keeps what enters the first adapted layer per example (see ``ActivationCache``).
     ``prompt_gradients`` False runs each batch's prompt positions once without autograd and back-propagates
-    through the target window only (see the module docstring).
+    through the target window only (see the module docstring). ``group_by_length`` batches examples of
+    similar length (little padding); False draws batches in a plain seeded shuffle.
     ``shots``, ``prompt_style`` and ``example_tokens`` shape the prompt as ``Session`` does at inference.
     """
     from finsql import experts
@@ -1217,7 +1221,7 @@ def train_expert(
                 "batch_size": batch_size, "lr": lr, "total_steps": total_steps, "seed": seed,
                 "augment": augment, "shots": shots, "prompt_style": prompt_style,
                 "example_tokens": example_tokens, "prompt_gradients": prompt_gradients,
-                "val_split": val_split, "max_length": max_length,
+                "group_by_length": group_by_length, "val_split": val_split, "max_length": max_length,
                 "interval": interval, "patience": patience,
             }
         )  # fmt: skip
@@ -1254,6 +1258,7 @@ def train_expert(
             data_seed=seed,
             activations=activations,
             prompt_gradients=prompt_gradients,
+            group_by_length=group_by_length,
         )
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
@@ -1309,6 +1314,7 @@ def train_expert(
             "activation_cache": activations is not None,
             "cached_batches": cached_batches,
             "prompt_gradients": prompt_gradients,
+            "group_by_length": group_by_length,
             "device": lm.device,
             "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else str(lm.model.dtype)[6:],
             "processes": world,

@@ -241,6 +241,7 @@ def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
         "r=4",
         "--no-augment-paraphrase",
         "--prompt-gradients",
+        "--no-group-by-length",
     ]
     proc = _finsql(*train, cache=cache)
     assert proc.returncode == 0, proc.stderr
@@ -249,7 +250,7 @@ def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
 
     listed = json.loads(_finsql("experts", "list", "--json", cache=cache).stdout)
     (entry,) = [m for m in listed if m["name"] == "cli-lora"]
-    assert entry["metrics"]["prompt_gradients"] is True
+    assert entry["metrics"]["prompt_gradients"] is True and entry["metrics"]["group_by_length"] is False
     assert entry["params"]["r"] == 4 and entry["augment"] == ["skeleton"] and entry["layers"] == 1
     shown = json.loads(_finsql("experts", "show", "cli-lora", cache=cache).stdout)
     assert shown["base_model"] == str(tiny_model_dir)

@@ -172,6 +172,10 @@ def test_length_grouped_sampler_is_seeded_and_groups_lengths():
     spread = [max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches]
     assert sum(spread) / len(spread) < 15  # random batches would spread ~70
     assert list(LengthGroupedSampler(lengths, 8, seed=3)) == first
+    shuffled = list(LengthGroupedSampler(lengths, 8, seed=3, mega=1))  # --no-group-by-length
+    assert sorted(shuffled) == list(range(203)) and shuffled != first
+    plain = [shuffled[i : i + 8] for i in range(0, 200, 8)]
+    assert sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plain) / len(plain) > 40
 
 
 def test_fast_collator_loss_equals_full_loss(tiny_model_dir):

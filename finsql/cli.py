@@ -60,6 +60,14 @@ class PromptStyle(str, Enum):
     names = "names"
 
 
+class Precision(str, Enum):
+    """The arithmetic training runs in."""
+
+    auto = "auto"
+    bf16 = "bf16"
+    fp32 = "fp32"
+
+
 FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv.")
 TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, help="Seconds before a query is interrupted.")
 MaxRowsOption = typer.Option(1000, "--max-rows", min=1, help="Rows fetched at most.")
@@ -390,6 +398,12 @@ def train_cmd(
         "--group-by-length/--no-group-by-length",
         help="Batch examples of similar length, so batches carry little padding (off: a plain shuffle).",
     ),
+    precision: Precision = typer.Option(
+        Precision.auto,
+        "--precision",
+        help="auto: bf16 autocast on a GPU, and on a CPU where a bf16 matmul is measured 1.5x faster than "
+        "fp32 (AMX, AVX512-BF16); fp32 elsewhere. bf16 or fp32 force it.",
+    ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
@@ -432,6 +446,7 @@ def train_cmd(
         example_tokens=example_tokens,
         prompt_gradients=prompt_gradients,
         group_by_length=group_by_length,
+        precision=precision.value,
         force=force,
         patience=patience,
         eval_steps=eval_steps,

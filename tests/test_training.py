@@ -67,6 +67,7 @@ def train(db, method, name, model_dir, pairs=SMALL_PAIRS, **kwargs) -> Path:
         progress=False,
         val_ex_limit=1,
         force=True,
+        precision="fp32",  # exact comparisons below; bf16 autocast has its own test
     )
     options.update(kwargs)
     return train_expert(db, list(pairs), method, name, **options)
@@ -392,6 +393,44 @@ def test_without_prompt_gradients_same_loss_and_the_cache_still_fits(cache, smal
     expected, got = weights(plain), weights(cached)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
+
+
+def test_cpu_precision_is_measured_and_bf16_autocast_trains(cache, small_db, tiny_model_dir, monkeypatch):
+    """``auto`` picks bf16 on a CPU exactly when its measured matmul speedup clears the bar; a bf16 run trains
+    in fp32 master weights under autocast and keeps the activation cache (its check still passes)."""
+    import finsql.training
+    from finsql.models import load_model
+    from finsql.training import CPU_BF16_MIN_SPEEDUP, mixed_precision
+
+    lm = load_model(str(tiny_model_dir))
+    autocast, speedup = mixed_precision(lm, "auto")
+    assert speedup > 0 and (autocast == "bf16") == (speedup >= CPU_BF16_MIN_SPEEDUP)
+    assert mixed_precision(lm, "fp32") == (None, None)
+    assert mixed_precision(lm, "bf16")[0] == "bf16"
+    with pytest.raises(UsageError, match="unknown precision 'fp8'"):
+        train(small_db, "lora", "x", tiny_model_dir, precision="fp8")
+
+    options = dict(steps=None, epochs=3, eval_steps=4, val_split=0.0, val_ex_limit=0)
+    full = train(small_db, "lora", "fp32-3", tiny_model_dir, **options)
+    half = train(small_db, "lora", "bf16-3", tiny_model_dir, **{**options, "precision": "bf16"})
+    metrics = manifest(half)["metrics"]
+    assert metrics["precision"] == "bf16" and metrics["cpu_bf16_speedup"] > 0
+    assert manifest(full)["metrics"]["precision"] == "float32"
+    assert metrics["cached_batches"] > 0
+    assert metrics["train_loss"] == pytest.approx(manifest(full)["metrics"]["train_loss"], rel=0.1)
+    adapter = weights(half)
+    assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in adapter.values())
+    assert any(not torch.equal(adapter[k], weights(full)[k]) for k in adapter)
+
+    skip = finsql.training._skip_class()
+
+    class WrongSkip(skip):  # bf16 rounding is tolerated, a cache that does not fit the model is not
+        def forward(self, hidden_states, *args, **kwargs):
+            return hidden_states * 2
+
+    monkeypatch.setattr(finsql.training, "_skip_class", lambda: WrongSkip)
+    wrong = train(small_db, "lora", "bf16-wrong", tiny_model_dir, **{**options, "precision": "bf16"})
+    assert manifest(wrong)["metrics"]["cached_batches"] == 0
 
 
 def test_crash_while_saving_leaves_no_expert(cache, small_db, tiny_model_dir, monkeypatch):

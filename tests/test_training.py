@@ -410,9 +410,18 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(cache, small_db, tin
     with pytest.raises(UsageError, match="unknown precision 'fp8'"):
         train(small_db, "lora", "x", tiny_model_dir, precision="fp8")
 
-    options = dict(steps=None, epochs=3, eval_steps=4, val_split=0.0, val_ex_limit=0)
+    validated = []
+    real_validation = finsql.training.validation_accuracy
+
+    def validation_as_inference(session, lm, pairs, progress=True):  # the real check, forward recorded
+        validated.append(type(lm.model).forward is getattr(lm.model.forward, "__func__", None))
+        return real_validation(session, lm, pairs, progress=progress)
+
+    monkeypatch.setattr(finsql.training, "validation_accuracy", validation_as_inference)
+    options = dict(steps=None, epochs=3, eval_steps=4, val_split=0.25, val_ex_limit=1)
     full = train(small_db, "lora", "fp32-3", tiny_model_dir, **options)
     half = train(small_db, "lora", "bf16-3", tiny_model_dir, **{**options, "precision": "bf16"})
+    assert validated == [True, True]  # after bf16 training, validation runs the plain (inference) forward
     metrics = manifest(half)["metrics"]
     assert metrics["precision"] == "bf16" and metrics["cpu_bf16_speedup"] > 0
     assert manifest(full)["metrics"]["precision"] == "float32"

@@ -22,7 +22,7 @@ NAME = "demo-lora"
 FLAGS = [
     "--method", "lora", "--epochs", "3", "--lr", "4e-4", "--layers", "8", "--prompt", "compact",
     "--shots", "0", "--no-augment-skeleton", "--eval-steps", "84", "--seed", "0", "--threads", "2",
-    "--prompt-gradients",  # as the shipped adapter was trained (the default changed since)
+    "--prompt-gradients", "--precision", "fp32",  # as the shipped adapter was trained (the defaults changed)
 ]  # fmt: skip
 MACHINE_FIELDS = ("database", "base_model_path", "path")
 

@@ -1322,8 +1322,7 @@ def train_expert(
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
             train_seconds = time.perf_counter() - started
             val_loss = trainer.evaluate()["eval_loss"] if has_val else None
-        if "_original_forward" in vars(model):  # accelerate's autocast wrapper: validate as inference runs
-            model.forward = vars(model).pop("_original_forward")
+        trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)  # no autocast: validate as inference
 
         losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
         cached_batches = activations.hits if activations is not None and activations.enabled else 0

@@ -303,6 +303,8 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    from finsql.training import PRECISIONS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bull", type=Path, required=True)
     parser.add_argument("--db", default="ccks_fund")
@@ -316,7 +318,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("baseline", "finsql"), help=argparse.SUPPRESS)
     parser.add_argument("--settings", default="", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--baseline-precision", choices=("auto", "bf16", "fp32"), default="auto", help="baseline arithmetic"
+        "--baseline-precision", choices=PRECISIONS, default="auto", help="baseline arithmetic"
     )
     parser.add_argument("--label", default="default")
     args = parser.parse_args()

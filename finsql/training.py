@@ -383,6 +383,9 @@ def build_examples(
 # ---- batching ---------------------------------------------------------------------------------------------
 
 
+LENGTH_GROUP_BATCHES = 50  # batches per sorted mega-batch in ``LengthGroupedSampler``
+
+
 class LengthGroupedSampler:
     """Indices in batches of similar length: a seeded shuffle, sorted within mega-batches, batches shuffled.
 
@@ -390,7 +393,9 @@ class LengthGroupedSampler:
     last batch may be short. ``mega=1`` sorts within single batches only: a plain seeded shuffle.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, mega: int = 50) -> None:
+    def __init__(
+        self, lengths: Sequence[int], batch_size: int, seed: int, mega: int = LENGTH_GROUP_BATCHES
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = max(1, batch_size)
         self.seed = seed
@@ -717,7 +722,7 @@ def _trainer_classes():
             super().__init__(*args, **kwargs)
             self._lengths = lengths
             self._data_seed = data_seed
-            self._mega = 50 if group_by_length else 1
+            self._mega = LENGTH_GROUP_BATCHES if group_by_length else 1
             self.activations = activations
             self.prompt_gradients = prompt_gradients
             self._cache_kwarg = _cache_kwarg(self.model)

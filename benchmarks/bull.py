@@ -33,15 +33,15 @@ from pathlib import Path
 
 from train_speed import stop_after  # the same wall-clock budget as the training-speed benchmark
 
-from finsql import experts
+from finsql.ask.evaluation import evaluate_targets
+from finsql.ask.pairs import Pair, read_pairs
+from finsql.ask.session import Session
 from finsql.bull.importer import import_bull
 from finsql.bull.suite import MANIFEST, suites_in
-from finsql.combining import compose_expert
-from finsql.evaluation import evaluate_targets
-from finsql.pairs import Pair, read_pairs
-from finsql.pipeline import Session
+from finsql.experts.compose import compose_expert
+from finsql.experts.training import data_hash, train_expert
+from finsql.lm import hub
 from finsql.storage import write_json_atomic
-from finsql.training import data_hash, train_expert
 
 RESULTS = Path(__file__).parent / "results"
 SHARED_BULL = Path(__file__).resolve().parents[2] / "shared" / "bull" / "BULL-en"
@@ -106,8 +106,8 @@ def trained_expert(kind: str, db_path: Path, pairs: list[Pair], scale: int, args
     expert of the same name and data is kept."""
     budget = f"{args.steps * scale}steps" if args.steps else f"{args.minutes * scale:g}min"
     name = f"bull-{kind}-{budget}-k{args.shots}-s{args.seed}"
-    reusable = args.reuse and experts.expert_dir(name).exists()
-    if reusable and experts.load_manifest(name)["data"]["hash"] == data_hash(pairs):
+    reusable = args.reuse and hub.expert_dir(name).exists()
+    if reusable and hub.load_manifest(name)["data"]["hash"] == data_hash(pairs):
         return name
     callbacks = [stop_after(args.minutes * 60 * scale)] if args.minutes else []
     train_expert(
@@ -223,7 +223,7 @@ def main() -> None:
                 sources, few, suites[FEW_SHOT_TARGET][0], hub, budget=args.budget, seed=args.seed,
                 progress=False, force=True,
             )  # fmt: skip
-            composition = experts.load_manifest(hub)["composition"]
+            composition = hub.load_manifest(hub)["composition"]
             rows = score(dev, suites, {FEW_SHOT_TARGET: hub}, 0, args.shots)
             rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
             return rows

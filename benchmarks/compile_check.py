@@ -27,9 +27,9 @@ def examples_for(args: argparse.Namespace, lm) -> list:
     """The training examples `finsql train` would build for the first batches of the database's pairs."""
     from train_speed import database, pairs_for
 
-    from finsql.pairs import ExampleRetriever
-    from finsql.pipeline import Session
-    from finsql.training import _ExcludingRetriever, build_examples
+    from finsql.ask.pairs import ExampleRetriever
+    from finsql.ask.session import Session
+    from finsql.experts.training import _ExcludingRetriever, build_examples
 
     pairs = pairs_for(args.bull, args.db, "train")
     session = Session(database(args.bull, args.db), expert=False, shots=args.shots, prompt_style="compact")
@@ -41,7 +41,7 @@ def examples_for(args: argparse.Namespace, lm) -> list:
 
 def batches_of(examples: list, steps: int, pad_id: int) -> list[dict]:
     """``steps`` batches as the trainer draws them: length-grouped, left-padded, logits for targets only."""
-    from finsql.training import Collator, LengthGroupedSampler
+    from finsql.experts.training import Collator, LengthGroupedSampler
 
     order = list(LengthGroupedSampler([len(e) for e in examples], BATCH, seed=0))
     collate = Collator(pad_id)
@@ -73,10 +73,10 @@ def main() -> None:
 
     import torch
 
-    from finsql.models import load_model
+    from finsql.experts.training import wrap_for_training
+    from finsql.lm.models import load_model
     from finsql.plugins import peft_methods
     from finsql.storage import write_json_atomic
-    from finsql.training import wrap_for_training
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)

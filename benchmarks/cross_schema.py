@@ -29,14 +29,14 @@ from pathlib import Path
 
 from finsql.data import build_demo
 
-from finsql import experts
-from finsql.combining import compose_expert, open_composition
-from finsql.database import ensure_demo_db
-from finsql.evaluation import evaluate
-from finsql.pairs import Pair, demo_pairs, read_pairs
-from finsql.pipeline import Session
+from finsql.ask.evaluation import evaluate
+from finsql.ask.pairs import Pair, demo_pairs, read_pairs
+from finsql.ask.session import Session
+from finsql.db.database import ensure_demo_db
+from finsql.experts.compose import compose_expert, open_composition
+from finsql.experts.training import data_hash, train_expert
+from finsql.lm import hub
 from finsql.storage import write_json_atomic
-from finsql.training import data_hash, train_expert
 
 RESULTS = Path(__file__).parent / "results"
 DOMAINS = {
@@ -103,8 +103,8 @@ def held_out_loss(db: Path, expert: str | None, reference: str, pairs: list[Pair
 def domain_expert(db: Path, domain: str, pairs: list[Pair], args) -> str:
     """The LoRA expert of one domain (trained, or reused with --reuse when data and steps match)."""
     name = f"xs-{domain}-s{args.seed}"
-    if args.reuse and experts.expert_dir(name).exists():
-        manifest = experts.load_manifest(name)
+    if args.reuse and hub.expert_dir(name).exists():
+        manifest = hub.load_manifest(name)
         if (
             manifest["data"]["hash"] == data_hash(pairs)
             and manifest["hyperparameters"]["steps"] == args.steps
@@ -142,7 +142,7 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
             progress=False,
             force=True,
         )
-        comp_info = experts.load_manifest(name)
+        comp_info = hub.load_manifest(name)
         composition = comp_info["composition"]
         rows.append(
             {"arm": combiner, "expert": name, "loss": comp_info["metrics"]["examples_loss"],
@@ -157,7 +157,7 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
         {
             "arm": f"lora-{k}",
             "expert": name,
-            "train_loss": experts.load_manifest(name)["metrics"]["train_loss"],
+            "train_loss": hub.load_manifest(name)["metrics"]["train_loss"],
         }
     )
     for row in rows:

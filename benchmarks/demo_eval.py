@@ -14,11 +14,11 @@ import resource
 import time
 from pathlib import Path
 
-from finsql.database import ensure_demo_db
+from finsql.ask.evaluation import evaluate
+from finsql.ask.pairs import demo_pairs, read_pairs
+from finsql.ask.session import Session
+from finsql.db.database import ensure_demo_db
 from finsql.errors import FinsqlError
-from finsql.evaluation import evaluate
-from finsql.pairs import demo_pairs, read_pairs
-from finsql.pipeline import Session
 from finsql.storage import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results"

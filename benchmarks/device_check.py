@@ -77,7 +77,7 @@ def main() -> None:
     if args.model:
         model = args.model
     else:
-        from finsql.testing import build_tiny_model
+        from finsql.lm.testing import build_tiny_model
 
         model = str(build_tiny_model(work / "tiny-model"))
 
@@ -116,7 +116,7 @@ def main() -> None:
         "torch": torch.__version__,
         "device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "gpus": torch.cuda.device_count(),
-        "model": args.model or "tiny random Llama (finsql.testing)",
+        "model": args.model or "tiny random Llama (finsql.lm.testing)",
         "expected": {"device": expected[0], "precision": expected[1], "processes": processes},
         "checks": checks,
         "steps": steps,

@@ -11,11 +11,11 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from finsql.experts import folder_bytes
-from finsql.models import load_model
+from finsql.experts.training import wrap_for_training
+from finsql.lm.hub import folder_bytes
+from finsql.lm.models import load_model
 from finsql.plugins import peft_methods
 from finsql.storage import write_json_atomic
-from finsql.training import wrap_for_training
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -19,14 +19,14 @@ import resource
 import time
 from pathlib import Path
 
-from finsql import experts
-from finsql.database import ensure_demo_db
-from finsql.evaluation import evaluate
-from finsql.pairs import demo_pairs, read_pairs
-from finsql.pipeline import Session
+from finsql.ask.evaluation import evaluate
+from finsql.ask.pairs import demo_pairs, read_pairs
+from finsql.ask.session import Session
+from finsql.db.database import ensure_demo_db
+from finsql.experts.training import train_expert
+from finsql.lm import hub
 from finsql.plugins import peft_methods
 from finsql.storage import write_json_atomic
-from finsql.training import train_expert
 
 RESULTS = Path(__file__).parent / "results"
 BASE = "base (no expert, 3 shots)"
@@ -104,7 +104,7 @@ def main() -> None:
                 val_ex_limit=0,
                 force=True,
             )
-        manifest = experts.load_manifest(name)
+        manifest = hub.load_manifest(name)
         metrics = manifest["metrics"]
         session = Session(db, expert=name)
         row = {

@@ -28,7 +28,7 @@ DEFAULT_SETTINGS = ("compact", "names", "names:200", "names:150")
 
 def measure(args: argparse.Namespace, style: str, budget: int | None, lm) -> dict:
     """Token statistics of the prompts (plus gold SQL) for one rendering and budget."""
-    from finsql.pipeline import Session
+    from finsql.ask.session import Session
 
     db_path = database(args.bull, args.db)
     session = Session(db_path, expert=False, shots=args.shots, prompt_style=style, example_tokens=budget)
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[], help="STYLE or STYLE:BUDGET")
     parser.add_argument("--label", default="fund")
     args = parser.parse_args()
-    from finsql.models import load_model
+    from finsql.lm.models import load_model
 
     lm = load_model()
     rows = []

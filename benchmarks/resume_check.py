@@ -23,10 +23,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from finsql.experts import MANIFEST, expert_dir
-from finsql.pairs import demo_pairs, read_pairs
+from finsql.ask.pairs import demo_pairs, read_pairs
+from finsql.experts.training import TRAINABLE_FILE, runs_dir
+from finsql.lm.hub import MANIFEST, expert_dir
 from finsql.storage import write_json_atomic
-from finsql.training import TRAINABLE_FILE, runs_dir
 
 RESULTS = Path(__file__).parent / "results"
 COMPARED = ("train_loss", "train_loss_mean", "val_loss", "best_val_loss", "best_step", "val_ex", "steps")

@@ -15,11 +15,11 @@ import statistics
 import time
 from pathlib import Path
 
-from finsql.database import ensure_demo_db
+from finsql.ask.evaluation import ItemResult, evaluate_pair
+from finsql.ask.pairs import demo_pairs, read_pairs
+from finsql.ask.session import Session
+from finsql.db.database import ensure_demo_db
 from finsql.errors import FinsqlError
-from finsql.evaluation import ItemResult, evaluate_pair
-from finsql.pairs import demo_pairs, read_pairs
-from finsql.pipeline import Session
 from finsql.storage import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results"

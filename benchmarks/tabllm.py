@@ -21,13 +21,13 @@ from pathlib import Path
 
 import torch
 
-from finsql.models import load_model
+from finsql.experts.training import cpu_threads
+from finsql.lm.models import load_model
 from finsql.storage import write_json_atomic
 from finsql.tabular.datasets import get_dataset
 from finsql.tabular.evaluation import BASELINES, evaluate, plot_auc
 from finsql.tabular.finetune import DEFAULT_STEPS
 from finsql.tabular.table import build_task, get_serializer
-from finsql.training import cpu_threads
 
 RESULTS = Path(__file__).parent / "results"
 

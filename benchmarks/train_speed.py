@@ -98,7 +98,7 @@ def parse_variant(spec: str) -> dict:
 
 
 def pairs_for(bull: Path, db: str, split: str) -> list:
-    from finsql.pairs import read_pairs
+    from finsql.ask.pairs import read_pairs
 
     return [p for p in read_pairs(bull / f"{split}.jsonl") if p.db == db]
 
@@ -117,12 +117,12 @@ def database(bull: Path, db: str) -> Path:
 def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[object, str, str]]:
     """(pair, prompt, target) for each pair whose gold SQL names a table: those tables with all their columns,
     compact DDL, chat template."""
-    from finsql.linking import LinkedSchema
-    from finsql.models import load_model
-    from finsql.pipeline import _tables_in
-    from finsql.prompting import build_messages, render_prompt
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.ask.linking import LinkedSchema
+    from finsql.ask.prompting import build_messages, render_prompt
+    from finsql.ask.session import _tables_in
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
+    from finsql.lm.models import load_model
 
     schema = introspect(connect(db_path))
     tokenizer = load_model().tokenizer
@@ -142,9 +142,9 @@ def run_baseline(args: argparse.Namespace) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
-    from finsql.methods import LLAMA_PROJECTIONS
-    from finsql.models import load_model
-    from finsql.training import mixed_precision
+    from finsql.experts.training import mixed_precision
+    from finsql.lm.methods import LLAMA_PROJECTIONS
+    from finsql.lm.models import load_model
 
     torch.set_num_threads(args.threads)
     set_seed(args.seed)
@@ -201,11 +201,11 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
     """Greedy test-suite EX of the baseline adapter on the first --eval dev questions (its result must equal
     gold on every generated instance), prompted as it was trained: with the gold SQL's tables (an oracle the
     finsql arm does not get, so the comparison favours the baseline)."""
+    from finsql.ask.evaluation import is_ordered
+    from finsql.ask.generation import generate
+    from finsql.db.results import results_match
+    from finsql.db.sandbox import connect, run_query
     from finsql.errors import FinsqlError
-    from finsql.evaluation import is_ordered
-    from finsql.generation import generate
-    from finsql.results import results_match
-    from finsql.sandbox import connect, run_query
 
     paths = instances(args.bull, args.db)
     cons = [connect(path) for path in paths]
@@ -234,8 +234,8 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
 
 
 def run_finsql(args: argparse.Namespace) -> dict:
-    from finsql import experts
-    from finsql.training import train_expert
+    from finsql.experts.training import train_expert
+    from finsql.lm import hub
 
     budget = stop_after(args.seconds)
     slug = re.sub(r"[^A-Za-z0-9]+", "-", args.settings).strip("-")
@@ -248,7 +248,7 @@ def run_finsql(args: argparse.Namespace) -> dict:
         seed=args.seed, threads=args.threads, callbacks=[budget], force=True, val_split=0.0, progress=False,
         overrides=overrides, **changed,
     )  # fmt: skip
-    manifest = experts.load_manifest(name)
+    manifest = hub.load_manifest(name)
     return {
         "examples": manifest["data"]["train_examples"],
         "median_tokens": manifest["data"]["train_tokens_median"],
@@ -267,8 +267,8 @@ def run_finsql(args: argparse.Namespace) -> dict:
 
 def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
     """Greedy test-suite EX of ``expert`` on the first --eval dev questions (prompts as it was trained)."""
-    from finsql.evaluation import evaluate_targets
-    from finsql.pipeline import Session
+    from finsql.ask.evaluation import evaluate_targets
+    from finsql.ask.session import Session
 
     dev = pairs_for(args.bull, args.db, "dev")[: args.eval]
     report = evaluate_targets(
@@ -282,7 +282,7 @@ def evaluate_arm(args: argparse.Namespace, expert: str | None) -> dict:
 def dev_loss(args: argparse.Namespace, expert: str) -> float:
     """Mean token cross-entropy of the expert's SQL on the first --dev-loss dev pairs (prompts as at
     inference): a finer signal than EX when a short run answers nothing right."""
-    from finsql.combining import open_composition
+    from finsql.experts.compose import open_composition
 
     dev = pairs_for(args.bull, args.db, "dev")[: args.dev_loss]
     with open_composition(
@@ -303,7 +303,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    from finsql.training import PRECISIONS
+    from finsql.experts.training import PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bull", type=Path, required=True)

@@ -14,11 +14,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from finsql import __version__
-from finsql.bull_cli import bull_app
+from finsql.bull.cli import bull_app
 from finsql.console import err, out
 from finsql.errors import FinsqlError, InputError, UsageError
-from finsql.hub_cli import hub_app
-from finsql.tab_cli import tab_app
+from finsql.experts.hub_cli import hub_app
+from finsql.tabular.cli import tab_app
 
 app = typer.Typer(
     help="Ask financial databases questions in plain language (text-to-SQL on DuckDB).",
@@ -111,10 +111,10 @@ def _print_rows(columns: list[str], rows: list[tuple], fmt: Format, extra: dict 
 
 
 def _open_session(db: str | None, model: str | None = None, **kwargs):
-    from finsql.database import resolve_database
+    from finsql.db.database import resolve_database
 
     path = resolve_database(db)
-    from finsql.pipeline import Session
+    from finsql.ask.session import Session
 
     return Session(path, model_name=model, **kwargs)
 
@@ -252,10 +252,10 @@ def run_sql(
     max_rows: int = MaxRowsOption,
 ) -> None:
     """Run your own SQL through the same validation and read-only sandbox as generated SQL."""
-    from finsql.database import resolve_database
-    from finsql.sandbox import connect, run_query
-    from finsql.schema import introspect
-    from finsql.sqlcheck import check_sql
+    from finsql.ask.sqlcheck import check_sql
+    from finsql.db.database import resolve_database
+    from finsql.db.sandbox import connect, run_query
+    from finsql.db.schema import introspect
 
     con = connect(resolve_database(db))
     checked = check_sql(statement, introspect(con))
@@ -289,8 +289,8 @@ def evaluate_cmd(
     no_repair: bool = NoRepairOption,
 ) -> None:
     """Execution accuracy on DATA: results compared as multisets (ordered when the gold SQL has ORDER BY)."""
-    from finsql.evaluation import evaluate_targets, resolve_targets, summary_lines, write_report
-    from finsql.pairs import read_pairs
+    from finsql.ask.evaluation import evaluate_targets, resolve_targets, summary_lines, write_report
+    from finsql.ask.pairs import read_pairs
 
     pairs = read_pairs(data)[:limit]
     if not pairs:
@@ -320,7 +320,7 @@ def evaluate_cmd(
 @db_app.command("init")
 def db_init(force: bool = typer.Option(False, "--force", help="Rebuild even if it exists.")) -> None:
     """Build the demo financial database (done automatically on first use)."""
-    from finsql.database import ensure_demo_db
+    from finsql.db.database import ensure_demo_db
 
     out.print(str(ensure_demo_db(rebuild=force)))
 
@@ -328,9 +328,9 @@ def db_init(force: bool = typer.Option(False, "--force", help="Rebuild even if i
 @db_app.command("info")
 def db_info(db: str | None = DbOption, fmt: Format = FormatOption) -> None:
     """List the tables of a database with row counts, column counts and descriptions."""
-    from finsql.database import resolve_database
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.db.database import resolve_database
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
 
     path = resolve_database(db)
     con = connect(path)
@@ -411,9 +411,9 @@ def train_cmd(
 
     With --db naming a `finsql bull import` folder, one joint expert is trained for every database the pairs
     name, each pair prompted with its own database's schema."""
-    from finsql.methods import parse_overrides
+    from finsql.experts.training import read_pairs_any, train_expert
+    from finsql.lm.methods import parse_overrides
     from finsql.plugins import peft_methods
-    from finsql.training import read_pairs_any, train_expert
 
     methods = peft_methods()
     if method not in methods:
@@ -457,7 +457,7 @@ def train_cmd(
 
 
 def _print_expert_summary(folder: Path) -> None:
-    from finsql.experts import load_manifest
+    from finsql.lm.hub import load_manifest
 
     manifest = load_manifest(folder.name)
     m = manifest.get("metrics", {})
@@ -481,7 +481,7 @@ def _print_expert_summary(folder: Path) -> None:
 @experts_app.command("list")
 def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON, not a table.")) -> None:
     """List the experts (trained and bundled): schema, base model, method and validation figures."""
-    from finsql.experts import install_bundled, list_experts
+    from finsql.lm.hub import install_bundled, list_experts
 
     install_bundled()
     manifests = list_experts()
@@ -514,7 +514,7 @@ def _schema_cell(manifest: dict) -> str:
 @experts_app.command("show")
 def experts_show(name: str = typer.Argument(..., help="Expert name.")) -> None:
     """Print an expert's manifest (JSON)."""
-    from finsql.experts import install_bundled, load_manifest
+    from finsql.lm.hub import install_bundled, load_manifest
 
     install_bundled(name=name)
     sys.stdout.write(json.dumps(load_manifest(name), indent=2, default=str) + "\n")
@@ -523,7 +523,7 @@ def experts_show(name: str = typer.Argument(..., help="Expert name.")) -> None:
 @experts_app.command("rm")
 def experts_rm(name: str = typer.Argument(..., help="Expert name.")) -> None:
     """Delete an expert."""
-    from finsql.experts import remove_expert
+    from finsql.lm.hub import remove_expert
 
     remove_expert(name)
     err.print(f"removed expert {name}", highlight=False)

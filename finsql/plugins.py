@@ -20,7 +20,7 @@ from finsql import hookspecs
 from finsql.errors import FinsqlError
 
 if TYPE_CHECKING:
-    from finsql.methods import PeftMethod
+    from finsql.lm.methods import PeftMethod
 
 GROUP = "finsql"
 LOAD_PLUGINS_ENV = "FINSQL_LOAD_PLUGINS"
@@ -115,7 +115,7 @@ def _collect(
 
 def peft_methods(manager: pluggy.PluginManager | None = None) -> dict[str, PeftMethod]:
     """The registered fine-tuning methods by name."""
-    from finsql.methods import PeftMethod
+    from finsql.lm.methods import PeftMethod
 
     return _collect("register_peft_methods", "PEFT method", manager, PeftMethod)
 

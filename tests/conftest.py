@@ -20,7 +20,7 @@ def finsql_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def demo_db(finsql_cache: Path) -> Path:
     """The demo database, built once per session."""
-    from finsql.database import ensure_demo_db
+    from finsql.db.database import ensure_demo_db
 
     return ensure_demo_db()
 
@@ -38,7 +38,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny randomly initialised Llama with a small BPE tokenizer trained in-process on SQL-ish text."""
-    from finsql.testing import build_tiny_model
+    from finsql.lm.testing import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
 

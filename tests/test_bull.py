@@ -8,13 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finsql.ask.pairs import read_pairs
 from finsql.bull.categories import categories
 from finsql.bull.dialect import TranspileError, to_duckdb
 from finsql.bull.importer import import_bull
 from finsql.bull.keys import key_groups
 from finsql.bull.source import load_source
 from finsql.errors import InputError, UsageError
-from finsql.pairs import read_pairs
 
 BULL = Path(__file__).resolve().parents[1].parent / "shared" / "bull"
 
@@ -269,7 +269,7 @@ def test_cli_import_prints_counts(tiny_bull: Path, tmp_path: Path) -> None:
     import typer
     from typer.testing import CliRunner
 
-    from finsql.bull_cli import bull_app
+    from finsql.bull.cli import bull_app
 
     app = typer.Typer()
     app.add_typer(bull_app, name="bull")  # as finsql/cli.py mounts it
@@ -294,8 +294,8 @@ def test_real_bull_en_import(tmp_path: Path) -> None:
 def test_an_imported_instance_draws_few_shot_examples_from_its_train_pairs(
     tiny_import: tuple[Path, dict],
 ) -> None:
+    from finsql.ask.session import Session
     from finsql.bull.suite import train_pairs_of
-    from finsql.pipeline import Session
 
     out, _ = tiny_import
     instance = out / "tiny_stock" / "instance-1.duckdb"

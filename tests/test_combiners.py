@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from finsql import experts
+from finsql.ask.pairs import Pair
 from finsql.errors import UsageError
-from finsql.pairs import Pair
+from finsql.lm import hub
 
 PAIRS = [
     Pair("How many funds are there?", "SELECT count(*) FROM fund"),
@@ -48,9 +48,9 @@ def plugins():
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
+def trained(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
     """Two tiny LoRA experts (other seeds, so other matrices) and two databases, in an isolated cache."""
-    from finsql.training import train_expert
+    from finsql.experts.training import train_expert
 
     folder = tmp_path_factory.mktemp("combiners")
     with pytest.MonkeyPatch.context() as patch:
@@ -68,17 +68,17 @@ def hub(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
 def adapter_tensors(name: str) -> dict:
     from safetensors.torch import load_file
 
-    return load_file(str(experts.expert_dir(name) / "adapter_model.safetensors"))
+    return load_file(str(hub.expert_dir(name) / "adapter_model.safetensors"))
 
 
 def loaded(tiny_model_dir: Path, names: list[str]):
     """The tiny base model with the experts as adapters e0, e1, ..."""
     from transformers import AutoModelForCausalLM
 
-    from finsql.combining import _load_adapters
+    from finsql.experts.compose import _load_adapters
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    return _load_adapters(base, [experts.expert_dir(n) for n in names])
+    return _load_adapters(base, [hub.expert_dir(n) for n in names])
 
 
 def lora_pairs(model, adapter: str) -> dict:
@@ -92,10 +92,10 @@ def lora_pairs(model, adapter: str) -> dict:
     }
 
 
-def test_lorahub_composition_matches_a_hand_computation(hub, tiny_model_dir):
+def test_lorahub_composition_matches_a_hand_computation(trained, tiny_model_dir):
     import torch
 
-    from finsql.combining import linear_combine
+    from finsql.experts.compose import linear_combine
 
     a, b = adapter_tensors("fund-a"), adapter_tensors("fund-b")
     assert set(a) == set(b) and len(a) == 14  # 7 projections x (A, B) in the top layer only
@@ -119,10 +119,10 @@ def test_lorahub_composition_matches_a_hand_computation(hub, tiny_model_dir):
         torch.testing.assert_close(scaling * lora_b @ lora_a, expected)
 
 
-def test_loss_in_place_cached_and_one_hot(hub):
-    from finsql.combining import open_composition
+def test_loss_in_place_cached_and_one_hot(trained):
+    from finsql.experts.compose import open_composition
 
-    with open_composition(["fund-a", "fund-b"], FEW, hub["db"], batch_size=2) as comp:
+    with open_composition(["fund-a", "fund-b"], FEW, trained["db"], batch_size=2) as comp:
         assert len(comp.examples) == 3 and len(comp.loss.batches) == 2
         first = comp.loss_of([0.4, -0.9])  # plain forward passes, capturing the top layer's input
         assert comp.loss.cache.enabled and comp.loss.cache.verified
@@ -135,32 +135,32 @@ def test_loss_in_place_cached_and_one_hot(hub):
         assert comp.loss() == pytest.approx(expert_b, rel=1e-5)
 
 
-def test_one_expert_opens_for_its_loss_and_weight_zero_is_the_base_model(hub):
-    from finsql.combining import open_composition
+def test_one_expert_opens_for_its_loss_and_weight_zero_is_the_base_model(trained):
+    from finsql.experts.compose import open_composition
 
-    with open_composition(["fund-a", "fund-b"], FEW, hub["db"], batch_size=2) as comp:
+    with open_composition(["fund-a", "fund-b"], FEW, trained["db"], batch_size=2) as comp:
         expert_a = comp.loss_of([1.0, 0.0])
         base = comp.loss_of([0.0, 0.0])
         comp.model.disable_adapter_layers()
         assert comp.loss() == pytest.approx(base, rel=1e-5)
     assert expert_a != pytest.approx(base, rel=1e-3)
     with pytest.raises(UsageError, match="at least two experts"):
-        open_composition(["fund-a"], FEW, hub["db"]).__enter__()
-    with open_composition(["fund-a"], FEW, hub["db"], batch_size=2, minimum=1) as comp:
+        open_composition(["fund-a"], FEW, trained["db"]).__enter__()
+    with open_composition(["fund-a"], FEW, trained["db"], batch_size=2, minimum=1) as comp:
         assert comp.loss_of([1.0]) == pytest.approx(expert_a, rel=1e-5)
         assert comp.loss_of([0.0]) == pytest.approx(base, rel=1e-5)
 
 
-def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
+def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
     import torch
 
-    from finsql.combining import BOUNDS, compose_expert
-    from finsql.pipeline import Session
+    from finsql.ask.session import Session
+    from finsql.experts.compose import BOUNDS, compose_expert
 
     folder = compose_expert(
-        ["fund-a", "fund-b"], FEW, hub["other_db"], "funds2-hub", budget=6, seed=3, progress=False
+        ["fund-a", "fund-b"], FEW, trained["other_db"], "funds2-hub", budget=6, seed=3, progress=False
     )
-    manifest = experts.load_manifest("funds2-hub")
+    manifest = hub.load_manifest("funds2-hub")
     comp = manifest["composition"]
     assert comp["combiner"] == "lorahub" and comp["experts"] == ["fund-a", "fund-b"]
     assert comp["optimizer"] == "NGOpt" and comp["budget"] == 6 and comp["regularization"] == 0.05
@@ -181,7 +181,7 @@ def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
     for key in saved:
         torch.testing.assert_close(saved[key], w0 * a[key] + w1 * b[key])
     # the new expert carries the fingerprint of --db: asking that database routes to it, and it loads
-    session = Session(hub["other_db"], model_name=str(tiny_model_dir))
+    session = Session(trained["other_db"], model_name=str(tiny_model_dir))
     try:
         assert session.expert_name == "funds2-hub"
         assert session.lm.model.peft_config["default"].r == 8
@@ -189,23 +189,23 @@ def test_compose_lorahub_saves_an_expert_that_routes(hub, tiny_model_dir):
         session.close()
 
 
-def test_average_is_uniform_and_needs_no_search(hub):
+def test_average_is_uniform_and_needs_no_search(trained):
     import torch
 
-    from finsql.combining import compose_expert
+    from finsql.experts.compose import compose_expert
 
-    compose_expert(["fund-a", "fund-b"], FEW, hub["db"], "funds-avg", combiner="average", progress=False)
-    comp = experts.load_manifest("funds-avg")["composition"]
+    compose_expert(["fund-a", "fund-b"], FEW, trained["db"], "funds-avg", combiner="average", progress=False)
+    comp = hub.load_manifest("funds-avg")["composition"]
     assert comp["combiner"] == "average" and comp["weights"] == [0.5, 0.5] and "steps" not in comp
     a, b, saved = adapter_tensors("fund-a"), adapter_tensors("fund-b"), adapter_tensors("funds-avg")
     for key in saved:
         torch.testing.assert_close(saved[key], 0.5 * a[key] + 0.5 * b[key])
 
 
-def test_peft_cat_and_ties(hub, tiny_model_dir, plugins):
+def test_peft_cat_and_ties(trained, tiny_model_dir, plugins):
     import torch
 
-    from finsql.combining import get_combiner
+    from finsql.experts.compose import get_combiner
 
     model = loaded(tiny_model_dir, ["fund-a", "fund-b"])
     cat, ties = get_combiner("cat", plugins), get_combiner("ties", plugins)
@@ -225,7 +225,7 @@ def test_peft_cat_and_ties(hub, tiny_model_dir, plugins):
 
 
 def test_registry_lists_the_builtin_combiners(plugins):
-    from finsql.combining import Combiner, get_combiner
+    from finsql.experts.compose import Combiner, get_combiner
     from finsql.plugins import combiners
 
     found = combiners(plugins)
@@ -238,15 +238,15 @@ def test_registry_lists_the_builtin_combiners(plugins):
 
 def _variant(source: str, name: str, config: dict | None = None, manifest: dict | None = None) -> None:
     """A copy of expert ``source`` with some adapter-config or manifest fields changed."""
-    folder = experts.expert_dir(source)
-    payload = {**experts.load_manifest(source), **(manifest or {})}
+    folder = hub.expert_dir(source)
+    payload = {**hub.load_manifest(source), **(manifest or {})}
     adapter = {**json.loads((folder / "adapter_config.json").read_text()), **(config or {})}
 
     def write(target: Path) -> None:
         shutil.copy(folder / "adapter_model.safetensors", target)
         (target / "adapter_config.json").write_text(json.dumps(adapter))
 
-    experts.save_expert(name, write, payload, force=True)
+    hub.save_expert(name, write, payload, force=True)
 
 
 @pytest.mark.parametrize(
@@ -261,42 +261,51 @@ def _variant(source: str, name: str, config: dict | None = None, manifest: dict 
         ({"peft_type": "IA3"}, {"method": "ia3"}, "expert 'odd' is a ia3 adapter"),
     ],
 )
-def test_incompatible_experts_are_one_usage_error(hub, config, manifest, message):
-    from finsql.combining import source_experts
+def test_incompatible_experts_are_one_usage_error(trained, config, manifest, message):
+    from finsql.experts.compose import source_experts
 
     _variant("fund-b", "odd", config, manifest)
     with pytest.raises(UsageError, match=re.escape(message)):
         source_experts(["fund-a", "odd"])
 
 
-def test_usage_errors_before_loading_anything(hub):
-    from finsql.combining import compose_expert, source_experts
+def test_usage_errors_before_loading_anything(trained):
     from finsql.errors import InputError
+    from finsql.experts.compose import compose_expert, source_experts
 
     with pytest.raises(UsageError, match="at least two experts"):
         source_experts(["fund-a", "fund-a"])
     with pytest.raises(InputError, match="no expert named 'ghost'"):
         source_experts(["fund-a", "ghost"])
     with pytest.raises(UsageError, match="cannot be one of the experts"):
-        compose_expert(["fund-a", "fund-b"], FEW, hub["db"], "fund-a", progress=False)
+        compose_expert(["fund-a", "fund-b"], FEW, trained["db"], "fund-a", progress=False)
     with pytest.raises(UsageError, match="unknown combiner"):
-        compose_expert(["fund-a", "fund-b"], FEW, hub["db"], "new", combiner="nope", progress=False)
+        compose_expert(["fund-a", "fund-b"], FEW, trained["db"], "new", combiner="nope", progress=False)
 
 
-def test_cli_compose_and_combiners(hub, plugins):
-    from finsql.hub_cli import hub_app
+def test_cli_compose_and_combiners(trained, plugins):
+    from finsql.experts.hub_cli import hub_app
 
     app = typer.Typer()
     app.add_typer(hub_app, name="hub")
-    few = hub["tmp"] / "few.jsonl"
+    few = trained["tmp"] / "few.jsonl"
     few.write_text("".join(json.dumps({"question": p.question, "sql": p.sql}) + "\n" for p in FEW))
     runner = CliRunner()
-    args = ["hub", "compose", "--experts", "fund-a,fund-b", "--examples", str(few), "--db", str(hub["db"])]
+    args = [
+        "hub",
+        "compose",
+        "--experts",
+        "fund-a,fund-b",
+        "--examples",
+        str(few),
+        "--db",
+        str(trained["db"]),
+    ]
     result = runner.invoke(app, [*args, "--name", "funds-cli", "--budget", "3", "--seed", "1"])
     assert result.exit_code == 0, result.output
     assert "expert funds-cli ->" in result.output and "lorahub of 2 experts: fund-a" in result.output
     assert "step 3/3  loss" in result.output  # the loss per step (a bar on a terminal)
-    assert len(experts.load_manifest("funds-cli")["composition"]["steps"]) == 3
+    assert len(hub.load_manifest("funds-cli")["composition"]["steps"]) == 3
     again = runner.invoke(app, [*args, "--name", "funds-cli"])
     assert isinstance(again.exception, UsageError) and "already exists" in str(again.exception)
     both = runner.invoke(app, [*args, "--all", "--name", "x"])

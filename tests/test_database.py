@@ -1,10 +1,10 @@
 import duckdb
 import pytest
 
-from finsql.database import materialize_folder, resolve_database
+from finsql.db.database import materialize_folder, resolve_database
+from finsql.db.sandbox import connect
+from finsql.db.schema import introspect
 from finsql.errors import DatabaseError
-from finsql.sandbox import connect
-from finsql.schema import introspect
 
 
 def test_folder_of_csv_and_parquet_becomes_tables(tmp_path):

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
 import sqlglot
-from finsql.data import build_demo, make_pairs
+from finsql.data import build_demo
 from sqlglot import exp
 
 DATA = Path(build_demo.__file__).resolve().parent
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _script(name: str):
+    """A developer script of ``scripts/`` imported as a module (it is not part of the package)."""
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = sys.modules[name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_pairs = _script("make_pairs")
 CATEGORIES = {"filter", "aggregate", "group_by", "order_limit", "join", "date_range"}
 
 

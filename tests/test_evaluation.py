@@ -9,8 +9,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from finsql.errors import InputError, NoValidSQL
-from finsql.evaluation import (
+from finsql.ask.evaluation import (
     GENERATED_ROWS_NOTE,
     Report,
     evaluate,
@@ -20,8 +19,9 @@ from finsql.evaluation import (
     summary_lines,
     write_report,
 )
-from finsql.pairs import Pair
-from finsql.sandbox import connect, run_query
+from finsql.ask.pairs import Pair
+from finsql.db.sandbox import connect, run_query
+from finsql.errors import InputError, NoValidSQL
 
 
 @dataclass

@@ -99,10 +99,10 @@ from pathlib import Path
 
 from peft import PeftModel
 
-import finsql.pipeline as pipeline
+import finsql.ask.session as pipeline
 from finsql.errors import NoValidSQL
-from finsql.pairs import Pair
-from finsql.training import train_expert
+from finsql.ask.pairs import Pair
+from finsql.experts.training import train_expert
 
 model_dir, db = sys.argv[1], Path(sys.argv[2])
 pairs = [

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from finsql import experts
+from finsql.ask.pairs import Pair
 from finsql.errors import FinsqlError, InputError, NoValidSQL, UsageError
-from finsql.pairs import Pair
+from finsql.lm import hub
 
 PAIRS = [
     Pair("How many funds are there?", "SELECT count(*) FROM fund"),
@@ -49,7 +49,7 @@ def other_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(cache, dbs, tiny_model_dir) -> str:
-    from finsql.training import train_expert
+    from finsql.experts.training import train_expert
 
     train_expert(
         dbs[0],
@@ -75,7 +75,7 @@ def fake_expert(name: str, created_at: str, fingerprint="fp1", base="h1", force=
         "created_at": created_at,
         "metrics": {},
     }
-    return experts.save_expert(
+    return hub.save_expert(
         name, lambda folder: (folder / "state.bin").write_bytes(b"x" * 10), manifest, force
     )
 
@@ -83,29 +83,29 @@ def fake_expert(name: str, created_at: str, fingerprint="fp1", base="h1", force=
 def test_weights_hash_is_sha256_prefix_and_cached(cache, tiny_model_dir, monkeypatch):
     files = sorted(tiny_model_dir.glob("*.safetensors"))
     digest = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()[:16]
-    assert experts.weights_hash(str(tiny_model_dir)) == digest
+    assert hub.weights_hash(str(tiny_model_dir)) == digest
     monkeypatch.setattr(hashlib, "sha256", None)  # a second call must come from the cache
-    assert experts.weights_hash(str(tiny_model_dir)) == digest
-    assert experts.weights_hash(str(cache / "no-such-model")) is None
+    assert hub.weights_hash(str(tiny_model_dir)) == digest
+    assert hub.weights_hash(str(cache / "no-such-model")) is None
 
 
 def test_hub_listing_lookup_and_removal(cache):
     fake_expert("old", "2024-01-01T00:00:00+00:00")
     fake_expert("new", "2025-01-01T00:00:00+00:00")
     fake_expert("elsewhere", "2026-01-01T00:00:00+00:00", fingerprint="fp2")
-    names = [m["name"] for m in experts.list_experts()]
+    names = [m["name"] for m in hub.list_experts()]
     assert {"old", "new", "elsewhere"} <= set(names)
-    assert experts.find_expert_for("fp1", "h1") == "new"
-    assert experts.find_expert_for("fp1", "other") is None
-    info = experts.load_manifest("new")
+    assert hub.find_expert_for("fp1", "h1") == "new"
+    assert hub.find_expert_for("fp1", "other") is None
+    info = hub.load_manifest("new")
     assert info["format"] == 1 and info["metrics"]["adapter_bytes"] == 10 and Path(info["path"]).is_dir()
     for name in ("old", "new", "elsewhere"):
-        experts.remove_expert(name)
-    assert experts.find_expert_for("fp1", "h1") is None
+        hub.remove_expert(name)
+    assert hub.find_expert_for("fp1", "h1") is None
     with pytest.raises(InputError, match="no expert named 'new'"):
-        experts.load_manifest("new")
+        hub.load_manifest("new")
     with pytest.raises(InputError):
-        experts.remove_expert("new")
+        hub.remove_expert("new")
     assert not [p for p in (cache / "experts").iterdir() if p.name.startswith(".")]
 
 
@@ -115,7 +115,7 @@ def test_save_is_atomic(cache):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        experts.save_expert("atomic", crash, {"metrics": {}})
+        hub.save_expert("atomic", crash, {"metrics": {}})
     assert not (cache / "experts" / "atomic").exists()
     assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
 
@@ -123,23 +123,23 @@ def test_save_is_atomic(cache):
     with pytest.raises(UsageError, match="already exists; use --force"):
         fake_expert("atomic", "2025-01-01T00:00:00+00:00")
     with pytest.raises(RuntimeError):  # a failed forced overwrite keeps the previous expert
-        experts.save_expert("atomic", crash, {"metrics": {}}, force=True)
-    assert experts.load_manifest("atomic")["created_at"].startswith("2024")
+        hub.save_expert("atomic", crash, {"metrics": {}}, force=True)
+    assert hub.load_manifest("atomic")["created_at"].startswith("2024")
     fake_expert("atomic", "2025-01-01T00:00:00+00:00", force=True)
-    assert experts.load_manifest("atomic")["created_at"].startswith("2025")
-    experts.remove_expert("atomic")
+    assert hub.load_manifest("atomic")["created_at"].startswith("2025")
+    hub.remove_expert("atomic")
     assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
 
 
 def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, monkeypatch):
     from peft import PeftModel
 
-    import finsql.pipeline as pipeline
-    from finsql.pipeline import Session
+    import finsql.ask.session as pipeline
+    from finsql.ask.session import Session
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     assert session.expert_name == trained and session.shots == 3  # the default it was trained with
-    assert session.prompt_style == experts.load_manifest(trained)["prompt_style"] == "names"
+    assert session.prompt_style == hub.load_manifest(trained)["prompt_style"] == "names"
     assert "CREATE TABLE fund (fund_code PRIMARY KEY, " in session.prompt_for("How many funds are there?")[0]
     calls = []
     real_generate = pipeline.generate
@@ -169,7 +169,7 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
 
 
 def test_no_routing_for_another_schema_or_base_model(cache, dbs, tiny_model_dir, other_model_dir, trained):
-    from finsql.pipeline import Session
+    from finsql.ask.session import Session
 
     other_schema = Session(dbs[1], model_name=str(tiny_model_dir))
     assert other_schema.expert_name is None
@@ -180,15 +180,15 @@ def test_no_routing_for_another_schema_or_base_model(cache, dbs, tiny_model_dir,
 
 
 def test_loading_for_another_schema_or_base_model_fails(cache, dbs, tiny_model_dir, other_model_dir, trained):
-    from finsql.models import load_model
-    from finsql.pipeline import Session
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.ask.session import Session
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
+    from finsql.lm.models import load_model
 
-    with pytest.raises(experts.ExpertMismatch) as info:
+    with pytest.raises(hub.ExpertMismatch) as info:
         Session(dbs[1], model_name=str(tiny_model_dir), expert=trained)
     assert "schema" in str(info.value) and "\n" not in str(info.value)
-    with pytest.raises(experts.ExpertMismatch) as info:
+    with pytest.raises(hub.ExpertMismatch) as info:
         Session(dbs[0], model_name=str(other_model_dir), expert=trained)
     assert "base model" in str(info.value) and "\n" not in str(info.value)
     assert isinstance(info.value, FinsqlError) and info.value.exit_code == 2
@@ -196,9 +196,9 @@ def test_loading_for_another_schema_or_base_model_fails(cache, dbs, tiny_model_d
     con = connect(dbs[0])
     schema = introspect(con)
     con.close()
-    with pytest.raises(experts.ExpertMismatch, match="base model"):
-        experts.load_expert(load_model(str(other_model_dir)), trained, schema)
-    forced = experts.load_expert(load_model(str(other_model_dir)), trained, schema, force=True)
+    with pytest.raises(hub.ExpertMismatch, match="base model"):
+        hub.load_expert(load_model(str(other_model_dir)), trained, schema)
+    forced = hub.load_expert(load_model(str(other_model_dir)), trained, schema, force=True)
     assert type(forced.model).__name__ == "PeftModelForCausalLM"
 
 
@@ -270,8 +270,8 @@ def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
 
 
 def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, tiny_model_dir, trained):
-    from finsql.pipeline import Session
-    from finsql.training import train_expert
+    from finsql.ask.session import Session
+    from finsql.experts.training import train_expert
 
     train_expert(
         dbs[0], PAIRS, "lora", "funds-shots", model_name=str(tiny_model_dir), layers=1, steps=1, batch_size=2,
@@ -282,7 +282,7 @@ def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, 
     prompt, _, examples = session.prompt_for("How many bond funds are there?")
     assert len(examples) == 1 and examples[0].question in prompt
     session.close()
-    experts.remove_expert("funds-shots")
+    hub.remove_expert("funds-shots")
 
 
 def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
@@ -290,8 +290,8 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
 ):
     """A budget admits the closest examples whose questions and SQL fit in it together, closest next to the
     question; an expert trained with a budget answers with the same one."""
-    from finsql.pipeline import Session
-    from finsql.training import train_expert
+    from finsql.ask.session import Session
+    from finsql.experts.training import train_expert
 
     long_sql = "SELECT count(*) FROM fund WHERE fund_type = 'bond' AND aum_mn > 0 AND fund_name IS NOT NULL"
     pool = [
@@ -328,18 +328,18 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
         dbs[0], PAIRS, "lora", "funds-budget", model_name=str(tiny_model_dir), layers=1, steps=1,
         batch_size=2, val_split=0, progress=False, shots=2, example_tokens=budget, prompt_style="names",
     )  # fmt: skip
-    assert experts.load_manifest("funds-budget")["example_tokens"] == budget
+    assert hub.load_manifest("funds-budget")["example_tokens"] == budget
     session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-budget")
     assert (session.shots, session.example_tokens, session.prompt_style) == (2, budget, "names")
     for s in (plain, capped, session):
         s.close()
-    experts.remove_expert("funds-budget")
+    hub.remove_expert("funds-budget")
 
 
 def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_model_dir, tmp_path, monkeypatch):
     """Given an import folder, `finsql train` fits one expert for all the databases its pairs name, each pair
     prompted with its own schema; it routes to and answers on each of them, with that database's examples."""
-    from finsql.pipeline import Session
+    from finsql.ask.session import Session
 
     root = tmp_path / "import"
     names = ("funds_a", "funds_b")
@@ -361,7 +361,7 @@ def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_mode
     monkeypatch.setenv("COLUMNS", "250")  # a table wide enough not to truncate cells
     listed = _finsql("experts", "list", cache=cache).stdout
     assert "funds_a" in listed and "funds_b" in listed  # the schema column names the databases
-    manifest = experts.load_manifest("funds-joint")
+    manifest = hub.load_manifest("funds-joint")
     assert manifest["data"]["train_pairs"] == 6 and manifest["data"]["val_pairs"] == 2  # one per database
     assert manifest["database"] == str(root) and manifest["metrics"]["val_ex_n"] == 2
     fingerprints = manifest["schema_fingerprints"]
@@ -376,40 +376,40 @@ def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_mode
         finally:
             session.close()
     with pytest.raises(FinsqlError, match="trained for schema"):
-        experts.check_expert(manifest, "another-schema", manifest["base_model_hash"])
-    experts.remove_expert("funds-joint")
+        hub.check_expert(manifest, "another-schema", manifest["base_model_hash"])
+    hub.remove_expert("funds-joint")
 
 
 def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypatch):
     shipped = tmp_path / "bundled"
     source = fake_expert("shipped", "2024-06-01T00:00:00+00:00", fingerprint="fp-demo")
     shutil.copytree(source, shipped / "shipped")
-    experts.remove_expert("shipped")
-    monkeypatch.setattr(experts, "bundled_dir", lambda: shipped)
+    hub.remove_expert("shipped")
+    monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
 
-    assert experts.install_bundled(fingerprint="another") == []
-    assert experts.install_bundled(fingerprint="fp-demo") == ["shipped"]
-    installed = experts.load_manifest("shipped")
+    assert hub.install_bundled(fingerprint="another") == []
+    assert hub.install_bundled(fingerprint="fp-demo") == ["shipped"]
+    installed = hub.load_manifest("shipped")
     assert installed["source"] == "bundled" and installed["created_at"].startswith("2024-06")
     assert (Path(installed["path"]) / "state.bin").read_bytes() == b"x" * 10
-    assert experts.install_bundled() == []  # already there
+    assert hub.install_bundled() == []  # already there
 
-    experts.remove_expert("shipped")  # the user declines it: no automatic reinstall
-    assert experts.install_bundled(fingerprint="fp-demo") == []
-    assert experts.install_bundled(name="shipped") == ["shipped"]  # asked for by name
-    experts.remove_expert("shipped")
+    hub.remove_expert("shipped")  # the user declines it: no automatic reinstall
+    assert hub.install_bundled(fingerprint="fp-demo") == []
+    assert hub.install_bundled(name="shipped") == ["shipped"]  # asked for by name
+    hub.remove_expert("shipped")
 
 
 def test_the_shipped_demo_expert_matches_the_demo_schema(demo_db):
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
 
     con = connect(demo_db)
     fingerprint = introspect(con).fingerprint()
     con.close()
 
-    shipped = experts.bundled_dir()
-    manifests = [json.loads((p / experts.MANIFEST).read_text()) for p in shipped.iterdir()]
+    shipped = hub.bundled_dir()
+    manifests = [json.loads((p / hub.MANIFEST).read_text()) for p in shipped.iterdir()]
     assert manifests, "finsql ships at least one demo expert"
     for manifest in manifests:
         assert manifest["schema_fingerprint"] == fingerprint

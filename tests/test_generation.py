@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from finsql.generation import extract_sql, generate
-from finsql.models import load_model
+from finsql.ask.generation import extract_sql, generate
+from finsql.lm.models import load_model
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_nucleus_matches_transformers_top_p_where_the_nucleus_is_in_the_top_k():
     import torch
     from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from finsql.generation import NUCLEUS_CANDIDATES, _Nucleus
+    from finsql.ask.generation import NUCLEUS_CANDIDATES, _Nucleus
 
     torch.manual_seed(0)
     scores = torch.randn(5, 3000) * 6  # peaked, like a trained LM's next-token scores
@@ -62,7 +62,7 @@ def test_nucleus_matches_transformers_top_p_where_the_nucleus_is_in_the_top_k():
 def test_nucleus_keeps_the_top_k_when_they_hold_less_than_top_p():
     import torch
 
-    from finsql.generation import NUCLEUS_CANDIDATES, _Nucleus
+    from finsql.ask.generation import NUCLEUS_CANDIDATES, _Nucleus
 
     flat = _Nucleus(1.0, 0.95)(None, torch.zeros(2, 1000))  # uniform: the top 64 hold 6.4% of the mass
     assert torch.isfinite(flat).sum(-1).tolist() == [NUCLEUS_CANDIDATES] * 2

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.sandbox import QueryResult, connect, run_query
+from finsql.db.schema import Schema, introspect
 from finsql.errors import DatabaseError, QueryFailed, SQLRefused
-from finsql.sandbox import QueryResult, connect, run_query
-from finsql.schema import Schema, introspect
-from finsql.sqlcheck import check_sql
 
 DDL = """
 CREATE TABLE fund (fund_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, manager VARCHAR);

@@ -3,11 +3,11 @@
 import duckdb
 import pytest
 
-from finsql.linking import EmbeddingLinker, words
-from finsql.pairs import Pair
-from finsql.prompting import build_messages, render_schema
-from finsql.sandbox import connect
-from finsql.schema import introspect
+from finsql.ask.linking import EmbeddingLinker, words
+from finsql.ask.pairs import Pair
+from finsql.ask.prompting import build_messages, render_schema
+from finsql.db.sandbox import connect
+from finsql.db.schema import introspect
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_cell_values_in_the_question_link_their_column(demo):
 
 
 def duckdb_value(schema, sql):
-    from finsql.database import ensure_demo_db
+    from finsql.db.database import ensure_demo_db
 
     with duckdb.connect(str(ensure_demo_db()), read_only=True) as con:
         return con.execute(sql).fetchone()[0]
@@ -123,7 +123,7 @@ def test_names_style_is_compact_without_column_types(demo):
 
 
 def test_embedding_model_can_be_chosen_and_a_bad_choice_is_one_line(monkeypatch, tmp_path):
-    from finsql import linking
+    from finsql.ask import linking
     from finsql.errors import ModelError
 
     packaged = linking.embedding_model_dir()
@@ -144,7 +144,7 @@ def test_embedding_model_can_be_chosen_and_a_bad_choice_is_one_line(monkeypatch,
 def test_embeddings_are_memoised_and_batching_changes_nothing():
     import numpy as np
 
-    from finsql import linking
+    from finsql.ask import linking
 
     texts = ["net asset value of a fund", "closing price of a stock", "net asset value of a fund"]
     batch = linking.embed(texts)

@@ -1,7 +1,7 @@
 import pytest
 
 from finsql.errors import ModelError
-from finsql.models import DEFAULT_MODEL, load_model, pick_device, resolve_model_path
+from finsql.lm.models import DEFAULT_MODEL, load_model, pick_device, resolve_model_path
 
 
 def test_cpu_gets_float32_here():

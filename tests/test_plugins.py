@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from finsql import hookspecs
 from finsql.errors import FinsqlError, UsageError
 from finsql.hookspecs import hookimpl
-from finsql.methods import PeftMethod, parse_overrides
+from finsql.lm.methods import PeftMethod, parse_overrides
 from finsql.plugins import (
     add_plugin_commands,
     combiners,
@@ -192,7 +192,7 @@ def test_peft_methods_rejects_other_objects():
 
 
 def test_register_combiners():
-    from finsql.combining import Combiner, get_combiner
+    from finsql.experts.compose import Combiner, get_combiner
 
     def first_only(model, adapters, weights, target):
         model[target] = model[adapters[0]]

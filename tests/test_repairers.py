@@ -2,11 +2,11 @@
 
 import pytest
 
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.sandbox import connect
+from finsql.db.schema import introspect
 from finsql.errors import SQLRefused
 from finsql.plugins import sql_repairers
-from finsql.sandbox import connect
-from finsql.schema import introspect
-from finsql.sqlcheck import check_sql
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,8 @@ def test_valid_and_hopeless_sql_left_alone(schema, repair):
 
 def test_decoder_repairs_then_votes(demo_db, schema):
     """A misspelt candidate is repaired and joins the vote; a hopeless one stays refused."""
-    from finsql.decoding import decide
-    from finsql.generation import Candidate
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import decide
 
     con = connect(demo_db)
     candidates = [

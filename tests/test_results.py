@@ -1,7 +1,7 @@
 import datetime as dt
 import decimal
 
-from finsql.results import normalize_value, results_match
+from finsql.db.results import normalize_value, results_match
 
 
 def test_multiset_ignores_order_but_counts_duplicates():

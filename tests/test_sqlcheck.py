@@ -7,10 +7,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finsql.ask.sqlcheck import CheckedSQL, check_sql, is_ordered
+from finsql.db.sandbox import connect, run_query
+from finsql.db.schema import Schema, introspect
 from finsql.errors import SQLRefused
-from finsql.sandbox import connect, run_query
-from finsql.schema import Schema, introspect
-from finsql.sqlcheck import CheckedSQL, check_sql, is_ordered
 
 DDL = """
 CREATE TABLE fund (fund_id INTEGER PRIMARY KEY, name VARCHAR NOT NULL, manager VARCHAR, inception DATE,

@@ -62,7 +62,7 @@ def serializers_installed():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir):
-    from finsql.models import load_model
+    from finsql.lm.models import load_model
 
     torch.set_num_threads(1)
     return load_model(str(tiny_model_dir))
@@ -232,7 +232,7 @@ def test_scoring_matches_hand_computation(tiny, chat):
 def test_prompt_tuning_scores_whole_sequences(tiny):
     import copy
 
-    from finsql.training import wrap_for_training
+    from finsql.experts.training import wrap_for_training
 
     method = peft_methods()["prompt-tuning"]
     settings = {**method.defaults, "num_virtual_tokens": 4}
@@ -248,7 +248,7 @@ def test_prompt_tuning_scores_whole_sequences(tiny):
 def test_frozen_prefix_matches_a_plain_forward(tiny):
     import copy
 
-    from finsql.training import wrap_for_training
+    from finsql.experts.training import wrap_for_training
 
     method = peft_methods()["ia3"]
     model, how = wrap_for_training(method, copy.deepcopy(tiny.model), method.defaults, 1, 1)
@@ -349,7 +349,7 @@ def test_baselines_fit_the_same_rows():
 
 def _cli(capsys, *args: str) -> tuple[int, str, str]:
     from finsql import cli
-    from finsql.tab_cli import tab_app
+    from finsql.tabular.cli import tab_app
 
     if not any(group.name == "tab" for group in cli.app.registered_groups):
         cli.app.add_typer(tab_app, name="tab")
@@ -483,7 +483,7 @@ def test_cli_eval_rejects_bad_shots(capsys, rows_csv):
 @pytest.mark.slow
 def test_default_model_on_hearts():
     """SmolLM2-135M-Instruct, zero-shot, on 20 rows of the heart disease data."""
-    from finsql.models import load_model
+    from finsql.lm.models import load_model
     from finsql.tabular.datasets import get_dataset
 
     torch.set_num_threads(1)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from finsql.ask.pairs import Pair, demo_pairs, read_pairs
 from finsql.errors import InputError, UsageError
-from finsql.pairs import Pair, demo_pairs, read_pairs
-from finsql.training import (
+from finsql.experts.training import (
     SKELETON_MARKER,
     Collator,
     Example,
@@ -119,7 +119,7 @@ def test_paraphrase_rules_and_determinism():
 
 def test_training_retrieval_never_shows_a_pair_its_own_sql():
     """A paraphrase's nearest pair is the one it rewrites: as a shot it would hand the model the gold SQL."""
-    from finsql.pairs import ExampleRetriever
+    from finsql.ask.pairs import ExampleRetriever
 
     plain = ExampleRetriever(SMALL_PAIRS)
     excluding = _ExcludingRetriever(plain, seed=0)
@@ -215,9 +215,9 @@ def test_layers_limit_per_method(tiny_model_dir):
 
 
 def test_train_lora_on_demo_pairs(cache, demo_db, tiny_model_dir):
-    from finsql.experts import weights_hash
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
+    from finsql.lm.hub import weights_hash
 
     pairs = read_pairs(demo_pairs("train"))[:10]
     folder = train(demo_db, "lora", "demo-lora", tiny_model_dir, pairs=pairs, steps=2, val_split=0.2)
@@ -265,8 +265,8 @@ def test_train_lora_on_demo_pairs(cache, demo_db, tiny_model_dir):
 
 
 def test_training_prompt_is_the_inference_prompt(cache, small_db, tiny_model_dir):
-    from finsql.pipeline import Session
-    from finsql.training import build_examples, end_of_turn_id
+    from finsql.ask.session import Session
+    from finsql.experts.training import build_examples, end_of_turn_id
 
     session = Session(small_db, model_name=str(tiny_model_dir), shots=0, expert=False)
     tok = session.lm.tokenizer
@@ -342,7 +342,7 @@ def test_same_seed_same_adapter(cache, small_db, tiny_model_dir, lora_uninterrup
 
 def test_activation_cache_gives_the_same_adapter(cache, small_db, tiny_model_dir, monkeypatch):
     """From the second epoch on, batches start from the cached input of the first adapted layer."""
-    import finsql.training
+    import finsql.experts.training
 
     options = dict(steps=None, epochs=3, eval_steps=4)
     plain = train(small_db, "lora", "no-cache", tiny_model_dir, activation_cache=False, **options)
@@ -358,13 +358,13 @@ def test_activation_cache_gives_the_same_adapter(cache, small_db, tiny_model_dir
     for key in ("train_loss", "val_loss"):
         assert manifest(cached)["metrics"][key] == pytest.approx(manifest(plain)["metrics"][key], abs=1e-6)
 
-    skip = finsql.training._skip_class()
+    skip = finsql.experts.training._skip_class()
 
     class WrongSkip(skip):  # a model the cache does not fit: the check must turn the cache off
         def forward(self, hidden_states, *args, **kwargs):
             return hidden_states * 2
 
-    monkeypatch.setattr(finsql.training, "_skip_class", lambda: WrongSkip)
+    monkeypatch.setattr(finsql.experts.training, "_skip_class", lambda: WrongSkip)
     checked = train(small_db, "lora", "cache-off", tiny_model_dir, **options)
     assert manifest(checked)["metrics"]["cached_batches"] == 0
     got = weights(checked)
@@ -398,9 +398,9 @@ def test_without_prompt_gradients_same_loss_and_the_cache_still_fits(cache, smal
 def test_cpu_precision_is_measured_and_bf16_autocast_trains(cache, small_db, tiny_model_dir, monkeypatch):
     """``auto`` picks bf16 on a CPU exactly when its measured matmul speedup clears the bar; a bf16 run trains
     in fp32 master weights under autocast and keeps the activation cache (its check still passes)."""
-    import finsql.training
-    from finsql.models import load_model
-    from finsql.training import CPU_BF16_MIN_SPEEDUP, mixed_precision
+    import finsql.experts.training
+    from finsql.experts.training import CPU_BF16_MIN_SPEEDUP, mixed_precision
+    from finsql.lm.models import load_model
 
     lm = load_model(str(tiny_model_dir))
     autocast, speedup = mixed_precision(lm, "auto")
@@ -411,13 +411,13 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(cache, small_db, tin
         train(small_db, "lora", "x", tiny_model_dir, precision="fp8")
 
     validated = []
-    real_validation = finsql.training.validation_accuracy
+    real_validation = finsql.experts.training.validation_accuracy
 
     def validation_as_inference(session, lm, pairs, progress=True):  # the real check, forward recorded
         validated.append(type(lm.model).forward is getattr(lm.model.forward, "__func__", None))
         return real_validation(session, lm, pairs, progress=progress)
 
-    monkeypatch.setattr(finsql.training, "validation_accuracy", validation_as_inference)
+    monkeypatch.setattr(finsql.experts.training, "validation_accuracy", validation_as_inference)
     options = dict(steps=None, epochs=3, eval_steps=4, val_split=0.25, val_ex_limit=1)
     full = train(small_db, "lora", "fp32-3", tiny_model_dir, **options)
     half = train(small_db, "lora", "bf16-3", tiny_model_dir, **{**options, "precision": "bf16"})
@@ -431,13 +431,13 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(cache, small_db, tin
     assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in adapter.values())
     assert any(not torch.equal(adapter[k], weights(full)[k]) for k in adapter)
 
-    skip = finsql.training._skip_class()
+    skip = finsql.experts.training._skip_class()
 
     class WrongSkip(skip):  # bf16 rounding is tolerated, a cache that does not fit the model is not
         def forward(self, hidden_states, *args, **kwargs):
             return hidden_states * 2
 
-    monkeypatch.setattr(finsql.training, "_skip_class", lambda: WrongSkip)
+    monkeypatch.setattr(finsql.experts.training, "_skip_class", lambda: WrongSkip)
     wrong = train(small_db, "lora", "bf16-wrong", tiny_model_dir, **{**options, "precision": "bf16"})
     assert manifest(wrong)["metrics"]["cached_batches"] == 0
 

@@ -5,7 +5,7 @@ layers of different shapes (Llama's grouped-query k/v projections, the MLP) can 
 """
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import LLAMA_PROJECTIONS, peft_method_from_config
+from finsql.lm.methods import LLAMA_PROJECTIONS, peft_method_from_config
 
 DEFAULTS = {"r": 256, "d_initial": 0.1, "vera_dropout": 0.0, "target_modules": LLAMA_PROJECTIONS}
 

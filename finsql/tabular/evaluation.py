@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from finsql.errors import InputError
-from finsql.models import LoadedModel
+from finsql.lm.models import LoadedModel
 from finsql.tabular.finetune import DEFAULT_LAYERS, DEFAULT_STEPS, finetune
 from finsql.tabular.scoring import DEFAULT_BATCH_SIZE, score_texts, softmax
 from finsql.tabular.table import Serializer, TabularTask

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from finsql.errors import UsageError
-from finsql.models import LoadedModel
+from finsql.lm.models import LoadedModel
 from finsql.tabular.scoring import DEFAULT_BATCH_SIZE, answer_logprobs, choice_ids, encode_prompts
 
 DEFAULT_STEPS = 30
@@ -42,7 +42,7 @@ class FrozenPrefix:
     """Each sequence's input to the first adapted layer, and the layers below swapped out while it is used."""
 
     def __init__(self, model: Any, first: int) -> None:
-        from finsql.training import layer_count
+        from finsql.experts.training import layer_count
 
         n_layers = layer_count(model)
         self.layers = next(
@@ -83,7 +83,7 @@ class FrozenPrefix:
 
 
 def _first_adapted(model: Any, how: str, layers: int | None) -> int:
-    from finsql.training import layer_count
+    from finsql.experts.training import layer_count
 
     n_layers = layer_count(model) or 0
     limited = how in ("layers_to_transform", "frozen-below") and layers and layers < n_layers
@@ -107,8 +107,8 @@ def finetune(
 ) -> tuple[LoadedModel, list[float]]:
     """A copy of the model with ``method`` fitted to the labelled rows (top ``layers`` layers; all when 0 or
     None); returns it ready for scoring, and the loss of every step."""
+    from finsql.experts.training import wrap_for_training
     from finsql.plugins import peft_methods
-    from finsql.training import wrap_for_training
 
     methods = peft_methods()
     if method not in methods:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from finsql.errors import InputError
-from finsql.methods import is_prompt_learning
-from finsql.models import LoadedModel
+from finsql.lm.methods import is_prompt_learning
+from finsql.lm.models import LoadedModel
 
 DEFAULT_BATCH_SIZE = 8
 

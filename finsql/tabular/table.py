@@ -160,9 +160,9 @@ def read_table_file(path: str | Path):
 
 def read_db_table(db: str | Path, table: str) -> tuple[Any, dict[str, ColumnInfo]]:
     """A table of a DuckDB database (read-only) and its column COMMENTs as descriptions."""
-    from finsql.database import resolve_database
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.db.database import resolve_database
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
 
     con = connect(resolve_database(db))
     try:

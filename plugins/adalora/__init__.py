@@ -9,7 +9,7 @@ import warnings
 
 from finsql.errors import UsageError
 from finsql.hookspecs import hookimpl
-from finsql.methods import LLAMA_PROJECTIONS, peft_method_from_config
+from finsql.lm.methods import LLAMA_PROJECTIONS, peft_method_from_config
 
 DEFAULTS = {
     "init_r": 12,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from finsql.errors import ModelError
 from finsql.hookspecs import hookimpl
-from finsql.methods import LLAMA_PROJECTIONS, PeftMethod
+from finsql.lm.methods import LLAMA_PROJECTIONS, PeftMethod
 
 DEFAULTS = {"target_modules": LLAMA_PROJECTIONS}
 CONFIG_FILE = "bitfit_config.json"

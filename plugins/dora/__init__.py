@@ -3,7 +3,7 @@
 import functools
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import LLAMA_PROJECTIONS, peft_method_from_config
+from finsql.lm.methods import LLAMA_PROJECTIONS, peft_method_from_config
 
 DEFAULTS = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": LLAMA_PROJECTIONS}
 

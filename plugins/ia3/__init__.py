@@ -1,7 +1,7 @@
 """IA3: trained vectors rescaling the keys, values and MLP inputs (peft)."""
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import peft_method_from_config
+from finsql.lm.methods import peft_method_from_config
 
 DEFAULTS = {"target_modules": ["k_proj", "v_proj", "down_proj"], "feedforward_modules": ["down_proj"]}
 

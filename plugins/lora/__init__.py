@@ -1,7 +1,7 @@
 """LoRA: trainable low-rank updates of the attention and MLP projections (peft)."""
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import LLAMA_PROJECTIONS, peft_method_from_config
+from finsql.lm.methods import LLAMA_PROJECTIONS, peft_method_from_config
 
 # No dropout (peft's own default): on a CPU it was 6% of a training step, and the run that measured it is
 # benchmarks/results/train-speed-fund-variants.json (the 0.05 arm beside the default).

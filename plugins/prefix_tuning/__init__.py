@@ -1,7 +1,7 @@
 """Prefix tuning: trained keys and values of virtual tokens prepended in every layer's attention (peft)."""
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import peft_method_from_config
+from finsql.lm.methods import peft_method_from_config
 
 DEFAULTS = {"num_virtual_tokens": 16}
 

@@ -1,7 +1,7 @@
 """Prompt tuning: trained virtual-token embeddings put before the input (peft), randomly initialised."""
 
 from finsql.hookspecs import hookimpl
-from finsql.methods import peft_method_from_config
+from finsql.lm.methods import peft_method_from_config
 
 DEFAULTS = {"num_virtual_tokens": 16}
 

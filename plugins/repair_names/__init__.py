@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from finsql.db.schema import Schema
 from finsql.hookspecs import hookimpl
-from finsql.schema import Schema
 
 CUTOFF = 0.6
 

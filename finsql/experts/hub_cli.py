@@ -18,7 +18,7 @@ hub_app = typer.Typer(
 
 def _expert_names(experts: str | None, all_experts: bool, name: str) -> list[str]:
     """The experts named by ``--experts a,b,...`` or, with ``--all``, every expert in the hub but ``name``."""
-    from finsql.experts import list_experts
+    from finsql.lm.hub import list_experts
 
     if bool(experts) == all_experts:
         raise UsageError("give --experts a,b,... or --all (one of them)")
@@ -42,9 +42,9 @@ def compose_cmd(
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
     """Compose experts into a new expert for --db, weights learnt on --examples (LoRAHub) or fixed."""
-    from finsql.combining import compose_expert
-    from finsql.experts import load_manifest
-    from finsql.training import read_pairs_any
+    from finsql.experts.compose import compose_expert
+    from finsql.experts.training import read_pairs_any
+    from finsql.lm.hub import load_manifest
 
     names = _expert_names(experts, all_experts, name)
     pairs = read_pairs_any(examples)
@@ -80,7 +80,7 @@ def compose_cmd(
 @hub_app.command("combiners")
 def combiners_cmd() -> None:
     """List the registered combiners."""
-    from finsql.combining import Combiner
+    from finsql.experts.compose import Combiner
     from finsql.plugins import combiners
 
     table = Table("combiner", "weights", "description")

@@ -68,13 +68,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from finsql.ask.linking import embed
+from finsql.ask.pairs import Pair
+from finsql.ask.prompting import ANSWER_PREFIX, build_messages, render_prompt
 from finsql.console import err, status
 from finsql.errors import FinsqlError, InputError, UsageError
-from finsql.linking import embed
-from finsql.methods import is_prompt_learning
-from finsql.pairs import Pair
+from finsql.lm.methods import is_prompt_learning
 from finsql.paths import cache_dir
-from finsql.prompting import ANSWER_PREFIX, build_messages, render_prompt
 
 DEFAULT_LAYERS = 8
 DEFAULT_EPOCHS = 3
@@ -950,7 +950,7 @@ def cpu_threads() -> int:
 def training_databases(db_path: str | os.PathLike | None, pairs: Sequence[Pair]) -> dict[str, Path]:
     """The database each pair is prompted with: ``{"": path}`` for one database (None: the demo), or for a
     ``finsql bull import`` folder ``{db: first instance}`` of every database the pairs name by ``db``."""
-    from finsql.evaluation import resolve_targets
+    from finsql.ask.evaluation import resolve_targets
 
     return {name: paths[0] for name, paths in resolve_targets(db_path, pairs).items()}
 
@@ -982,7 +982,7 @@ def validation_accuracy(session, lm, pairs: Sequence[Pair], progress: bool = Fal
     """Execution accuracy of greedy answers by ``lm`` (the trained model) on ``pairs``."""
     if not pairs:
         return None
-    from finsql.evaluation import evaluate
+    from finsql.ask.evaluation import evaluate
 
     lm.model.eval()
     with session.using(lm):
@@ -1003,10 +1003,10 @@ def _checked_settings(
     force: bool,
 ) -> tuple[Any, dict[str, Any], tuple[str, ...], float]:
     """Refuse bad training settings with one line each; the method, its settings, augmentations and lr."""
-    from finsql import experts
+    from finsql.lm import hub
     from finsql.plugins import peft_methods
 
-    experts.validate_name(name)
+    hub.validate_name(name)
     methods = peft_methods()
     if method_name not in methods:
         raise UsageError(
@@ -1031,7 +1031,7 @@ def _checked_settings(
     bad = sorted(chosen - AUGMENTATIONS)
     if bad:
         raise UsageError(f"unknown augmentation {bad[0]!r}; known: {', '.join(sorted(AUGMENTATIONS))}")
-    if experts.expert_dir(name).exists() and not force:
+    if hub.expert_dir(name).exists() and not force:
         raise UsageError(f"expert {name!r} already exists; use --force to replace it")
     params = {**method.defaults, **(overrides or {})}
     lr = lr if lr is not None else METHOD_LR.get(method_name, DEFAULT_LR)
@@ -1053,7 +1053,7 @@ def mixed_precision(lm, precision: str) -> tuple[str | None, float | None]:
         return {"auto": native, "bf16": "bf16", "fp32": None}[precision], None
     if lm.device != "cpu" or precision == "fp32":
         return None, None
-    from finsql.models import cpu_bf16_speedup
+    from finsql.lm.models import cpu_bf16_speedup
 
     config = lm.model.config
     width = getattr(config, "hidden_size", 576)
@@ -1173,9 +1173,9 @@ def train_expert(
     ``bf16`` or ``fp32``.
     ``shots``, ``prompt_style`` and ``example_tokens`` shape the prompt as ``Session`` does at inference.
     """
-    from finsql import experts
-    from finsql.pairs import ExampleRetriever
-    from finsql.pipeline import Session
+    from finsql.ask.pairs import ExampleRetriever
+    from finsql.ask.session import Session
+    from finsql.lm import hub
 
     started = time.perf_counter()
     if precision not in PRECISIONS:
@@ -1216,7 +1216,7 @@ def train_expert(
         lm = session.lm
         fingerprints = {db: s.schema.fingerprint() for db, s in sessions.items()}
         fingerprint = fingerprints[next(iter(sessions))]
-        base_hash = experts.weights_hash(lm.path)
+        base_hash = hub.weights_hash(lm.path)
         groups = {db: [p for p in pairs if not db or p.db == db] for db in sessions}
         splits = {db: _split(group, val_split, seed) for db, group in groups.items()}
         train_pairs = [p for train, _ in splits.values() for p in train]
@@ -1335,10 +1335,10 @@ def train_expert(
             activations.disable()  # frees the cached activations
         if not trainer.is_world_process_zero():
             world_state.wait_for_everyone()  # while the main process validates and saves the expert
-            return experts.expert_dir(name)
+            return hub.expert_dir(name)
         model.eval()
         ex_pairs = val_pairs[:val_ex_limit] if val_ex_limit is not None else val_pairs
-        from finsql.models import LoadedModel
+        from finsql.lm.models import LoadedModel
 
         trained = LoadedModel(model, lm.tokenizer, lm.name, lm.path, lm.device)
         val_ex = None
@@ -1411,9 +1411,9 @@ def train_expert(
             if shots > 0:  # the expert answers with examples retrieved from its own training pairs
                 rows = [{"question": p.question, "sql": p.sql, "db": p.db} for p in train_pairs]
                 text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-                (target / experts.EXAMPLES_FILE).write_text(text, encoding="utf-8")
+                (target / hub.EXAMPLES_FILE).write_text(text, encoding="utf-8")
 
-        folder = experts.save_expert(name, write_state, manifest, force=force)
+        folder = hub.save_expert(name, write_state, manifest, force=force)
         world_state.wait_for_everyone()
         if not keep_run:
             shutil.rmtree(run_dir, ignore_errors=True)

@@ -19,8 +19,8 @@ from typing import Protocol
 import duckdb
 import numpy as np
 
+from finsql.db.schema import Column, Schema, Table
 from finsql.errors import ModelError, first_line
-from finsql.schema import Column, Schema, Table
 
 EMBEDDING_MODEL_ENV = "FINSQL_EMBEDDING_MODEL"
 

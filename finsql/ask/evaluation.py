@@ -17,13 +17,13 @@ from pathlib import Path
 import duckdb
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from finsql.ask.pairs import Pair
+from finsql.ask.session import Session
+from finsql.ask.sqlcheck import is_ordered
 from finsql.console import err
+from finsql.db.results import results_match
+from finsql.db.sandbox import connect, run_query
 from finsql.errors import FinsqlError, InputError
-from finsql.pairs import Pair
-from finsql.pipeline import Session
-from finsql.results import results_match
-from finsql.sandbox import connect, run_query
-from finsql.sqlcheck import is_ordered
 from finsql.storage import write_json_atomic, write_text_atomic
 
 MAX_ROWS = 100_000
@@ -243,7 +243,7 @@ def _advance(bar: Progress, task: int, items: list[ItemResult], total: int) -> N
 
 def _embed_questions(pairs: Sequence[Pair]) -> None:
     """One batched embedding pass over the questions; each later lookup (linking, examples) is a memo hit."""
-    from finsql.linking import embed
+    from finsql.ask.linking import embed
 
     embed([pair.question for pair in pairs])
 
@@ -274,7 +274,7 @@ def resolve_targets(db: str | os.PathLike | None, pairs: Sequence[Pair]) -> dict
     instances; or a ``finsql bull import`` folder: one target per database, pairs go by their ``db``.
     """
     from finsql.bull.suite import instances_in, is_import, suites_in
-    from finsql.database import resolve_database
+    from finsql.db.database import resolve_database
 
     path = Path(db).expanduser() if db not in (None, "") else None
     if path is not None and path.is_dir():

@@ -39,8 +39,8 @@ def ensure_demo_db(rebuild: bool = False) -> Path:
 
 def demo_fingerprint() -> str | None:
     """Schema fingerprint of the demo database, or None when it has not been built."""
-    from finsql.sandbox import connect
-    from finsql.schema import introspect
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
 
     path = demo_db_path()
     if not path.exists():

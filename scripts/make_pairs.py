@@ -10,7 +10,7 @@ ambiguous. Failing instances are redrawn; a template that cannot produce its quo
 
 Usage::
 
-    python data/make_pairs.py [--out-dir DIR] [--db DEMO.duckdb] [--seed N]
+    python scripts/make_pairs.py [--out-dir DIR] [--db DEMO.duckdb] [--seed N]
 
 The output is deterministic: the same database and seed always give byte-identical files.
 """
@@ -30,15 +30,10 @@ from pathlib import Path
 
 import duckdb
 import sqlglot
+from finsql.data import build_demo
 from sqlglot import exp
 
-try:
-    from finsql.data import build_demo
-except ImportError:  # run as a plain script without the package installed
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import build_demo  # type: ignore[no-redef]
-
-HERE = Path(__file__).resolve().parent
+DATA = Path(build_demo.__file__).resolve().parent
 CATEGORIES = ("filter", "aggregate", "group_by", "order_limit", "join", "date_range")
 EVAL_SIZE = 80
 MIN_PER_CATEGORY = 10
@@ -2414,7 +2409,7 @@ def _dump(items: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Generate the demo train/eval question-SQL pairs.")
-    ap.add_argument("--out-dir", default=str(HERE), help="where to write train.jsonl and eval.jsonl")
+    ap.add_argument("--out-dir", default=str(DATA), help="where to write train.jsonl and eval.jsonl")
     ap.add_argument("--db", help="an existing default-seed demo database (built into a temp dir if omitted)")
     ap.add_argument("--seed", type=int, default=0, help="random seed for drawing slot values (default 0)")
     args = ap.parse_args(argv)

@@ -5,8 +5,8 @@ Training uses exactly these prompts, so what an expert learns is what it is aske
 
 from __future__ import annotations
 
-from finsql.linking import LinkedSchema
-from finsql.pairs import Pair
+from finsql.ask.linking import LinkedSchema
+from finsql.ask.pairs import Pair
 
 SYSTEM = (
     "You translate questions about a DuckDB financial database into one DuckDB SQL SELECT statement. "

@@ -12,8 +12,8 @@ from sqlglot.errors import ErrorLevel, OptimizeError, SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
+from finsql.db.schema import Schema
 from finsql.errors import SQLRefused, first_line
-from finsql.schema import Schema
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its 'unsupported syntax' warnings are ours to report
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from finsql.ask.pairs import Pair
 from finsql.errors import FinsqlError, InputError, UsageError
-from finsql.pairs import Pair
 
 REGULARIZATION = 0.05
 BOUNDS = (-1.5, 1.5)
@@ -146,7 +146,7 @@ class ExampleLoss:
     def __init__(
         self, model, examples: list, pad_id: int, first_adapted: int | None, batch_size: int
     ) -> None:
-        from finsql.training import ACTIVATION_CACHE_BYTES, ActivationCache, Collator
+        from finsql.experts.training import ACTIVATION_CACHE_BYTES, ActivationCache, Collator
 
         self.model = model
         device = next(model.parameters()).device
@@ -303,12 +303,12 @@ def _search_progress(budget: int, enabled: bool) -> Iterator[Callable[[int, floa
 def source_experts(names: Sequence[str], minimum: int = 2) -> list[dict[str, Any]]:
     """The manifests of the experts to compose, with their adapter configs; UsageError when they differ or
     are fewer than ``minimum`` distinct ones."""
-    from finsql import experts
+    from finsql.lm import hub
 
     names = list(dict.fromkeys(names))
     if len(names) < minimum:
         raise UsageError("composing needs at least two experts" if minimum == 2 else "no experts given")
-    manifests = [experts.load_manifest(name) for name in names]
+    manifests = [hub.load_manifest(name) for name in names]
     for manifest in manifests:
         config_file = Path(manifest["path"]) / "adapter_config.json"
         try:
@@ -376,11 +376,11 @@ def open_composition(
     ``loss_of([0.0])``."""
     import torch
 
-    from finsql import experts
-    from finsql.database import resolve_database
-    from finsql.pairs import ExampleRetriever
-    from finsql.pipeline import Session
-    from finsql.training import _ExcludingRetriever, build_examples, cpu_threads
+    from finsql.ask.pairs import ExampleRetriever
+    from finsql.ask.session import Session
+    from finsql.db.database import resolve_database
+    from finsql.experts.training import _ExcludingRetriever, build_examples, cpu_threads
+    from finsql.lm import hub
 
     manifests = source_experts(names, minimum)
     if not pairs:
@@ -398,10 +398,10 @@ def open_composition(
     )
     try:
         lm = session.lm
-        if experts.weights_hash(lm.path) != first.get("base_model_hash"):
+        if hub.weights_hash(lm.path) != first.get("base_model_hash"):
             raise UsageError(
                 f"the base model {lm.name!r} is not the one the experts were trained on "
-                f"(weights {experts.weights_hash(lm.path)}, not {first.get('base_model_hash')})"
+                f"(weights {hub.weights_hash(lm.path)}, not {first.get('base_model_hash')})"
             )
         if session.shots > 0:  # the examples are the few-shot pool, never their own shot
             session.examples = _ExcludingRetriever(ExampleRetriever(list(pairs)))
@@ -456,17 +456,17 @@ def compose_expert(
     combiner, the weights and (for a learning combiner) the loss of every search step; it carries the schema
     fingerprint of ``db_path``, so asking that database routes to it.
     """
-    from finsql import experts
-    from finsql.training import _jsonable, data_hash
+    from finsql.experts.training import _jsonable, data_hash
+    from finsql.lm import hub
 
     started = time.perf_counter()
-    experts.validate_name(name)
+    hub.validate_name(name)
     chosen = get_combiner(combiner, manager)
     if budget < 1:
         raise UsageError(f"--budget must be at least 1, not {budget}")
     if name in names:
         raise UsageError(f"the new expert {name!r} cannot be one of the experts it is composed of")
-    if experts.expert_dir(name).exists() and not force:
+    if hub.expert_dir(name).exists() and not force:
         raise UsageError(f"expert {name!r} already exists; use --force to replace it")
     with open_composition(names, pairs, db_path, batch_size) as comp:
         n = len(comp.adapters)
@@ -525,6 +525,6 @@ def compose_expert(
             if comp.session.shots > 0:  # the examples are the new expert's few-shot pool
                 rows = [{"question": p.question, "sql": p.sql} for p in pairs]
                 text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-                (folder / experts.EXAMPLES_FILE).write_text(text, encoding="utf-8")
+                (folder / hub.EXAMPLES_FILE).write_text(text, encoding="utf-8")
 
-        return experts.save_expert(name, write_state, manifest, force=force)
+        return hub.save_expert(name, write_state, manifest, force=force)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from finsql.methods import is_prompt_learning
-from finsql.models import LoadedModel
-from finsql.prompting import ANSWER_PREFIX
+from finsql.ask.prompting import ANSWER_PREFIX
+from finsql.lm.methods import is_prompt_learning
+from finsql.lm.models import LoadedModel
 
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)

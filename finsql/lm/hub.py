@@ -176,7 +176,7 @@ def fingerprints_of(manifest: dict[str, Any]) -> set[str]:
 def example_pool(name: str, fingerprint: str) -> list | None:
     """The few-shot examples expert ``name`` was trained with, for the schema ``fingerprint`` (a joint
     expert keeps only that database's); None when it keeps none."""
-    from finsql.pairs import read_pairs
+    from finsql.ask.pairs import read_pairs
 
     pool = expert_dir(name) / EXAMPLES_FILE
     if not pool.is_file():
@@ -229,7 +229,7 @@ def load_expert(lm, name: str, schema, force: bool = False):
     The method's ``load`` puts the adapter onto ``lm.model`` (peft injects its layers in place), so the base
     LoadedModel should not be used on its own afterwards.
     """
-    from finsql.models import LoadedModel
+    from finsql.lm.models import LoadedModel
     from finsql.plugins import peft_methods
 
     manifest = load_manifest(name)

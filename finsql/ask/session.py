@@ -9,17 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from finsql.decoding import Decision, decide
+from finsql.ask.generation import generate
+from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker
+from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
+from finsql.ask.prompting import PROMPT_STYLES, build_messages, render_prompt
+from finsql.ask.sqlcheck import check_sql
+from finsql.ask.voting import Decision, decide
+from finsql.db.sandbox import connect
+from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError, NoValidSQL, UsageError
-from finsql.generation import generate
-from finsql.linking import EmbeddingLinker, LinkedSchema, SchemaLinker
-from finsql.models import LoadedModel, load_model
-from finsql.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
+from finsql.lm.models import LoadedModel, load_model
 from finsql.plugins import sql_repairers
-from finsql.prompting import PROMPT_STYLES, build_messages, render_prompt
-from finsql.sandbox import connect
-from finsql.schema import Schema, introspect
-from finsql.sqlcheck import check_sql
 
 DEFAULT_SHOTS = 3
 CANDIDATES_PER_SHOT = 4  # with a token budget, the closest 4k examples are considered for k shots
@@ -87,7 +87,7 @@ class Session:
         self.force_expert = force_expert
         self.expert_name: str | None = self._route_expert(expert)
         if self.expert_name is not None and self.shots > 0 and examples_path is None:
-            from finsql.experts import example_pool
+            from finsql.lm.hub import example_pool
 
             pool = example_pool(self.expert_name, self.schema.fingerprint())
             if pool is not None:  # the examples the expert was trained with
@@ -97,27 +97,27 @@ class Session:
         """The expert to use (see ``__init__``); sets the model and shots a named expert was trained with."""
         if expert is False:
             return None
-        from finsql import experts
-        from finsql.models import resolve_model_path
+        from finsql.lm import hub
+        from finsql.lm.models import resolve_model_path
 
         fingerprint = self.schema.fingerprint()
         if expert is None:
-            experts.install_bundled(fingerprint=fingerprint)
-            if not any(fingerprint in experts.fingerprints_of(m) for m in experts.list_experts()):
+            hub.install_bundled(fingerprint=fingerprint)
+            if not any(fingerprint in hub.fingerprints_of(m) for m in hub.list_experts()):
                 return None
-            base_hash = experts.weights_hash(resolve_model_path(self.model_name))
-            name = experts.find_expert_for(fingerprint, base_hash)
+            base_hash = hub.weights_hash(resolve_model_path(self.model_name))
+            name = hub.find_expert_for(fingerprint, base_hash)
             if name is None:
                 return None
-            manifest = experts.load_manifest(name)
+            manifest = hub.load_manifest(name)
         else:
-            experts.install_bundled(name=expert)
-            manifest = experts.load_manifest(expert)
+            hub.install_bundled(name=expert)
+            manifest = hub.load_manifest(expert)
             name = expert
             if self.model_name is None and manifest.get("base_model"):
                 self.model_name = manifest["base_model"]
-            base_hash = experts.weights_hash(resolve_model_path(self.model_name))
-            experts.check_expert(manifest, fingerprint, base_hash, force=self.force_expert)
+            base_hash = hub.weights_hash(resolve_model_path(self.model_name))
+            hub.check_expert(manifest, fingerprint, base_hash, force=self.force_expert)
         self.shots = int(manifest.get("shots", 0))
         self.prompt_style = manifest.get("prompt_style", "full")
         self.example_tokens = manifest.get("example_tokens")
@@ -129,7 +129,7 @@ class Session:
         if examples_path is not None:
             return read_pairs(examples_path)
         from finsql.bull.suite import train_pairs_of
-        from finsql.database import demo_fingerprint
+        from finsql.db.database import demo_fingerprint
 
         imported = train_pairs_of(Path(self.db_path))
         if imported is not None:
@@ -144,7 +144,7 @@ class Session:
         if self._lm is None:
             lm = load_model(self.model_name)
             if self.expert_name is not None:
-                from finsql.experts import load_expert
+                from finsql.lm.hub import load_expert
 
                 lm = load_expert(lm, self.expert_name, self.schema, force=self.force_expert)
             self._lm = lm

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from finsql.ask.generation import Candidate
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.results import result_key
+from finsql.db.sandbox import QueryResult, run_query
+from finsql.db.schema import Schema
 from finsql.errors import FinsqlError
-from finsql.generation import Candidate
-from finsql.results import result_key
-from finsql.sandbox import QueryResult, run_query
-from finsql.schema import Schema
-from finsql.sqlcheck import check_sql
 
 
 @dataclass

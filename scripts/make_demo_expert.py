@@ -1,6 +1,6 @@
 """Train the demo expert shipped in data/experts/ (or check that training reproduces it bit for bit).
 
-Usage: python data/make_demo_expert.py [--check | --copy-only]
+Usage: python scripts/make_demo_expert.py [--check | --copy-only]
 Runs `finsql train` with the flags below on data/train.jsonl for the demo database and copies the expert
 into data/experts/demo-lora/, without the paths of this machine. `--check` trains into a scratch name and
 compares the adapter's sha256 with the shipped one (same torch version and thread count needed: CPU float
@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-HERE = Path(__file__).parent
+DATA = Path(__file__).resolve().parent.parent / "data"
 NAME = "demo-lora"
 FLAGS = [
     "--method", "lora", "--epochs", "3", "--lr", "4e-4", "--layers", "8", "--prompt", "compact",
@@ -37,15 +37,15 @@ def main() -> None:
     parser.add_argument("--copy-only", action="store_true", help="ship the hub's expert, do not train")
     args = parser.parse_args()
 
-    from finsql.experts import MANIFEST, expert_dir
-    from finsql.models import DEFAULT_MODEL_ID
+    from finsql.lm.hub import MANIFEST, expert_dir
+    from finsql.lm.models import DEFAULT_MODEL_ID
 
     name = f"{NAME}-check" if args.check else NAME
-    command = [sys.executable, "-m", "finsql", "train", "--data", str(HERE / "train.jsonl"), "--name", name]
+    command = [sys.executable, "-m", "finsql", "train", "--data", str(DATA / "train.jsonl"), "--name", name]
     if not args.copy_only:
         subprocess.run([*command, *FLAGS, "--force"], check=True)
     trained = expert_dir(name)
-    shipped = HERE / "experts" / NAME
+    shipped = DATA / "experts" / NAME
     if args.check:
         same = sha256(trained / "adapter_model.safetensors") == sha256(shipped / "adapter_model.safetensors")
         print("identical" if same else "different", "adapter weights")
@@ -53,7 +53,7 @@ def main() -> None:
     manifest = json.loads((trained / MANIFEST).read_text(encoding="utf-8"))
     for field in MACHINE_FIELDS:
         manifest.pop(field, None)
-    manifest["training_command"] = "python data/make_demo_expert.py"
+    manifest["training_command"] = "python scripts/make_demo_expert.py"
     shutil.rmtree(shipped, ignore_errors=True)
     shipped.mkdir(parents=True)
     config = json.loads((trained / "adapter_config.json").read_text(encoding="utf-8"))

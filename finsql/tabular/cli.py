@@ -72,7 +72,7 @@ def _task(data, db, table, dataset, target, question, choices, columns):
 
 def _method(method: str, settings: list[str]) -> tuple[str | None, dict | None]:
     """The PEFT method name (None for ``none``) and its settings, checked before the model loads."""
-    from finsql.methods import parse_overrides
+    from finsql.lm.methods import parse_overrides
     from finsql.plugins import peft_methods
 
     if method == "none":
@@ -88,8 +88,8 @@ def _method(method: str, settings: list[str]) -> tuple[str | None, dict | None]:
 def _load(model: str | None):
     import torch
 
-    from finsql.models import load_model
-    from finsql.training import cpu_threads
+    from finsql.experts.training import cpu_threads
+    from finsql.lm.models import load_model
 
     torch.set_num_threads(cpu_threads())
     return load_model(model)

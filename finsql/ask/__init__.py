@@ -1,0 +1,1 @@
+"""Answering a question: linking, retrieval, prompting, generation, SQL checks, voting, evaluation."""

@@ -1,0 +1,1 @@
+"""Domain experts: training adapters on question/SQL pairs and composing them."""

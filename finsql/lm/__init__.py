@@ -1,0 +1,1 @@
+"""The language-model layer: provisioning and loading models, PEFT methods, the expert hub."""

@@ -39,7 +39,9 @@ from finsql.ask.session import Session
 from finsql.bull.importer import import_bull
 from finsql.bull.suite import MANIFEST, suites_in
 from finsql.experts.compose import compose_expert
-from finsql.experts.training import data_hash, train_expert
+from finsql.experts.config import TrainConfig
+from finsql.experts.pairs_io import data_hash
+from finsql.experts.train import train_expert
 from finsql.lm import hub
 from finsql.storage import write_json_atomic
 
@@ -110,11 +112,12 @@ def trained_expert(kind: str, db_path: Path, pairs: list[Pair], scale: int, args
     if reusable and hub.load_manifest(name)["data"]["hash"] == data_hash(pairs):
         return name
     callbacks = [stop_after(args.minutes * 60 * scale)] if args.minutes else []
-    train_expert(
-        db_path, pairs, "lora", name, steps=args.steps * scale if args.steps else None,
+    config = TrainConfig(
+        method="lora", name=name, steps=args.steps * scale if args.steps else None,
         epochs=None if args.steps else 1.0, seed=args.seed, shots=args.shots, val_split=0.0, val_ex_limit=0,
         callbacks=callbacks, force=True, progress=False,
     )  # fmt: skip
+    train_expert(db_path, pairs, config)
     return name
 
 

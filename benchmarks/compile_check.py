@@ -28,20 +28,23 @@ def examples_for(args: argparse.Namespace, lm) -> list:
     from train_speed import database, pairs_for
 
     from finsql.ask.pairs import ExampleRetriever
+    from finsql.ask.prompting import PromptBuilder
     from finsql.ask.session import Session
-    from finsql.experts.training import _ExcludingRetriever, build_examples
+    from finsql.experts.examples import ExcludingRetriever, build_examples
 
     pairs = pairs_for(args.bull, args.db, "train")
-    session = Session(database(args.bull, args.db), expert=False, shots=args.shots, prompt_style="compact")
-    session.lm = lm
-    session.examples = _ExcludingRetriever(ExampleRetriever(pairs))
-    examples, _ = build_examples(session, pairs[: BATCH * args.steps * 4], (), 0, None)
+    session = Session(
+        database(args.bull, args.db), expert=False, shots=args.shots, prompt_style="compact", lm=lm
+    )
+    retriever = ExcludingRetriever(ExampleRetriever(pairs))
+    prompts = PromptBuilder(session.schema, session.linker, retriever, lm.tokenizer, session.settings)
+    examples, _ = build_examples(prompts, pairs[: BATCH * args.steps * 4], (), 0, None)
     return examples
 
 
 def batches_of(examples: list, steps: int, pad_id: int) -> list[dict]:
     """``steps`` batches as the trainer draws them: length-grouped, left-padded, logits for targets only."""
-    from finsql.experts.training import Collator, LengthGroupedSampler
+    from finsql.experts.batching import Collator, LengthGroupedSampler
 
     order = list(LengthGroupedSampler([len(e) for e in examples], BATCH, seed=0))
     collate = Collator(pad_id)
@@ -73,8 +76,8 @@ def main() -> None:
 
     import torch
 
-    from finsql.experts.training import wrap_for_training
     from finsql.lm.models import load_model
+    from finsql.lm.wrapping import wrap_for_training
     from finsql.plugins import peft_methods
     from finsql.storage import write_json_atomic
 

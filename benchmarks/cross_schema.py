@@ -34,7 +34,9 @@ from finsql.ask.pairs import Pair, demo_pairs, read_pairs
 from finsql.ask.session import Session
 from finsql.db.database import ensure_demo_db
 from finsql.experts.compose import compose_expert, open_composition
-from finsql.experts.training import data_hash, train_expert
+from finsql.experts.config import TrainConfig
+from finsql.experts.pairs_io import data_hash
+from finsql.experts.train import train_expert
 from finsql.lm import hub
 from finsql.storage import write_json_atomic
 
@@ -110,10 +112,11 @@ def domain_expert(db: Path, domain: str, pairs: list[Pair], args) -> str:
             and manifest["hyperparameters"]["steps"] == args.steps
         ):
             return name
-    train_expert(
-        db, pairs, "lora", name, model_name=args.model, layers=args.layers, steps=args.steps,
+    config = TrainConfig(
+        method="lora", name=name, model_name=args.model, layers=args.layers, steps=args.steps,
         val_split=0, seed=args.seed, val_ex_limit=0, force=True, progress=False,
     )  # fmt: skip
+    train_expert(db, pairs, config)
     return name
 
 
@@ -149,10 +152,11 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
              "weights": dict(zip(composition["experts"], composition["weights"], strict=True))}
         )  # fmt: skip
     name = f"{tag}-lora"
-    train_expert(
-        db, few, "lora", name, model_name=args.model, layers=args.layers, epochs=args.kshot_epochs,
+    config = TrainConfig(
+        method="lora", name=name, model_name=args.model, layers=args.layers, epochs=args.kshot_epochs,
         val_split=0, seed=args.seed, val_ex_limit=0, force=True, progress=False,
     )  # fmt: skip
+    train_expert(db, few, config)
     rows.append(
         {
             "arm": f"lora-{k}",

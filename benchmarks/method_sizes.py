@@ -11,9 +11,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from finsql.experts.training import wrap_for_training
 from finsql.lm.hub import folder_bytes
 from finsql.lm.models import load_model
+from finsql.lm.wrapping import wrap_for_training
 from finsql.plugins import peft_methods
 from finsql.storage import write_json_atomic
 

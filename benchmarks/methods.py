@@ -23,7 +23,8 @@ from finsql.ask.evaluation import evaluate
 from finsql.ask.pairs import demo_pairs, read_pairs
 from finsql.ask.session import Session
 from finsql.db.database import ensure_demo_db
-from finsql.experts.training import train_expert
+from finsql.experts.config import TrainConfig
+from finsql.experts.train import train_expert
 from finsql.lm import hub
 from finsql.plugins import peft_methods
 from finsql.storage import write_json_atomic
@@ -93,17 +94,16 @@ def main() -> None:
     for method in [m for m in methods if m not in done]:
         name = reuse.get(method) or f"bench-{method}"
         if method not in reuse:
-            train_expert(
-                db,
-                read_pairs(demo_pairs("train")),
-                method,
-                name,
+            config = TrainConfig(
+                method=method,
+                name=name,
                 epochs=args.epochs,
                 steps=args.steps,
                 augment=("paraphrase",),
                 val_ex_limit=0,
                 force=True,
             )
+            train_expert(db, read_pairs(demo_pairs("train")), config)
         manifest = hub.load_manifest(name)
         metrics = manifest["metrics"]
         session = Session(db, expert=name)

@@ -31,14 +31,15 @@ def measure(args: argparse.Namespace, style: str, budget: int | None, lm) -> dic
     from finsql.ask.session import Session
 
     db_path = database(args.bull, args.db)
-    session = Session(db_path, expert=False, shots=args.shots, prompt_style=style, example_tokens=budget)
-    session.lm = lm
+    session = Session(
+        db_path, expert=False, shots=args.shots, prompt_style=style, example_tokens=budget, lm=lm
+    )
     tok = lm.tokenizer
     sizes, kept = [], []
     for pair in pairs_for(args.bull, args.db, "dev")[: args.limit]:
-        prompt, _, examples = session.prompt_for(pair.question)
-        sizes.append(len(tok(prompt + pair.sql, add_special_tokens=False)["input_ids"]))
-        kept.append(len(examples))
+        prompt = session.prompts.build(pair.question)
+        sizes.append(len(tok(prompt.text + pair.sql, add_special_tokens=False)["input_ids"]))
+        kept.append(len(prompt.examples))
     session.close()
     return {
         "style": style,

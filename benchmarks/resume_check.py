@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from finsql.ask.pairs import demo_pairs, read_pairs
-from finsql.experts.training import TRAINABLE_FILE, runs_dir
+from finsql.experts.checkpoints import TRAINABLE_FILE, runs_dir
 from finsql.lm.hub import MANIFEST, expert_dir
 from finsql.storage import write_json_atomic
 

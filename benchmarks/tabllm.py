@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from finsql.experts.training import cpu_threads
 from finsql.lm.models import load_model
+from finsql.lm.runtime import cpu_threads
 from finsql.storage import write_json_atomic
 from finsql.tabular.datasets import get_dataset
 from finsql.tabular.evaluation import BASELINES, evaluate, plot_auc

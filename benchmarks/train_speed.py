@@ -119,16 +119,23 @@ def gold_table_prompts(db_path: Path, pairs: list) -> list[tuple[object, str, st
     compact DDL, chat template."""
     from finsql.ask.linking import LinkedSchema
     from finsql.ask.prompting import build_messages, render_prompt
-    from finsql.ask.session import _tables_in
+    from finsql.ask.sqlcheck import check_sql
     from finsql.db.sandbox import connect
     from finsql.db.schema import introspect
     from finsql.lm.models import load_model
 
     schema = introspect(connect(db_path))
     tokenizer = load_model().tokenizer
+
+    def tables_in(sql: str) -> list[str]:
+        try:
+            return list(check_sql(sql, schema).tables)
+        except Exception:  # noqa: BLE001 - gold SQL that does not check names no table
+            return []
+
     out = []
     for pair in pairs:
-        tables = [schema.table(name) for name in _tables_in(pair.sql, schema)]
+        tables = [schema.table(name) for name in tables_in(pair.sql)]
         if not tables:
             continue
         messages = build_messages(pair.question, LinkedSchema(tables), [], "compact")
@@ -142,9 +149,9 @@ def run_baseline(args: argparse.Namespace) -> dict:
     from peft import LoraConfig, get_peft_model
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
-    from finsql.experts.training import mixed_precision
     from finsql.lm.methods import LLAMA_PROJECTIONS
     from finsql.lm.models import load_model
+    from finsql.lm.runtime import mixed_precision
 
     torch.set_num_threads(args.threads)
     set_seed(args.seed)
@@ -234,7 +241,8 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
 
 
 def run_finsql(args: argparse.Namespace) -> dict:
-    from finsql.experts.training import train_expert
+    from finsql.experts.config import TrainConfig
+    from finsql.experts.train import train_expert
     from finsql.lm import hub
 
     budget = stop_after(args.seconds)
@@ -243,11 +251,11 @@ def run_finsql(args: argparse.Namespace) -> dict:
     settings = parse_variant(args.settings)
     changed = {key: settings.pop(key) for key in TRAIN_ARGUMENTS & set(settings)}
     overrides = settings or None
-    train_expert(
-        database(args.bull, args.db), pairs_for(args.bull, args.db, "train"), "lora", name, epochs=1,
-        seed=args.seed, threads=args.threads, callbacks=[budget], force=True, val_split=0.0, progress=False,
-        overrides=overrides, **changed,
+    config = TrainConfig(
+        method="lora", name=name, epochs=1, seed=args.seed, threads=args.threads, callbacks=[budget],
+        force=True, val_split=0.0, progress=False, overrides=overrides, **changed,
     )  # fmt: skip
+    train_expert(database(args.bull, args.db), pairs_for(args.bull, args.db, "train"), config)
     manifest = hub.load_manifest(name)
     return {
         "examples": manifest["data"]["train_examples"],
@@ -303,7 +311,7 @@ def child(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    from finsql.experts.training import PRECISIONS
+    from finsql.lm.runtime import PRECISIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bull", type=Path, required=True)

@@ -1,4 +1,4 @@
-"""Atomic writes: a reader never sees a half-written file."""
+"""Atomic writes (a reader never sees a half-written file) and JSON-safe values."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -27,3 +28,22 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
 def write_json_atomic(path: str | os.PathLike, payload: object) -> None:
     """Write ``payload`` as indented JSON, atomically."""
     write_text_atomic(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON holds it, so manifests and ``--format json`` never fail on a stray type: mappings
+    and sequences recursively, integers and other numbers (``Decimal``) as numbers, dates as ISO text,
+    anything else as its text."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "__index__"):
+        return int(value)
+    if hasattr(value, "__float__"):
+        return float(value)
+    return str(value)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from finsql.ask.pairs import Pair
+
 
 @pytest.fixture(scope="session", autouse=True)
 def finsql_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -66,3 +68,39 @@ def fund_dbs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     so another schema fingerprint."""
     folder = tmp_path_factory.mktemp("fund-dbs")
     return _fund_db(folder / "funds.duckdb"), _fund_db(folder / "funds2.duckdb", extra_column=True)
+
+
+SMALL_PAIRS = [
+    Pair(q, s)
+    for q, s in [
+        ("How many funds are there?", "SELECT count(*) FROM fund"),
+        ("List the bond funds.", "SELECT fund_name FROM fund WHERE fund_type = 'bond'"),
+        ("What is the total AUM?", "SELECT sum(aum_mn) FROM fund"),
+        ("Which fund is the largest?", "SELECT fund_name FROM fund ORDER BY aum_mn DESC LIMIT 1"),
+        (
+            "Show me the top 2 funds by AUM.",
+            "SELECT fund_name, aum_mn FROM fund ORDER BY aum_mn DESC LIMIT 2",
+        ),
+        (
+            "What is the average AUM of equity funds?",
+            "SELECT avg(aum_mn) FROM fund WHERE fund_type = 'equity'",
+        ),
+        ("How many bond funds are there?", "SELECT count(*) FROM fund WHERE fund_type = 'bond'"),
+        (
+            "List each fund type with its fund count.",
+            "SELECT fund_type, count(*) FROM fund GROUP BY fund_type",
+        ),
+    ]
+]
+
+
+@pytest.fixture(scope="session")
+def small_pairs() -> list[Pair]:
+    """Eight question/SQL pairs on the one-table fund database (``small_db``)."""
+    return list(SMALL_PAIRS)
+
+
+@pytest.fixture(scope="session")
+def small_db(fund_dbs) -> Path:
+    """The first one-table fund database: short prompts for tiny-model training."""
+    return fund_dbs[0]

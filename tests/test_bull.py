@@ -304,7 +304,7 @@ def test_an_imported_instance_draws_few_shot_examples_from_its_train_pairs(
     session = Session(instance, expert=False)
     try:
         expected = [p.sql for p in read_pairs(out / "train.jsonl") if p.db == "tiny_stock"]
-        assert expected and [p.sql for p in session.examples.pairs] == expected
-        assert session.prompt_for("How many companies are in Jiangsu Province?")[2]
+        assert expected and [p.sql for p in session.retriever.pairs] == expected
+        assert session.prompts.build("How many companies are in Jiangsu Province?").examples
     finally:
         session.close()

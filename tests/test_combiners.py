@@ -50,7 +50,8 @@ def plugins():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
     """Two tiny LoRA experts (other seeds, so other matrices) and two databases, in an isolated cache."""
-    from finsql.experts.training import train_expert
+    from finsql.experts.config import TrainConfig
+    from finsql.experts.train import train_expert
 
     folder = tmp_path_factory.mktemp("combiners")
     with pytest.MonkeyPatch.context() as patch:
@@ -58,10 +59,11 @@ def trained(tmp_path_factory, tiny_model_dir, plugins, fund_dbs) -> dict:
         patch.setenv("FINSQL_THREADS", "1")
         db = fund_dbs[0]
         for name, seed in (("fund-a", 0), ("fund-b", 1)):
-            train_expert(
-                db, PAIRS, "lora", name, model_name=str(tiny_model_dir), layers=1, steps=2, batch_size=2,
+            config = TrainConfig(
+                method="lora", name=name, model_name=str(tiny_model_dir), layers=1, steps=2, batch_size=2,
                 lr=1e-2, val_split=0, seed=seed, augment=(), progress=False,
             )  # fmt: skip
+            train_expert(db, PAIRS, config)
         yield {"db": db, "other_db": fund_dbs[1], "tmp": folder}
 
 
@@ -75,10 +77,10 @@ def loaded(tiny_model_dir: Path, names: list[str]):
     """The tiny base model with the experts as adapters e0, e1, ..."""
     from transformers import AutoModelForCausalLM
 
-    from finsql.experts.compose import _load_adapters
+    from finsql.experts.compose import load_adapters
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
-    return _load_adapters(base, [hub.expert_dir(n) for n in names])
+    return load_adapters(base, [hub.expert_dir(n) for n in names])
 
 
 def lora_pairs(model, adapter: str) -> dict:
@@ -95,7 +97,7 @@ def lora_pairs(model, adapter: str) -> dict:
 def test_lorahub_composition_matches_a_hand_computation(trained, tiny_model_dir):
     import torch
 
-    from finsql.experts.compose import linear_combine
+    from finsql.experts.combiners import linear_combine
 
     a, b = adapter_tensors("fund-a"), adapter_tensors("fund-b")
     assert set(a) == set(b) and len(a) == 14  # 7 projections x (A, B) in the top layer only
@@ -155,7 +157,8 @@ def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
     import torch
 
     from finsql.ask.session import Session
-    from finsql.experts.compose import BOUNDS, compose_expert
+    from finsql.experts.compose import compose_expert
+    from finsql.experts.weights import BOUNDS
 
     folder = compose_expert(
         ["fund-a", "fund-b"], FEW, trained["other_db"], "funds2-hub", budget=6, seed=3, progress=False
@@ -205,7 +208,7 @@ def test_average_is_uniform_and_needs_no_search(trained):
 def test_peft_cat_and_ties(trained, tiny_model_dir, plugins):
     import torch
 
-    from finsql.experts.compose import get_combiner
+    from finsql.experts.combiners import get_combiner
 
     model = loaded(tiny_model_dir, ["fund-a", "fund-b"])
     cat, ties = get_combiner("cat", plugins), get_combiner("ties", plugins)
@@ -225,7 +228,7 @@ def test_peft_cat_and_ties(trained, tiny_model_dir, plugins):
 
 
 def test_registry_lists_the_builtin_combiners(plugins):
-    from finsql.experts.compose import Combiner, get_combiner
+    from finsql.experts.combiners import Combiner, get_combiner
     from finsql.plugins import combiners
 
     found = combiners(plugins)
@@ -284,7 +287,7 @@ def test_usage_errors_before_loading_anything(trained):
 
 
 def test_cli_compose_and_combiners(trained, plugins):
-    from finsql.experts.hub_cli import hub_app
+    from finsql.experts.cli import hub_app
 
     app = typer.Typer()
     app.add_typer(hub_app, name="hub")

@@ -29,6 +29,8 @@ assert (info["distribution"], info["version"]) == ("finsql-vera", "0.1.0")
 assert info["hooks"] == ["register_peft_methods"]
 
 vera = methods["vera"]
+assert vera.lr == 4e-3 and vera.config_class.__name__ == "VeraConfig"
+assert vera.settings(["r=64", "projection_prng_key=1"])["projection_prng_key"] == 1  # a VeraConfig field
 torch.manual_seed(0)
 model = vera.wrap(AutoModelForCausalLM.from_pretrained(model_dir), dict(vera.defaults))
 trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -84,13 +86,17 @@ def test_vera_plugin_wraps_saves_and_loads(vera_plugin, tiny_model_dir, tmp_path
     assert (tmp_path / "vera" / "adapter_config.json").is_file()
 
 
-def test_load_plugins_by_distribution_name(vera_plugin):
+@pytest.mark.parametrize(("selection", "vera"), [("finsql-vera", True), ("vera", True), ("", False)])
+def test_load_plugins_by_distribution_name(vera_plugin, selection, vera):
+    """``FINSQL_LOAD_PLUGINS`` picks third-party plugins; the built-ins load whatever it says."""
     code = "import finsql.plugins as p; print(','.join(i['name'] for i in p.list_plugins()))"
     proc = subprocess.run(
-        [vera_plugin, "-c", code], capture_output=True, text=True, env=_env(FINSQL_LOAD_PLUGINS="finsql-vera")
+        [vera_plugin, "-c", code], capture_output=True, text=True, env=_env(FINSQL_LOAD_PLUGINS=selection)
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "vera"
+    names = proc.stdout.strip().split(",")
+    assert {"lora", "prompt_tuning", "serializers"} <= set(names)
+    assert ("vera" in names) is vera
 
 
 TRAIN_AND_ASK = """
@@ -102,7 +108,8 @@ from peft import PeftModel
 import finsql.ask.session as pipeline
 from finsql.errors import NoValidSQL
 from finsql.ask.pairs import Pair
-from finsql.experts.training import train_expert
+from finsql.experts.config import TrainConfig
+from finsql.experts.train import train_expert
 
 model_dir, db = sys.argv[1], Path(sys.argv[2])
 pairs = [
@@ -110,8 +117,9 @@ pairs = [
     Pair("List the bond funds.", "SELECT fund_name FROM fund WHERE fund_type = 'bond'"),
     Pair("Which funds are equity funds?", "SELECT fund_name FROM fund WHERE fund_type = 'equity'"),
 ]
-folder = train_expert(db, pairs, "vera", "vera-demo", model_name=model_dir, layers=1, steps=2, batch_size=2,
-                      val_split=0, progress=False)
+config = TrainConfig(method="vera", name="vera-demo", model_name=model_dir, layers=1, steps=2, batch_size=2,
+                     val_split=0, progress=False)
+folder = train_expert(db, pairs, config)
 assert (folder / "adapter_config.json").is_file() and (folder / "finsql-expert.json").is_file()
 
 calls = []

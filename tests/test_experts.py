@@ -49,13 +49,12 @@ def other_model_dir(tiny_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def trained(cache, dbs, tiny_model_dir) -> str:
-    from finsql.experts.training import train_expert
+    from finsql.experts.config import TrainConfig
+    from finsql.experts.train import train_expert
 
-    train_expert(
-        dbs[0],
-        PAIRS,
-        "lora",
-        "funds-lora",
+    config = TrainConfig(
+        method="lora",
+        name="funds-lora",
         model_name=str(tiny_model_dir),
         layers=1,
         steps=2,
@@ -63,6 +62,7 @@ def trained(cache, dbs, tiny_model_dir) -> str:
         val_split=0,
         progress=False,
     )
+    train_expert(dbs[0], PAIRS, config)
     return "funds-lora"
 
 
@@ -138,9 +138,12 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     from finsql.ask.session import Session
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
-    assert session.expert_name == trained and session.shots == 3  # the default it was trained with
-    assert session.prompt_style == hub.load_manifest(trained)["prompt_style"] == "names"
-    assert "CREATE TABLE fund (fund_code PRIMARY KEY, " in session.prompt_for("How many funds are there?")[0]
+    assert session.expert_name == trained and session.settings.shots == 3  # the default it was trained with
+    assert session.settings.style == hub.load_manifest(trained)["prompt_style"] == "names"
+    assert (
+        "CREATE TABLE fund (fund_code PRIMARY KEY, "
+        in session.prompts.build("How many funds are there?").text
+    )
     calls = []
     real_generate = pipeline.generate
     monkeypatch.setattr(
@@ -155,12 +158,12 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     session.close()
 
     base = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=2)
-    assert base.expert_name is None and base.shots == 2 and base.prompt_style == "full"
+    assert base.expert_name is None and base.settings.shots == 2 and base.settings.style == "full"
     assert not isinstance(base.lm.model, PeftModel)
     base.close()
 
     named = Session(dbs[0], model_name=str(tiny_model_dir), expert=trained, shots=1)
-    assert named.expert_name == trained and named.shots == 3
+    assert named.expert_name == trained and named.settings.shots == 3
     named.close()
 
     without_model = Session(dbs[0], expert=trained)  # the expert's own base model
@@ -271,16 +274,18 @@ def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
 
 def test_an_expert_trained_with_shots_answers_with_its_own_examples(cache, dbs, tiny_model_dir, trained):
     from finsql.ask.session import Session
-    from finsql.experts.training import train_expert
+    from finsql.experts.config import TrainConfig
+    from finsql.experts.train import train_expert
 
-    train_expert(
-        dbs[0], PAIRS, "lora", "funds-shots", model_name=str(tiny_model_dir), layers=1, steps=1, batch_size=2,
+    config = TrainConfig(
+        method="lora", name="funds-shots", model_name=str(tiny_model_dir), layers=1, steps=1, batch_size=2,
         val_split=0, progress=False, shots=1,
     )  # fmt: skip
+    train_expert(dbs[0], PAIRS, config)
     session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-shots", shots=3)
-    assert session.shots == 1 and session.examples.pairs == PAIRS
-    prompt, _, examples = session.prompt_for("How many bond funds are there?")
-    assert len(examples) == 1 and examples[0].question in prompt
+    assert session.settings.shots == 1 and session.retriever.pairs == PAIRS
+    prompt = session.prompts.build("How many bond funds are there?")
+    assert len(prompt.examples) == 1 and prompt.examples[0].question in prompt.text
     session.close()
     hub.remove_expert("funds-shots")
 
@@ -291,7 +296,8 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
     """A budget admits the closest examples whose questions and SQL fit in it together, closest next to the
     question; an expert trained with a budget answers with the same one."""
     from finsql.ask.session import Session
-    from finsql.experts.training import train_expert
+    from finsql.experts.config import TrainConfig
+    from finsql.experts.train import train_expert
 
     long_sql = "SELECT count(*) FROM fund WHERE fund_type = 'bond' AND aum_mn > 0 AND fund_name IS NOT NULL"
     pool = [
@@ -306,7 +312,7 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
     size = {
         p.question: len(tok(f"{p.question}\n{p.sql}", add_special_tokens=False)["input_ids"]) for p in pool
     }
-    ranked = plain.examples.nearest(question, len(pool))[::-1]  # closest first
+    ranked = plain.retriever.nearest(question, len(pool))[::-1]  # closest first
     shortest = min(range(1, len(ranked)), key=lambda i: size[ranked[i].question])
     assert shortest > 1  # a closer example is longer: the budget must skip it, not stop at it
     budget = size[ranked[0].question] + size[ranked[shortest].question]
@@ -317,20 +323,27 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
         shots=2,
         example_tokens=budget,
         examples_path=path,
+        lm=plain.lm,
     )
-    capped.lm = plain.lm
-    assert capped.examples_for(question) == [ranked[shortest], ranked[0]]
-    assert plain.examples_for(question) == plain.examples.nearest(question, 3)  # no budget: the closest 3
+    assert capped.prompts.examples_for(question) == [ranked[shortest], ranked[0]]
+    assert plain.prompts.examples_for(question) == plain.retriever.nearest(
+        question, 3
+    )  # no budget: the closest 3
     with pytest.raises(UsageError, match="at least 1"):
         Session(dbs[0], model_name=str(tiny_model_dir), expert=False, example_tokens=0)
 
-    train_expert(
-        dbs[0], PAIRS, "lora", "funds-budget", model_name=str(tiny_model_dir), layers=1, steps=1,
+    config = TrainConfig(
+        method="lora", name="funds-budget", model_name=str(tiny_model_dir), layers=1, steps=1,
         batch_size=2, val_split=0, progress=False, shots=2, example_tokens=budget, prompt_style="names",
     )  # fmt: skip
+    train_expert(dbs[0], PAIRS, config)
     assert hub.load_manifest("funds-budget")["example_tokens"] == budget
     session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-budget")
-    assert (session.shots, session.example_tokens, session.prompt_style) == (2, budget, "names")
+    assert (session.settings.shots, session.settings.example_tokens, session.settings.style) == (
+        2,
+        budget,
+        "names",
+    )
     for s in (plain, capped, session):
         s.close()
     hub.remove_expert("funds-budget")
@@ -370,8 +383,8 @@ def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_mode
         session = Session(root / name / "instance-0.duckdb", model_name=str(tiny_model_dir), expert=None)
         try:
             assert session.schema.fingerprint() == fingerprints[name]
-            assert session.expert_name == "funds-joint" and session.shots == 1
-            assert {p.db for p in session.examples.pairs} == {name}  # the pool holds this database's pairs
+            assert session.expert_name == "funds-joint" and session.settings.shots == 1
+            assert {p.db for p in session.retriever.pairs} == {name}  # the pool holds this database's pairs
             assert session.lm is not None  # the schema check passes on each database
         finally:
             session.close()
@@ -387,17 +400,43 @@ def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypa
     hub.remove_expert("shipped")
     monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
 
-    assert hub.install_bundled(fingerprint="another") == []
-    assert hub.install_bundled(fingerprint="fp-demo") == ["shipped"]
+    assert hub.install_bundled(name="another") == []
+    assert hub.install_bundled() == ["shipped"]
     installed = hub.load_manifest("shipped")
     assert installed["source"] == "bundled" and installed["created_at"].startswith("2024-06")
     assert (Path(installed["path"]) / "state.bin").read_bytes() == b"x" * 10
     assert hub.install_bundled() == []  # already there
 
     hub.remove_expert("shipped")  # the user declines it: no automatic reinstall
-    assert hub.install_bundled(fingerprint="fp-demo") == []
+    assert hub.install_bundled() == []
     assert hub.install_bundled(name="shipped") == ["shipped"]  # asked for by name
     hub.remove_expert("shipped")
+
+
+def test_a_shipped_expert_answers_only_when_asked_for_by_name(
+    cache, dbs, tiny_model_dir, trained, monkeypatch
+):
+    """An installed shipped expert for the schema is never routed to by itself (nobody measured it against
+    the base model here); named, it is used."""
+    from finsql.ask.session import Session
+
+    shipped = cache / "bundled-routing"
+    shutil.copytree(hub.expert_dir(trained), shipped / "shipped-funds")
+    manifest = json.loads((shipped / "shipped-funds" / hub.MANIFEST).read_text())
+    manifest["created_at"] = "2999-01-01T00:00:00+00:00"  # newer than every expert trained here
+    (shipped / "shipped-funds" / hub.MANIFEST).write_text(json.dumps(manifest))
+    monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
+    assert hub.install_bundled() == ["shipped-funds"]
+    fingerprint = hub.load_manifest("shipped-funds")["schema_fingerprint"]
+    assert hub.find_expert_for(fingerprint, manifest["base_model_hash"]) == trained
+    session = Session(dbs[0], model_name=str(tiny_model_dir))
+    named = Session(dbs[0], model_name=str(tiny_model_dir), expert="shipped-funds")
+    try:
+        assert session.expert_name == trained and named.expert_name == "shipped-funds"
+    finally:
+        session.close()
+        named.close()
+        hub.remove_expert("shipped-funds")
 
 
 def test_the_shipped_demo_expert_matches_the_demo_schema(demo_db):

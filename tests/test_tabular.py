@@ -15,9 +15,11 @@ import torch
 
 from finsql.errors import InputError, UsageError
 from finsql.hookspecs import hookimpl
+from finsql.lm.activations import ActivationCache
+from finsql.lm.wrapping import wrap_for_training
 from finsql.plugins import get_plugin_manager, new_plugin_manager, peft_methods
 from finsql.tabular.evaluation import auc, balanced_order, baseline_probs, draw_split
-from finsql.tabular.finetune import FrozenPrefix, finetune
+from finsql.tabular.finetune import finetune
 from finsql.tabular.scoring import (
     answer_logprobs,
     build_prompt,
@@ -232,8 +234,6 @@ def test_scoring_matches_hand_computation(tiny, chat):
 def test_prompt_tuning_scores_whole_sequences(tiny):
     import copy
 
-    from finsql.experts.training import wrap_for_training
-
     method = peft_methods()["prompt-tuning"]
     settings = {**method.defaults, "num_virtual_tokens": 4}
     model, _ = wrap_for_training(method, copy.deepcopy(tiny.model), settings, None, 1)
@@ -248,8 +248,6 @@ def test_prompt_tuning_scores_whole_sequences(tiny):
 def test_frozen_prefix_matches_a_plain_forward(tiny):
     import copy
 
-    from finsql.experts.training import wrap_for_training
-
     method = peft_methods()["ia3"]
     model, how = wrap_for_training(method, copy.deepcopy(tiny.model), method.defaults, 1, 1)
     assert how in ("layers_to_transform", "frozen-below")
@@ -259,13 +257,13 @@ def test_frozen_prefix_matches_a_plain_forward(tiny):
                 param.mul_(torch.rand_like(param) + 0.5)  # move the adapter off its identity start
     model.eval()
     prompts, answers = [[5, 6, 7, 8], [9, 10]], [[20, 21], [22]]
-    prefix = FrozenPrefix(model, 1)
+    prefix = ActivationCache(model, 1, limit_bytes=None)
     assert prefix.enabled
-    prefix.capture(model, [p + a for p, a in zip(prompts, answers, strict=True)])
+    prefix.precompute(model, {i: p + a for i, (p, a) in enumerate(zip(prompts, answers, strict=True))})
     with torch.no_grad():
         plain = answer_logprobs(model, prompts, answers, 0)
         with prefix.skipping():
-            cached = answer_logprobs(model, prompts, answers, 0, embeds=prefix.states)
+            cached = answer_logprobs(model, prompts, answers, 0, embeds=prefix.inputs(range(2)))
     torch.testing.assert_close(cached, plain, atol=1e-5, rtol=1e-5)
 
 

@@ -17,10 +17,13 @@ from pathlib import Path
 import duckdb
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from finsql.ask.linking import embed
 from finsql.ask.pairs import Pair
 from finsql.ask.session import Session
 from finsql.ask.sqlcheck import is_ordered
+from finsql.bull.suite import instances_in, is_import, suites_in
 from finsql.console import err
+from finsql.db.database import resolve_database
 from finsql.db.results import results_match
 from finsql.db.sandbox import connect, run_query
 from finsql.errors import FinsqlError, InputError
@@ -243,8 +246,6 @@ def _advance(bar: Progress, task: int, items: list[ItemResult], total: int) -> N
 
 def _embed_questions(pairs: Sequence[Pair]) -> None:
     """One batched embedding pass over the questions; each later lookup (linking, examples) is a memo hit."""
-    from finsql.ask.linking import embed
-
     embed([pair.question for pair in pairs])
 
 
@@ -273,9 +274,6 @@ def resolve_targets(db: str | os.PathLike | None, pairs: Sequence[Pair]) -> dict
     key ``""``, for every pair; a folder of ``instance-<k>.duckdb`` files: the same with several
     instances; or a ``finsql bull import`` folder: one target per database, pairs go by their ``db``.
     """
-    from finsql.bull.suite import instances_in, is_import, suites_in
-    from finsql.db.database import resolve_database
-
     path = Path(db).expanduser() if db not in (None, "") else None
     if path is not None and path.is_dir():
         if is_import(path):
@@ -302,7 +300,6 @@ def evaluate_targets(
 ) -> Report:
     """Evaluate ``pairs`` on ``targets`` (see ``resolve_targets``): one session per database, opened on
     its first instance by ``open_session``, predictions checked on all its instances."""
-    from finsql.bull.suite import is_import
 
     items: list[ItemResult] = []
     _embed_questions(pairs)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from finsql.ask.linking import embed
 from finsql.errors import InputError
 
 
@@ -51,8 +52,6 @@ class ExampleRetriever:
     """Finds the training pairs whose questions are closest to a new question (embedding cosine)."""
 
     def __init__(self, pairs: list[Pair]) -> None:
-        from finsql.ask.linking import embed
-
         self.pairs = pairs
         self._emb = embed([p.question for p in pairs])
 
@@ -60,8 +59,6 @@ class ExampleRetriever:
         """The ``k`` most similar pairs, least similar first (so the closest sits next to the question)."""
         if k <= 0 or not self.pairs:
             return []
-        from finsql.ask.linking import embed
-
         sims = self._emb @ embed([question])[0]
         top = np.argsort(-sims)[:k]
         return [self.pairs[i] for i in reversed(top)]

@@ -12,6 +12,8 @@ from pathlib import Path
 import duckdb
 
 from finsql.console import status
+from finsql.db.sandbox import connect
+from finsql.db.schema import introspect
 from finsql.errors import DatabaseError, first_line
 from finsql.paths import cache_dir
 
@@ -39,9 +41,6 @@ def ensure_demo_db(rebuild: bool = False) -> Path:
 
 def demo_fingerprint() -> str | None:
     """Schema fingerprint of the demo database, or None when it has not been built."""
-    from finsql.db.sandbox import connect
-    from finsql.db.schema import introspect
-
     path = demo_db_path()
     if not path.exists():
         return None

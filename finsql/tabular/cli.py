@@ -13,6 +13,7 @@ from rich.table import Table
 
 from finsql.console import out, status
 from finsql.errors import InputError, UsageError
+from finsql.lm.runtime import cpu_threads
 
 tab_app = typer.Typer(help="Classify table rows with the language model (TabLLM).", no_args_is_help=True)
 
@@ -72,7 +73,6 @@ def _task(data, db, table, dataset, target, question, choices, columns):
 
 def _method(method: str, settings: list[str]) -> tuple[str | None, dict | None]:
     """The PEFT method name (None for ``none``) and its settings, checked before the model loads."""
-    from finsql.lm.methods import parse_overrides
     from finsql.plugins import peft_methods
 
     if method == "none":
@@ -82,13 +82,12 @@ def _method(method: str, settings: list[str]) -> tuple[str | None, dict | None]:
     methods = peft_methods()
     if method not in methods:
         raise UsageError(f"unknown PEFT method {method!r}; methods: none, {', '.join(methods)}")
-    return method, parse_overrides(settings, methods[method].defaults)
+    return method, methods[method].settings(settings)
 
 
 def _load(model: str | None):
     import torch
 
-    from finsql.experts.training import cpu_threads
     from finsql.lm.models import load_model
 
     torch.set_num_threads(cpu_threads())

@@ -140,7 +140,8 @@ def baseline_probs(kind: str, task: TabularTask, train: list[int], test: list[in
     return probs
 
 
-def _jsonable(value: Any) -> Any:
+def _nan_as_none(value: Any) -> Any:
+    """JSON has no NaN: a figure that could not be computed is written as null."""
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
@@ -225,7 +226,7 @@ def evaluate(
         "test_rows": test_rows,
         "summary": summary,
         "seconds_per_100_rows": round(100 * seconds / scored, 2) if scored else None,
-        "runs": [{key: _jsonable(value) for key, value in run.items()} for run in runs],
+        "runs": [{key: _nan_as_none(value) for key, value in run.items()} for run in runs],
     }
 
 

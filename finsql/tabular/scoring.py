@@ -12,7 +12,6 @@ prefix tuning) take no position ids: they score whole right-padded sequences ins
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +20,7 @@ import torch
 
 from finsql.errors import InputError
 from finsql.lm.methods import is_prompt_learning
-from finsql.lm.models import LoadedModel
+from finsql.lm.models import LoadedModel, cache_argument
 
 DEFAULT_BATCH_SIZE = 8
 
@@ -54,12 +53,6 @@ def encode_prompts(
 
 def _device(model: Any) -> torch.device:
     return next(model.parameters()).device
-
-
-def _cache_argument(model: Any) -> str:
-    """What ``forward`` calls the KV cache: ``cache`` from transformers 5.x, ``past_key_values`` before."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
 
 
 def answer_logprobs(
@@ -140,8 +133,8 @@ def _choices_on_cache(
         inputs[j, : len(choice) - 1] = torch.tensor(choice[:-1])
         targets[j, : len(choice) - 1] = torch.tensor(choice[1:])
         tmask[j, : len(choice) - 1] = 1
-    cache_argument = _cache_argument(model)
-    cache = getattr(out, cache_argument)
+    cache_kwarg = cache_argument(model)
+    cache = getattr(out, cache_kwarg)
     cache.batch_repeat_interleave(c)
     positions = mask.sum(-1).repeat_interleave(c)[:, None] + torch.arange(rest, device=device)
     attention = torch.cat([mask.repeat_interleave(c, 0), tmask.repeat(n, 1).to(device).long()], dim=1)
@@ -149,7 +142,7 @@ def _choices_on_cache(
         input_ids=inputs.repeat(n, 1).to(device),
         attention_mask=attention,
         position_ids=positions,
-        **{cache_argument: cache},
+        **{cache_kwarg: cache},
     ).logits
     token_lp = logits.float().log_softmax(-1).gather(-1, targets.repeat(n, 1).to(device)[..., None])[..., 0]
     later = (token_lp * tmask.repeat(n, 1).to(device)).sum(-1).view(n, c)

@@ -12,7 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from finsql.db.database import resolve_database
+from finsql.db.sandbox import connect
+from finsql.db.schema import introspect
 from finsql.errors import InputError, UsageError, first_line
+from finsql.plugins import serializers
 
 _READERS = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
 
@@ -90,8 +94,6 @@ def prepare_row(record: dict[str, Any], columns: dict[str, ColumnInfo]) -> dict[
 
 def get_serializer(name: str, manager: Any = None) -> Serializer:
     """The registered serializer ``name`` as ``fn(row, seed)``; the seed reaches those that take one."""
-    from finsql.plugins import serializers
-
     found = serializers(manager)
     if name not in found:
         raise UsageError(f"unknown serializer {name!r}; serializers: {', '.join(found) or 'none installed'}")
@@ -160,10 +162,6 @@ def read_table_file(path: str | Path):
 
 def read_db_table(db: str | Path, table: str) -> tuple[Any, dict[str, ColumnInfo]]:
     """A table of a DuckDB database (read-only) and its column COMMENTs as descriptions."""
-    from finsql.db.database import resolve_database
-    from finsql.db.sandbox import connect
-    from finsql.db.schema import introspect
-
     con = connect(resolve_database(db))
     try:
         found = introspect(con).table(table)

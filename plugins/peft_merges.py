@@ -9,7 +9,7 @@ scaling as square roots on A and B and gives the new adapter lora_alpha = r.
 
 from __future__ import annotations
 
-from finsql.experts.compose import Combiner
+from finsql.experts.combiners import Combiner
 from finsql.hookspecs import hookimpl
 
 TIES_DENSITY = 0.2

@@ -1,6 +1,6 @@
 """Average: the experts' LoRA matrices summed with uniform weights 1/n (what FinSQL's released code does)."""
 
-from finsql.experts.compose import Combiner, linear_combine
+from finsql.experts.combiners import Combiner, linear_combine
 from finsql.hookspecs import hookimpl
 
 

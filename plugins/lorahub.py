@@ -1,6 +1,6 @@
 """LoRAHub: the experts' LoRA matrices summed with weights learnt gradient-free on a few examples."""
 
-from finsql.experts.compose import Combiner, linear_combine
+from finsql.experts.combiners import Combiner, linear_combine
 from finsql.hookspecs import hookimpl
 
 

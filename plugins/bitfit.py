@@ -8,15 +8,22 @@ are saved alone in ``bitfit.safetensors``, next to a small ``bitfit_config.json`
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from finsql.errors import ModelError
 from finsql.hookspecs import hookimpl
-from finsql.lm.methods import LLAMA_PROJECTIONS, PeftMethod
+from finsql.lm.methods import LLAMA_PROJECTIONS, PeftMethod, option
 
-DEFAULTS = {"target_modules": LLAMA_PROJECTIONS}
 CONFIG_FILE = "bitfit_config.json"
 WEIGHTS_FILE = "bitfit.safetensors"
+
+
+@dataclass
+class BitFitOptions:
+    """BitFit's settings (not a peft method: these are all ``--set`` takes)."""
+
+    target_modules: list[str] = option(LLAMA_PROJECTIONS, "names of the linear layers whose biases train")
 
 
 def _add_biases(model, target_modules: list[str]) -> dict:
@@ -84,4 +91,4 @@ def load(model, folder: Path):
 @hookimpl
 def register_peft_methods(register):
     description = "BitFit: train only biases (zero biases added where layers have none)"
-    register(PeftMethod("bitfit", description, DEFAULTS, wrap, save, load))
+    register(PeftMethod("bitfit", description, BitFitOptions, wrap, save, load, lr=1e-3, few_shot_lr=3e-3))

@@ -1,0 +1,29 @@
+"""Command-line options that several commands share, so they read the same everywhere."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+from finsql.output import Format
+
+
+class PromptStyle(str, Enum):
+    """How the linked schema is written into the prompt."""
+
+    full = "full"
+    compact = "compact"
+    names = "names"
+
+
+DbOption = typer.Option(
+    None, "--db", help="DuckDB file or folder of CSV/Parquet files (default: the demo database)."
+)
+ModelOption = typer.Option(
+    None, "--model", help="Hugging Face causal-LM id or local path (default: SmolLM2-135M-Instruct)."
+)
+FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv.")
+ExampleTokensOption = typer.Option(
+    None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."
+)

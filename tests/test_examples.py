@@ -1,0 +1,46 @@
+"""Training examples: the inference prompt, the gold SQL as target, examples that never leak the answer."""
+
+from __future__ import annotations
+
+from finsql.ask.pairs import ExampleRetriever
+from finsql.ask.session import Session
+from finsql.experts.augment import SKELETON_MARKER, paraphrase_question
+from finsql.experts.examples import ExcludingRetriever, build_examples, end_of_turn_id
+
+
+def test_training_retrieval_never_shows_a_pair_its_own_sql(small_pairs):
+    """A paraphrase's nearest pair is the one it rewrites: as a shot it would hand the model the gold SQL."""
+    plain = ExampleRetriever(small_pairs)
+    excluding = ExcludingRetriever(plain, seed=0)
+    rewritten = 0
+    for pair in small_pairs:
+        rewrite = paraphrase_question(pair.question, 0)
+        if rewrite is not None:
+            rewritten += 1
+            assert plain.nearest(rewrite, 1) == [pair]  # the leak the exclusion exists for
+        for question in filter(None, (pair.question, rewrite)):
+            shots = excluding.nearest(question, 3)
+            assert len(shots) == 3 and pair not in shots
+            assert shots == [p for p in plain.nearest(question, 5) if p is not pair][-3:]  # still the closest
+    assert rewritten >= 3
+
+
+def test_training_prompt_is_the_inference_prompt(cache, small_db, small_pairs, tiny_model_dir):
+    session = Session(small_db, model_name=str(tiny_model_dir), shots=0, expert=False)
+    tok = session.lm.tokenizer
+    examples, counts = build_examples(session.prompts, small_pairs[:2], ("skeleton",))
+    assert counts.sql == 2 and counts.skeleton == 2
+    prompt = session.prompts.build(small_pairs[1].question).text
+    plain, skeleton = examples[2], examples[3]
+    assert plain.input_ids[: plain.prompt_len] == tok(prompt, add_special_tokens=False)["input_ids"]
+    assert (
+        tok.decode(plain.input_ids[plain.prompt_len :])
+        == " fund_name FROM fund WHERE fund_type = 'bond'<|im_end|>"
+    )
+    assert plain.input_ids[-1] == end_of_turn_id(tok) == tok.convert_tokens_to_ids("<|im_end|>")
+    skeleton_prompt = tok.decode(skeleton.input_ids[: skeleton.prompt_len])
+    assert f"{SKELETON_MARKER} List the bond funds." in skeleton_prompt and skeleton_prompt.endswith("SELECT")
+    assert tok.decode(skeleton.input_ids[skeleton.prompt_len :]).startswith(
+        " fund_name FROM fund WHERE fund_type = _"
+    )
+    session.close()

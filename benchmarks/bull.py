@@ -109,7 +109,7 @@ def trained_expert(kind: str, db_path: Path, pairs: list[Pair], scale: int, args
     budget = f"{args.steps * scale}steps" if args.steps else f"{args.minutes * scale:g}min"
     name = f"bull-{kind}-{budget}-k{args.shots}-s{args.seed}"
     reusable = args.reuse and hub.expert_dir(name).exists()
-    if reusable and hub.load_manifest(name)["data"]["hash"] == data_hash(pairs):
+    if reusable and hub.load_manifest(name).data["hash"] == data_hash(pairs):
         return name
     callbacks = [stop_after(args.minutes * 60 * scale)] if args.minutes else []
     config = TrainConfig(
@@ -218,16 +218,16 @@ def main() -> None:
         few = random.Random(args.seed).sample(
             train[FEW_SHOT_TARGET], min(args.k, len(train[FEW_SHOT_TARGET]))
         )
-        hub = f"bull-{FEW_SHOT_TARGET}-lorahub-k{len(few)}-s{args.seed}"
+        composed = f"bull-{FEW_SHOT_TARGET}-lorahub-k{len(few)}-s{args.seed}"
 
         def lorahub() -> dict:
             sources = [trained[db] for db in FEW_SHOT_SOURCES]
             compose_expert(
-                sources, few, suites[FEW_SHOT_TARGET][0], hub, budget=args.budget, seed=args.seed,
+                sources, few, suites[FEW_SHOT_TARGET][0], composed, budget=args.budget, seed=args.seed,
                 progress=False, force=True,
             )  # fmt: skip
-            composition = hub.load_manifest(hub)["composition"]
-            rows = score(dev, suites, {FEW_SHOT_TARGET: hub}, 0, args.shots)
+            composition = hub.load_manifest(composed).composition or {}
+            rows = score(dev, suites, {FEW_SHOT_TARGET: composed}, 0, args.shots)
             rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
             return rows
 

@@ -107,10 +107,7 @@ def domain_expert(db: Path, domain: str, pairs: list[Pair], args) -> str:
     name = f"xs-{domain}-s{args.seed}"
     if args.reuse and hub.expert_dir(name).exists():
         manifest = hub.load_manifest(name)
-        if (
-            manifest["data"]["hash"] == data_hash(pairs)
-            and manifest["hyperparameters"]["steps"] == args.steps
-        ):
+        if manifest.data["hash"] == data_hash(pairs) and manifest.hyperparameters["steps"] == args.steps:
             return name
     config = TrainConfig(
         method="lora", name=name, model_name=args.model, layers=args.layers, steps=args.steps,
@@ -146,9 +143,9 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
             force=True,
         )
         comp_info = hub.load_manifest(name)
-        composition = comp_info["composition"]
+        composition = comp_info.composition or {}
         rows.append(
-            {"arm": combiner, "expert": name, "loss": comp_info["metrics"]["examples_loss"],
+            {"arm": combiner, "expert": name, "loss": comp_info.metrics["examples_loss"],
              "weights": dict(zip(composition["experts"], composition["weights"], strict=True))}
         )  # fmt: skip
     name = f"{tag}-lora"
@@ -161,7 +158,7 @@ def arms_for_k(db: Path, names: list[str], few: list[Pair], eval_pairs: list[Pai
         {
             "arm": f"lora-{k}",
             "expert": name,
-            "train_loss": hub.load_manifest(name)["metrics"]["train_loss"],
+            "train_loss": hub.load_manifest(name).metrics["train_loss"],
         }
     )
     for row in rows:

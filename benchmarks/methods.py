@@ -105,7 +105,7 @@ def main() -> None:
             )
             train_expert(db, read_pairs(demo_pairs("train")), config)
         manifest = hub.load_manifest(name)
-        metrics = manifest["metrics"]
+        metrics = manifest.metrics
         session = Session(db, expert=name)
         row = {
             "method": method,
@@ -116,9 +116,9 @@ def main() -> None:
             "steps": metrics["steps"],
             "seconds_per_step": metrics["seconds_per_step"],
             "val_loss": metrics["best_val_loss"],
-            "layers": manifest["layers"],
-            "prompt_style": manifest.get("prompt_style", "full"),
-            "shots": manifest.get("shots", 0),
+            "layers": manifest.layers,
+            "prompt_style": manifest.prompt_style,
+            "shots": manifest.shots,
             **held_out(session, args.limit),
         }
         session.close()

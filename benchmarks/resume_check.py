@@ -25,7 +25,7 @@ from pathlib import Path
 
 from finsql.ask.pairs import demo_pairs, read_pairs
 from finsql.experts.checkpoints import TRAINABLE_FILE, runs_dir
-from finsql.lm.hub import MANIFEST, expert_dir
+from finsql.lm.hub import expert_dir, load_manifest
 from finsql.storage import write_json_atomic
 
 RESULTS = Path(__file__).parent / "results"
@@ -62,8 +62,8 @@ def sha256(path: Path) -> str:
 
 
 def metrics(name: str) -> dict:
-    manifest = json.loads((expert_dir(name) / MANIFEST).read_text(encoding="utf-8"))
-    return {k: manifest["metrics"].get(k) for k in (*COMPARED, "train_seconds", "seconds_per_step")}
+    recorded = load_manifest(name).metrics
+    return {k: recorded.get(k) for k in (*COMPARED, "train_seconds", "seconds_per_step")}
 
 
 def main() -> None:

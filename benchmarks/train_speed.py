@@ -258,14 +258,14 @@ def run_finsql(args: argparse.Namespace) -> dict:
     train_expert(database(args.bull, args.db), pairs_for(args.bull, args.db, "train"), config)
     manifest = hub.load_manifest(name)
     return {
-        "examples": manifest["data"]["train_examples"],
-        "median_tokens": manifest["data"]["train_tokens_median"],
-        "shots": manifest["shots"],
-        "layers": manifest["layers"],
-        "lora_dropout": manifest["params"].get("lora_dropout"),
-        "train_loss": manifest["metrics"].get("train_loss"),
-        "precision": manifest["metrics"].get("precision"),
-        "group_by_length": manifest["metrics"].get("group_by_length"),
+        "examples": manifest.data["train_examples"],
+        "median_tokens": manifest.data["train_tokens_median"],
+        "shots": manifest.shots,
+        "layers": manifest.layers,
+        "lora_dropout": manifest.params.get("lora_dropout"),
+        "train_loss": manifest.metrics.get("train_loss"),
+        "precision": manifest.metrics.get("precision"),
+        "group_by_length": manifest.metrics.get("group_by_length"),
         "steps": budget.steps,
         "seconds": round(budget.elapsed, 1),
         "examples_per_s": round(budget.steps * BATCH / budget.elapsed, 3) if budget.elapsed else None,

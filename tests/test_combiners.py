@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -164,7 +165,7 @@ def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
         ["fund-a", "fund-b"], FEW, trained["other_db"], "funds2-hub", budget=6, seed=3, progress=False
     )
     manifest = hub.load_manifest("funds2-hub")
-    comp = manifest["composition"]
+    comp = manifest.composition
     assert comp["combiner"] == "lorahub" and comp["experts"] == ["fund-a", "fund-b"]
     assert comp["optimizer"] == "NGOpt" and comp["budget"] == 6 and comp["regularization"] == 0.05
     steps = comp["steps"]
@@ -174,8 +175,8 @@ def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
     best = min(steps, key=lambda s: s["objective"])
     assert comp["weights"] == best["weights"] and comp["objective"] == best["objective"]
     assert best["objective"] == pytest.approx(best["loss"] + 0.05 * sum(map(abs, best["weights"])) / 2)
-    assert manifest["metrics"]["examples_loss"] == pytest.approx(best["loss"], rel=1e-4)
-    assert manifest["method"] == "lora" and manifest["prompt_style"] == "names" and manifest["shots"] == 3
+    assert manifest.metrics["examples_loss"] == pytest.approx(best["loss"], rel=1e-4)
+    assert manifest.method == "lora" and manifest.prompt_style == "names" and manifest.shots == 3
     assert (folder / "adapter_config.json").is_file()
     # the saved matrices are the weighted sums of the experts' matrices
     w0, w1 = comp["weights"]
@@ -198,7 +199,7 @@ def test_average_is_uniform_and_needs_no_search(trained):
     from finsql.experts.compose import compose_expert
 
     compose_expert(["fund-a", "fund-b"], FEW, trained["db"], "funds-avg", combiner="average", progress=False)
-    comp = hub.load_manifest("funds-avg")["composition"]
+    comp = hub.load_manifest("funds-avg").composition
     assert comp["combiner"] == "average" and comp["weights"] == [0.5, 0.5] and "steps" not in comp
     a, b, saved = adapter_tensors("fund-a"), adapter_tensors("fund-b"), adapter_tensors("funds-avg")
     for key in saved:
@@ -242,7 +243,7 @@ def test_registry_lists_the_builtin_combiners(plugins):
 def _variant(source: str, name: str, config: dict | None = None, manifest: dict | None = None) -> None:
     """A copy of expert ``source`` with some adapter-config or manifest fields changed."""
     folder = hub.expert_dir(source)
-    payload = {**hub.load_manifest(source), **(manifest or {})}
+    payload = dataclasses.replace(hub.load_manifest(source), **(manifest or {}))
     adapter = {**json.loads((folder / "adapter_config.json").read_text()), **(config or {})}
 
     def write(target: Path) -> None:
@@ -308,7 +309,7 @@ def test_cli_compose_and_combiners(trained, plugins):
     assert result.exit_code == 0, result.output
     assert "expert funds-cli ->" in result.output and "lorahub of 2 experts: fund-a" in result.output
     assert "step 3/3  loss" in result.output  # the loss per step (a bar on a terminal)
-    assert len(hub.load_manifest("funds-cli")["composition"]["steps"]) == 3
+    assert len(hub.load_manifest("funds-cli").composition["steps"]) == 3
     again = runner.invoke(app, [*args, "--name", "funds-cli"])
     assert isinstance(again.exception, UsageError) and "already exists" in str(again.exception)
     both = runner.invoke(app, [*args, "--all", "--name", "x"])

@@ -16,6 +16,7 @@ import pytest
 from finsql.ask.pairs import Pair
 from finsql.errors import FinsqlError, InputError, NoValidSQL, UsageError
 from finsql.lm import hub
+from finsql.lm.manifest import ExpertManifest
 
 PAIRS = [
     Pair("How many funds are there?", "SELECT count(*) FROM fund"),
@@ -67,14 +68,9 @@ def trained(cache, dbs, tiny_model_dir) -> str:
 
 
 def fake_expert(name: str, created_at: str, fingerprint="fp1", base="h1", force=False) -> Path:
-    manifest = {
-        "schema_fingerprint": fingerprint,
-        "base_model_hash": base,
-        "method": "lora",
-        "shots": 0,
-        "created_at": created_at,
-        "metrics": {},
-    }
+    manifest = ExpertManifest(
+        method="lora", schema_fingerprint=fingerprint, base_model_hash=base, shots=0, created_at=created_at
+    )
     return hub.save_expert(
         name, lambda folder: (folder / "state.bin").write_bytes(b"x" * 10), manifest, force
     )
@@ -93,12 +89,12 @@ def test_hub_listing_lookup_and_removal(cache):
     fake_expert("old", "2024-01-01T00:00:00+00:00")
     fake_expert("new", "2025-01-01T00:00:00+00:00")
     fake_expert("elsewhere", "2026-01-01T00:00:00+00:00", fingerprint="fp2")
-    names = [m["name"] for m in hub.list_experts()]
+    names = [m.name for m in hub.list_experts()]
     assert {"old", "new", "elsewhere"} <= set(names)
     assert hub.find_expert_for("fp1", "h1") == "new"
     assert hub.find_expert_for("fp1", "other") is None
     info = hub.load_manifest("new")
-    assert info["format"] == 1 and info["metrics"]["adapter_bytes"] == 10 and Path(info["path"]).is_dir()
+    assert info.format == 1 and info.metrics["adapter_bytes"] == 10 and Path(info.path).is_dir()
     for name in ("old", "new", "elsewhere"):
         hub.remove_expert(name)
     assert hub.find_expert_for("fp1", "h1") is None
@@ -115,7 +111,7 @@ def test_save_is_atomic(cache):
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError):
-        hub.save_expert("atomic", crash, {"metrics": {}})
+        hub.save_expert("atomic", crash, ExpertManifest(method="lora"))
     assert not (cache / "experts" / "atomic").exists()
     assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
 
@@ -123,10 +119,10 @@ def test_save_is_atomic(cache):
     with pytest.raises(UsageError, match="already exists; use --force"):
         fake_expert("atomic", "2025-01-01T00:00:00+00:00")
     with pytest.raises(RuntimeError):  # a failed forced overwrite keeps the previous expert
-        hub.save_expert("atomic", crash, {"metrics": {}}, force=True)
-    assert hub.load_manifest("atomic")["created_at"].startswith("2024")
+        hub.save_expert("atomic", crash, ExpertManifest(method="lora"), force=True)
+    assert hub.load_manifest("atomic").created_at.startswith("2024")
     fake_expert("atomic", "2025-01-01T00:00:00+00:00", force=True)
-    assert hub.load_manifest("atomic")["created_at"].startswith("2025")
+    assert hub.load_manifest("atomic").created_at.startswith("2025")
     hub.remove_expert("atomic")
     assert not [p for p in (cache / "experts").iterdir() if "atomic" in p.name]
 
@@ -139,7 +135,7 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
 
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     assert session.expert_name == trained and session.settings.shots == 3  # the default it was trained with
-    assert session.settings.style == hub.load_manifest(trained)["prompt_style"] == "names"
+    assert session.settings.style == hub.load_manifest(trained).prompt_style == "names"
     assert (
         "CREATE TABLE fund (fund_code PRIMARY KEY, "
         in session.prompts.build("How many funds are there?").text
@@ -337,7 +333,7 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
         batch_size=2, val_split=0, progress=False, shots=2, example_tokens=budget, prompt_style="names",
     )  # fmt: skip
     train_expert(dbs[0], PAIRS, config)
-    assert hub.load_manifest("funds-budget")["example_tokens"] == budget
+    assert hub.load_manifest("funds-budget").example_tokens == budget
     session = Session(dbs[0], model_name=str(tiny_model_dir), expert="funds-budget")
     assert (session.settings.shots, session.settings.example_tokens, session.settings.style) == (
         2,
@@ -375,9 +371,9 @@ def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_mode
     listed = _finsql("experts", "list", cache=cache).stdout
     assert "funds_a" in listed and "funds_b" in listed  # the schema column names the databases
     manifest = hub.load_manifest("funds-joint")
-    assert manifest["data"]["train_pairs"] == 6 and manifest["data"]["val_pairs"] == 2  # one per database
-    assert manifest["database"] == str(root) and manifest["metrics"]["val_ex_n"] == 2
-    fingerprints = manifest["schema_fingerprints"]
+    assert manifest.data["train_pairs"] == 6 and manifest.data["val_pairs"] == 2  # one per database
+    assert manifest.database == str(root) and manifest.metrics["val_ex_n"] == 2
+    fingerprints = manifest.schema_fingerprints
     assert set(fingerprints) == set(names) and len(set(fingerprints.values())) == 2
     for name in names:
         session = Session(root / name / "instance-0.duckdb", model_name=str(tiny_model_dir), expert=None)
@@ -389,7 +385,7 @@ def test_a_joint_expert_learns_every_database_of_an_import(cache, dbs, tiny_mode
         finally:
             session.close()
     with pytest.raises(FinsqlError, match="trained for schema"):
-        hub.check_expert(manifest, "another-schema", manifest["base_model_hash"])
+        hub.check_expert(manifest, "another-schema", manifest.base_model_hash)
     hub.remove_expert("funds-joint")
 
 
@@ -403,8 +399,8 @@ def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypa
     assert hub.install_bundled(name="another") == []
     assert hub.install_bundled() == ["shipped"]
     installed = hub.load_manifest("shipped")
-    assert installed["source"] == "bundled" and installed["created_at"].startswith("2024-06")
-    assert (Path(installed["path"]) / "state.bin").read_bytes() == b"x" * 10
+    assert installed.source == "bundled" and installed.bundled and installed.created_at.startswith("2024-06")
+    assert (Path(installed.path) / "state.bin").read_bytes() == b"x" * 10
     assert hub.install_bundled() == []  # already there
 
     hub.remove_expert("shipped")  # the user declines it: no automatic reinstall
@@ -427,7 +423,7 @@ def test_a_shipped_expert_answers_only_when_asked_for_by_name(
     (shipped / "shipped-funds" / hub.MANIFEST).write_text(json.dumps(manifest))
     monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
     assert hub.install_bundled() == ["shipped-funds"]
-    fingerprint = hub.load_manifest("shipped-funds")["schema_fingerprint"]
+    fingerprint = hub.load_manifest("shipped-funds").schema_fingerprint
     assert hub.find_expert_for(fingerprint, manifest["base_model_hash"]) == trained
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     named = Session(dbs[0], model_name=str(tiny_model_dir), expert="shipped-funds")
@@ -448,8 +444,10 @@ def test_the_shipped_demo_expert_matches_the_demo_schema(demo_db):
     con.close()
 
     shipped = hub.bundled_dir()
-    manifests = [json.loads((p / hub.MANIFEST).read_text()) for p in shipped.iterdir()]
+    manifests = [
+        ExpertManifest.from_json(json.loads((p / hub.MANIFEST).read_text())) for p in shipped.iterdir()
+    ]
     assert manifests, "finsql ships at least one demo expert"
     for manifest in manifests:
-        assert manifest["schema_fingerprint"] == fingerprint
-        assert manifest["base_model"] == "smollm2-135m-instruct"
+        assert manifest.schema_fingerprint == fingerprint
+        assert manifest.base_model == "smollm2-135m-instruct"

@@ -20,6 +20,7 @@ from finsql.ask.pairs import Pair, demo_pairs, read_pairs
 from finsql.errors import UsageError
 from finsql.experts.config import TrainConfig
 from finsql.experts.train import train_expert
+from finsql.lm.manifest import ExpertManifest
 from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, mixed_precision
 
 
@@ -53,8 +54,8 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(file))
 
 
-def manifest(folder: Path) -> dict:
-    return json.loads((folder / "finsql-expert.json").read_text())
+def manifest(folder: Path) -> ExpertManifest:
+    return ExpertManifest.from_json(json.loads((folder / "finsql-expert.json").read_text()))
 
 
 def test_train_lora_on_demo_pairs(train, cache, demo_db, tiny_model_dir):
@@ -70,24 +71,24 @@ def test_train_lora_on_demo_pairs(train, cache, demo_db, tiny_model_dir):
     }
     info = manifest(folder)
     con = connect(demo_db)
-    assert info["schema_fingerprint"] == introspect(con).fingerprint()
+    assert info.schema_fingerprint == introspect(con).fingerprint()
     con.close()
-    assert info["base_model_hash"] == weights_hash(str(tiny_model_dir))
-    assert (info["method"], info["layers"], info["layers_applied"], info["shots"]) == (
+    assert info.base_model_hash == weights_hash(str(tiny_model_dir))
+    assert (info.method, info.layers, info.layers_applied, info.shots) == (
         "lora",
         1,
         "layers_to_transform",
         3,  # retrieved examples by default, as at inference
     )
-    assert info["params"]["r"] == 8 and info["augment"] == ["skeleton", "paraphrase"]
-    assert info["data"]["train_pairs"] == 8 and info["data"]["val_pairs"] == 2
-    assert info["data"]["train_skeleton"] == 8 and info["data"]["train_paraphrase"] > 0
-    assert info["data"]["train_tokens_median"] > 100  # system prompt, schema and three examples
-    metrics = info["metrics"]
+    assert info.params["r"] == 8 and info.augment == ["skeleton", "paraphrase"]
+    assert info.data["train_pairs"] == 8 and info.data["val_pairs"] == 2
+    assert info.data["train_skeleton"] == 8 and info.data["train_paraphrase"] > 0
+    assert info.data["train_tokens_median"] > 100  # system prompt, schema and three examples
+    metrics = info.metrics
     assert metrics["steps"] == 2 and metrics["val_ex_n"] == 1 and metrics["val_ex"] == 0.0
     for key in ("train_loss", "val_loss", "seconds", "seconds_per_step", "trainable_params", "adapter_bytes"):
         assert metrics[key] > 0, key
-    assert len(info["data"]["hash"]) == 16 and info["created_at"].endswith("+00:00")
+    assert len(info.data["hash"]) == 16 and info.created_at.endswith("+00:00")
     assert json.loads((folder / "adapter_config.json").read_text())["layers_to_transform"] == [1]
     assert not (cache / "runs" / "demo-lora").exists()  # checkpoints are dropped once the expert is saved
 
@@ -140,7 +141,7 @@ def test_resume_after_a_crash_matches_the_uninterrupted_run(
     assert expected.keys() == got.keys()
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
-    a, b = manifest(full)["metrics"], manifest(resumed)["metrics"]
+    a, b = manifest(full).metrics, manifest(resumed).metrics
     assert a["steps"] == b["steps"] == 6
     for key in ("train_loss", "train_loss_mean", "val_loss", "best_val_loss"):
         assert b[key] == pytest.approx(a[key], abs=1e-6), key
@@ -164,16 +165,16 @@ def test_activation_cache_gives_the_same_adapter(train, cache, small_db, tiny_mo
     options = dict(steps=None, epochs=3, eval_steps=4)
     plain = train(small_db, "lora", "no-cache", tiny_model_dir, activation_cache=False, **options)
     cached = train(small_db, "lora", "cache", tiny_model_dir, **options)
-    assert manifest(plain)["metrics"]["cached_batches"] == 0
-    assert manifest(cached)["metrics"]["cached_batches"] > 10
-    assert manifest(cached)["metrics"]["activation_cache"]
+    assert manifest(plain).metrics["cached_batches"] == 0
+    assert manifest(cached).metrics["cached_batches"] > 10
+    assert manifest(cached).metrics["activation_cache"]
     one_pass = train(small_db, "lora", "one-pass", tiny_model_dir, steps=None, epochs=1, eval_steps=4)
-    assert not manifest(one_pass)["metrics"]["activation_cache"]  # nothing would ever be read back
+    assert not manifest(one_pass).metrics["activation_cache"]  # nothing would ever be read back
     expected, got = weights(plain), weights(cached)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
     for key in ("train_loss", "val_loss"):
-        assert manifest(cached)["metrics"][key] == pytest.approx(manifest(plain)["metrics"][key], abs=1e-6)
+        assert manifest(cached).metrics[key] == pytest.approx(manifest(plain).metrics[key], abs=1e-6)
 
     skip = finsql.lm.activations.skip_class()
 
@@ -183,7 +184,7 @@ def test_activation_cache_gives_the_same_adapter(train, cache, small_db, tiny_mo
 
     monkeypatch.setattr(finsql.lm.activations, "skip_class", lambda: WrongSkip)
     checked = train(small_db, "lora", "cache-off", tiny_model_dir, **options)
-    assert manifest(checked)["metrics"]["cached_batches"] == 0
+    assert manifest(checked).metrics["cached_batches"] == 0
     got = weights(checked)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
@@ -196,17 +197,17 @@ def test_without_prompt_gradients_same_loss_and_the_cache_still_fits(train, cach
     first = dict(steps=1, val_split=0.0, val_ex_limit=0)
     exact = train(small_db, "lora", "exact-1", tiny_model_dir, prompt_gradients=True, **first)
     detached = train(small_db, "lora", "detached-1", tiny_model_dir, prompt_gradients=False, **first)
-    assert manifest(detached)["metrics"]["prompt_gradients"] is False
-    assert manifest(exact)["metrics"]["prompt_gradients"] is True
-    loss = manifest(exact)["metrics"]["train_loss"]
-    assert manifest(detached)["metrics"]["train_loss"] == pytest.approx(loss, rel=1e-5)
+    assert manifest(detached).metrics["prompt_gradients"] is False
+    assert manifest(exact).metrics["prompt_gradients"] is True
+    loss = manifest(exact).metrics["train_loss"]
+    assert manifest(detached).metrics["train_loss"] == pytest.approx(loss, rel=1e-5)
     before, after = weights(exact), weights(detached)
     assert any(not torch.allclose(before[k], after[k]) for k in before)  # the prompt's share is missing
 
     options = dict(steps=None, epochs=3, eval_steps=4, prompt_gradients=False)
     plain = train(small_db, "lora", "detached-no-cache", tiny_model_dir, activation_cache=False, **options)
     cached = train(small_db, "lora", "detached-cache", tiny_model_dir, **options)
-    assert manifest(cached)["metrics"]["cached_batches"] > 10
+    assert manifest(cached).metrics["cached_batches"] > 10
     expected, got = weights(plain), weights(cached)
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], atol=1e-6, rtol=0)
@@ -240,11 +241,11 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(
     full = train(small_db, "lora", "fp32-3", tiny_model_dir, **options)
     half = train(small_db, "lora", "bf16-3", tiny_model_dir, **{**options, "precision": "bf16"})
     assert validated == [True, True]  # after bf16 training, validation runs the plain (inference) forward
-    metrics = manifest(half)["metrics"]
+    metrics = manifest(half).metrics
     assert metrics["precision"] == "bf16" and metrics["cpu_bf16_speedup"] > 0
-    assert manifest(full)["metrics"]["precision"] == "float32"
+    assert manifest(full).metrics["precision"] == "float32"
     assert metrics["cached_batches"] > 0
-    assert metrics["train_loss"] == pytest.approx(manifest(full)["metrics"]["train_loss"], rel=0.1)
+    assert metrics["train_loss"] == pytest.approx(manifest(full).metrics["train_loss"], rel=0.1)
     adapter = weights(half)
     assert all(t.dtype == torch.float32 and torch.isfinite(t).all() for t in adapter.values())
     assert any(not torch.equal(adapter[k], weights(full)[k]) for k in adapter)
@@ -257,7 +258,7 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(
 
     monkeypatch.setattr(finsql.lm.activations, "skip_class", lambda: WrongSkip)
     wrong = train(small_db, "lora", "bf16-wrong", tiny_model_dir, **{**options, "precision": "bf16"})
-    assert manifest(wrong)["metrics"]["cached_batches"] == 0
+    assert manifest(wrong).metrics["cached_batches"] == 0
 
 
 def test_crash_while_saving_leaves_no_expert(train, cache, small_db, tiny_model_dir, monkeypatch):

@@ -35,7 +35,7 @@ def route_expert(
         return None
     fingerprint = schema.fingerprint()
     if expert is None:
-        if not any(fingerprint in hub.fingerprints_of(m) for m in hub.list_experts()):
+        if not any(fingerprint in m.fingerprints() for m in hub.list_experts()):
             return None  # no weights to hash: the common case stays cheap
         name = hub.find_expert_for(fingerprint, hub.weights_hash(resolve_model_path(model_name)))
         if name is None:
@@ -45,13 +45,11 @@ def route_expert(
         hub.install_bundled(name=expert)
         manifest = hub.load_manifest(expert)
         name = expert
-        if model_name is None and manifest.get("base_model"):
-            model_name = manifest["base_model"]
+        if model_name is None and manifest.base_model:
+            model_name = manifest.base_model
         base_hash = hub.weights_hash(resolve_model_path(model_name))
         hub.check_expert(manifest, fingerprint, base_hash, force=force)
-    settings = PromptSettings(
-        manifest.get("prompt_style", "full"), int(manifest.get("shots", 0)), manifest.get("example_tokens")
-    )
+    settings = PromptSettings(manifest.prompt_style, int(manifest.shots), manifest.example_tokens)
     return Route(name, model_name, settings)
 
 
@@ -62,7 +60,7 @@ def expert_examples(name: str, fingerprint: str) -> list[Pair] | None:
     if not pool.is_file():
         return None
     pairs = read_pairs(pool)
-    joint = hub.load_manifest(name).get("schema_fingerprints") or {}
+    joint = hub.load_manifest(name).schema_fingerprints
     if joint:
         pairs = [p for p in pairs if joint.get(p.db) == fingerprint]
     return pairs

@@ -58,12 +58,13 @@ class Session:
         prompt_style: str = "full",
         example_tokens: int | None = None,
         lm: LoadedModel | None = None,
+        retriever: Retriever | None = None,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
         ``prompt_style``, ``example_tokens``: see ``PromptSettings``) are the ones it was trained with.
-        ``lm``: a model already loaded, used as it is (no expert is applied to it; training validates its
-        model this way)."""
+        ``lm``: a model already loaded, used as it is (no expert is applied to it), and ``retriever``: where
+        examples come from instead of the default pool; training validates its model this way."""
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
         self.db_path = db_path
         self.con = connect(db_path)
@@ -82,7 +83,7 @@ class Session:
             self.model_name, self.settings = route.model_name, route.settings
         self._lm = lm
         self._prompts: PromptBuilder | None = None
-        self.retriever: Retriever = ExampleRetriever(self._example_pairs(examples_path))
+        self.retriever: Retriever = retriever or ExampleRetriever(self._example_pairs(examples_path))
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
         """Few-shot pool: the given file, else the pairs the expert was trained with, else this database's

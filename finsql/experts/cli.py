@@ -10,6 +10,7 @@ import json
 import sys
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -20,6 +21,7 @@ from finsql.experts.combiners import Combiner
 from finsql.experts.config import TrainConfig
 from finsql.experts.pairs_io import read_pairs_any
 from finsql.lm import hub
+from finsql.lm.manifest import ExpertManifest
 from finsql.options import ExampleTokensOption, ModelOption, PromptStyle
 from finsql.plugins import combiners, peft_methods
 
@@ -149,15 +151,15 @@ def train_cmd(
 def _print_expert_summary(folder: Path) -> None:
     """What was trained, how long it took and how it measured, in four lines."""
     manifest = hub.load_manifest(folder.name)
-    m = manifest.get("metrics", {})
+    m = manifest.metrics
 
     def fmt(value: float | None, spec: str) -> str:
         return "n/a" if value is None else format(value, spec)
 
     val_ex = "n/a" if m.get("val_ex") is None else f"{m['val_ex']:.1%} of {m.get('val_ex_n')}"
     out.print(
-        f"expert {manifest['name']} -> {folder}\n"
-        f"  {manifest['method']} on {manifest['base_model']}, {m.get('steps')} steps, "
+        f"expert {manifest.name} -> {folder}\n"
+        f"  {manifest.method} on {manifest.base_model}, {m.get('steps')} steps, "
         f"{fmt(m.get('seconds_per_step'), '.2f')} s/step, {fmt(m.get('seconds'), '.0f')} s in all\n"
         f"  train loss {fmt(m.get('train_loss'), '.4f')}, val loss {fmt(m.get('val_loss'), '.4f')}, "
         f"val EX {val_ex}\n"
@@ -173,36 +175,40 @@ def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON,
     hub.install_bundled()
     manifests = hub.list_experts()
     if as_json:
-        sys.stdout.write(json.dumps(manifests, indent=2, default=str) + "\n")
+        sys.stdout.write(json.dumps([_manifest_json(m) for m in manifests], indent=2, default=str) + "\n")
         return
     table = Table("expert", "method", "base model", "schema", "shots", "val loss", "val EX", "created")
     for m in manifests:
-        metrics = m.get("metrics", {})
-        val_loss, val_ex = metrics.get("val_loss"), metrics.get("val_ex")
+        val_loss, val_ex = m.metrics.get("val_loss"), m.metrics.get("val_ex")
         table.add_row(
-            m["name"],
-            str(m.get("method")),
-            str(m.get("base_model")),
+            m.name,
+            str(m.method),
+            str(m.base_model),
             _schema_cell(m),
-            str(m.get("shots", 0)),
+            str(m.shots),
             "" if val_loss is None else f"{val_loss:.4f}",
             "" if val_ex is None else f"{val_ex:.1%}",
-            str(m.get("created_at", "")),
+            str(m.created_at),
         )
     out.print(table)
 
 
-def _schema_cell(manifest: dict) -> str:
+def _manifest_json(manifest: ExpertManifest) -> dict[str, Any]:
+    """The manifest as written, with the expert's name and folder."""
+    return {**manifest.to_json(), "name": manifest.name, "path": manifest.path}
+
+
+def _schema_cell(manifest: ExpertManifest) -> str:
     """The schema fingerprint, or the databases of a joint expert."""
-    joint = manifest.get("schema_fingerprints") or {}
-    return ", ".join(joint) if joint else str(manifest.get("schema_fingerprint"))
+    joint = manifest.schema_fingerprints
+    return ", ".join(joint) if joint else str(manifest.schema_fingerprint)
 
 
 @experts_app.command("show")
 def experts_show(name: str = typer.Argument(..., help="Expert name.")) -> None:
     """Print an expert's manifest (JSON)."""
     hub.install_bundled(name=name)
-    sys.stdout.write(json.dumps(hub.load_manifest(name), indent=2, default=str) + "\n")
+    sys.stdout.write(json.dumps(_manifest_json(hub.load_manifest(name)), indent=2, default=str) + "\n")
 
 
 @experts_app.command("rm")
@@ -217,7 +223,7 @@ def _expert_names(experts: str | None, all_experts: bool, name: str) -> list[str
     if bool(experts) == all_experts:
         raise UsageError("give --experts a,b,... or --all (one of them)")
     if all_experts:
-        return [m["name"] for m in hub.list_experts() if m["name"] != name]
+        return [m.name for m in hub.list_experts() if m.name != name]
     return [part.strip() for part in experts.split(",") if part.strip()]
 
 
@@ -253,7 +259,7 @@ def compose_cmd(
         force=force,
     )
     manifest = hub.load_manifest(folder.name)
-    composition = manifest["composition"]
+    composition = manifest.composition or {}
     weights = ", ".join(
         f"{expert} {weight:+.3f}"
         for expert, weight in zip(composition["experts"], composition["weights"], strict=True)
@@ -263,8 +269,8 @@ def compose_cmd(
     out.print(
         f"expert {name} -> {folder}\n"
         f"  {composition['combiner']} of {len(composition['experts'])} experts: {weights}\n"
-        f"  loss on {composition['examples']} examples {manifest['metrics']['examples_loss']:.4f}{searched}, "
-        f"{manifest['metrics']['seconds']:.0f} s",
+        f"  loss on {composition['examples']} examples {manifest.metrics['examples_loss']:.4f}{searched}, "
+        f"{manifest.metrics['seconds']:.0f} s",
         highlight=False,
     )
 

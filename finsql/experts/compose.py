@@ -35,6 +35,7 @@ from finsql.experts.weights import (
     search_weights,
 )
 from finsql.lm import hub
+from finsql.lm.manifest import ExpertManifest
 from finsql.lm.runtime import torch_threads
 from finsql.storage import jsonable
 
@@ -58,43 +59,59 @@ _MANIFEST_COMPARED = {
 }
 
 
-def source_experts(names: Sequence[str], minimum: int = 2) -> list[dict[str, Any]]:
-    """The manifests of the experts to compose, with their adapter configs; UsageError when they differ or
-    are fewer than ``minimum`` distinct ones."""
+@dataclass(frozen=True)
+class Source:
+    """An expert to compose: its manifest and its peft adapter config (``target_modules`` sorted)."""
+
+    manifest: ExpertManifest
+    adapter_config: dict[str, Any]
+
+
+def _adapter_config(manifest: ExpertManifest) -> dict[str, Any]:
+    """The LoRA adapter config of an expert; UsageError when it is not a plain LoRA adapter."""
+    try:
+        config = json.loads((Path(manifest.path) / "adapter_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        config = {}
+    if not isinstance(config, dict) or config.get("peft_type") != "LORA" or config.get("use_dora"):
+        raise UsageError(
+            f"expert {manifest.name!r} is a {manifest.method} adapter: only LoRA experts compose"
+        )
+    if isinstance(config.get("target_modules"), list):
+        config["target_modules"] = sorted(config["target_modules"])
+    return config
+
+
+def source_experts(names: Sequence[str], minimum: int = 2) -> list[Source]:
+    """The experts to compose, with their adapter configs; UsageError when they differ or are fewer than
+    ``minimum`` distinct ones."""
     names = list(dict.fromkeys(names))
     if len(names) < minimum:
         raise UsageError("composing needs at least two experts" if minimum == 2 else "no experts given")
     manifests = [hub.load_manifest(name) for name in names]
-    for manifest in manifests:
-        config_file = Path(manifest["path"]) / "adapter_config.json"
-        try:
-            config = json.loads(config_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            config = {}
-        if config.get("peft_type") != "LORA" or config.get("use_dora"):
-            raise UsageError(
-                f"expert {manifest['name']!r} is a {manifest.get('method')} adapter: "
-                "only LoRA experts compose"
-            )
-        if isinstance(config.get("target_modules"), list):
-            config["target_modules"] = sorted(config["target_modules"])
-        manifest["adapter_config"] = config
-    first = manifests[0]
-    for other in manifests[1:]:
-        pairs = [(first, other, key, label) for key, label in _MANIFEST_COMPARED.items()]
-        pairs += [(first["adapter_config"], other["adapter_config"], k, v) for k, v in _COMPARED.items()]
-        for a, b, key, label in pairs:
-            if a.get(key) != b.get(key):
+    sources = [Source(manifest, _adapter_config(manifest)) for manifest in manifests]
+    first = sources[0]
+    for other in sources[1:]:
+        pairs = [
+            (getattr(first.manifest, key), getattr(other.manifest, key), label)
+            for key, label in _MANIFEST_COMPARED.items()
+        ]
+        pairs += [
+            (first.adapter_config.get(key), other.adapter_config.get(key), label)
+            for key, label in _COMPARED.items()
+        ]
+        for a, b, label in pairs:
+            if a != b:
                 raise UsageError(
-                    f"experts {first['name']!r} and {other['name']!r} differ in {label} "
-                    f"({a.get(key)} vs {b.get(key)}): only experts of one LoRA setup compose"
+                    f"experts {first.manifest.name!r} and {other.manifest.name!r} differ in {label} "
+                    f"({a} vs {b}): only experts of one LoRA setup compose"
                 )
-    return manifests
+    return sources
 
 
-def _base_model(manifest: dict[str, Any]) -> str | None:
-    path = manifest.get("base_model_path")
-    return path if path and Path(path).is_dir() else manifest.get("base_model")
+def _base_model(manifest: ExpertManifest) -> str | None:
+    path = manifest.base_model_path
+    return path if path and Path(path).is_dir() else manifest.base_model
 
 
 @dataclass
@@ -103,7 +120,7 @@ class Composition:
 
     session: Session
     model: Any
-    manifests: list[dict[str, Any]]
+    sources: list[Source]
     adapters: list[str]
     examples: list[Example]
     loss: ExampleLoss
@@ -116,6 +133,11 @@ class Composition:
         self.model.set_adapter(_SEARCH_ADAPTER)
         self._composer.write(weights)
         return self.loss()
+
+    @property
+    def manifests(self) -> list[ExpertManifest]:
+        """The composed experts' manifests, in adapter order."""
+        return [source.manifest for source in self.sources]
 
 
 @contextlib.contextmanager
@@ -130,34 +152,32 @@ def open_composition(
     """Load the base model, the experts ``names`` and the tokenized ``pairs`` (prompts as at inference).
     ``minimum=1`` allows one expert: its loss on ``pairs`` is ``loss_of([1.0])``, the base model's
     ``loss_of([0.0])``."""
-    manifests = source_experts(names, minimum)
+    sources = source_experts(names, minimum)
     if not pairs:
         raise InputError("no examples to compose the experts on")
-    first = manifests[0]
+    first = sources[0].manifest
     with torch_threads(threads):
         session = Session(
             resolve_database(db_path),
             model_name=_base_model(first),
-            shots=int(first.get("shots", 0)),
+            shots=int(first.shots),
             expert=False,
-            prompt_style=first.get("prompt_style", "full"),
-            example_tokens=first.get("example_tokens"),
+            prompt_style=first.prompt_style,
+            example_tokens=first.example_tokens,
         )
         try:
-            yield _open(session, manifests, list(pairs), batch_size)
+            yield _open(session, sources, list(pairs), batch_size)
         finally:
             session.close()
 
 
-def _open(
-    session: Session, manifests: list[dict[str, Any]], pairs: list[Pair], batch_size: int
-) -> Composition:
+def _open(session: Session, sources: list[Source], pairs: list[Pair], batch_size: int) -> Composition:
     lm = session.lm
-    first = manifests[0]
-    if hub.weights_hash(lm.path) != first.get("base_model_hash"):
+    first = sources[0]
+    if hub.weights_hash(lm.path) != first.manifest.base_model_hash:
         raise UsageError(
             f"the base model {lm.name!r} is not the one the experts were trained on "
-            f"(weights {hub.weights_hash(lm.path)}, not {first.get('base_model_hash')})"
+            f"(weights {hub.weights_hash(lm.path)}, not {first.manifest.base_model_hash})"
         )
     retriever = session.retriever
     if session.settings.shots > 0:  # the examples are the few-shot pool, never their own shot
@@ -167,12 +187,12 @@ def _open(
     examples, _counts = build_examples(prompts, pairs, (), 0, max_length)
     if not examples:
         raise InputError("no usable examples (gold SQL must start with SELECT and fit the model)")
-    model = load_adapters(lm.model, [Path(m["path"]) for m in manifests])
-    adapters = [f"e{i}" for i in range(len(manifests))]
-    layers = first["adapter_config"].get("layers_to_transform")
+    model = load_adapters(lm.model, [Path(source.manifest.path) for source in sources])
+    adapters = [f"e{i}" for i in range(len(sources))]
+    layers = first.adapter_config.get("layers_to_transform")
     first_adapted = min(layers) if isinstance(layers, list) and layers else None
     loss = ExampleLoss(model, examples, lm.tokenizer.pad_token_id, first_adapted, batch_size)
-    return Composition(session, model, manifests, adapters, examples, loss)
+    return Composition(session, model, sources, adapters, examples, loss)
 
 
 def load_adapters(base: Any, folders: list[Path]) -> Any:
@@ -233,7 +253,7 @@ def compose_expert(
         lm = comp.session.lm
         composition = {
             "combiner": chosen.name,
-            "experts": [m["name"] for m in comp.manifests],
+            "experts": [m.name for m in comp.manifests],
             "weights": weights,
             "examples": len(pairs),
             "seed": seed,
@@ -247,27 +267,24 @@ def compose_expert(
                 "objective": search.objective,
                 "steps": [{k: s[k] for k in ("step", "loss", "objective", "weights")} for s in search.steps],
             }
-        manifest = jsonable(
-            {
-                "schema_fingerprint": comp.session.schema.fingerprint(),
-                "database": str(comp.session.db_path),
-                "base_model": lm.name,
-                "base_model_path": lm.path,
-                "base_model_hash": first.get("base_model_hash"),
-                "method": first.get("method"),
-                "params": first.get("params"),
-                "layers": first.get("layers"),
-                "layers_applied": first.get("layers_applied"),
-                "shots": comp.session.settings.shots,
-                "prompt_style": comp.session.settings.style,
-                "example_tokens": comp.session.settings.example_tokens,
-                "composition": composition,
-                "data": {"hash": data_hash(list(pairs)), "pairs": len(pairs), "examples": len(comp.examples)},
-                "metrics": {
-                    "examples_loss": final_loss,
-                    "seconds": round(time.perf_counter() - started, 2),
-                },
-            }
+        manifest = ExpertManifest(
+            schema_fingerprint=comp.session.schema.fingerprint(),
+            database=str(comp.session.db_path),
+            base_model=lm.name,
+            base_model_path=lm.path,
+            base_model_hash=first.base_model_hash,
+            method=first.method,
+            params=dict(first.params),
+            layers=first.layers,
+            layers_applied=first.layers_applied,
+            shots=comp.session.settings.shots,
+            prompt_style=comp.session.settings.style,
+            example_tokens=comp.session.settings.example_tokens,
+            composition=jsonable(composition),
+            data={"hash": data_hash(list(pairs)), "pairs": len(pairs), "examples": len(comp.examples)},
+            metrics=jsonable(
+                {"examples_loss": final_loss, "seconds": round(time.perf_counter() - started, 2)}
+            ),
         )
 
         def write_state(folder: Path) -> None:

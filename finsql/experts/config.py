@@ -20,9 +20,11 @@ from finsql.plugins import peft_methods
 DEFAULT_LAYERS = 8
 DEFAULT_EPOCHS = 3
 DEFAULT_SHOTS = 3  # retrieved examples: k=0 experts answer worse than the untrained model given k=3
-DEFAULT_PROMPT_STYLE = "names"  # compact DDL without column types: 16% fewer tokens, EX no worse (README)
+# compact DDL without column types: 16% fewer tokens, EX no worse (docs/benchmarks.md)
+DEFAULT_PROMPT_STYLE = "names"
 DEFAULT_EXAMPLE_TOKENS: int | None = None  # no cap on the retrieved examples' tokens
-DEFAULT_PROMPT_GRADIENTS = False  # prompt without autograd: faster, same EX, lower dev loss (README)
+# the prompt without autograd: faster, same EX, lower dev loss (docs/benchmarks.md)
+DEFAULT_PROMPT_GRADIENTS = False
 """Learning rates for methods that train far fewer (or differently scaled) parameters than LoRA."""
 
 

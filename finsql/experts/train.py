@@ -23,7 +23,6 @@ import math
 import os
 import shutil
 import statistics
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
 from finsql.ask.evaluation import evaluate
-from finsql.ask.pairs import Pair
+from finsql.ask.pairs import ExampleRetriever, Pair
 from finsql.ask.session import Session
 from finsql.console import status
 from finsql.errors import InputError, UsageError
@@ -48,6 +47,7 @@ from finsql.experts.pairs_io import data_hash, read_pairs_any, write_pairs
 from finsql.experts.trainer import ExpertTrainer, RichProgress, StepHook, StepTimer, training_arguments
 from finsql.lm import hub
 from finsql.lm.activations import ActivationCache
+from finsql.lm.manifest import ExpertManifest
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
 from finsql.lm.runtime import mixed_precision, torch_threads
@@ -241,32 +241,26 @@ def validate(data: TrainingData, run: TrainingRun, config: TrainConfig) -> tuple
     lm = data.lm
     trained = LoadedModel(run.model, lm.tokenizer, lm.name, lm.path, lm.device)
     correct = 0.0
-    with tempfile.TemporaryDirectory() as folder:
-        for db, opened in data.sessions.items():
-            chosen = [p for p in ex_pairs if not db or p.db == db]
-            if not chosen:
-                continue
-            pool = None
-            if config.shots > 0:
-                pool = Path(folder) / f"examples-{db}.jsonl"
-                write_pairs(pool, data.train_pairs[db])
-            session = Session(
-                opened.db_path,
-                model_name=config.model_name,
-                examples_path=pool,
-                linker=opened.linker,
-                shots=config.shots,
-                expert=False,
-                prompt_style=config.prompt_style,
-                example_tokens=config.example_tokens,
-                lm=trained,
-            )
-            try:
-                correct += (validation_accuracy(session, chosen, progress=config.progress) or 0.0) * len(
-                    chosen
-                )
-            finally:
-                session.close()
+    for db, opened in data.sessions.items():
+        chosen = [p for p in ex_pairs if not db or p.db == db]
+        if not chosen:
+            continue
+        session = Session(
+            opened.db_path,
+            model_name=config.model_name,
+            linker=opened.linker,
+            shots=config.shots,
+            expert=False,
+            prompt_style=config.prompt_style,
+            example_tokens=config.example_tokens,
+            lm=trained,
+            retriever=ExampleRetriever(data.train_pairs[db]),
+        )
+        try:
+            accuracy = validation_accuracy(session, chosen, progress=config.progress) or 0.0
+            correct += accuracy * len(chosen)
+        finally:
+            session.close()
     return correct / len(ex_pairs), len(ex_pairs)
 
 
@@ -350,42 +344,40 @@ def expert_manifest(
     outcome: Outcome,
     checked: CheckedConfig,
     seconds: float,
-) -> dict[str, Any]:
+) -> ExpertManifest:
     """The expert's manifest: what it is for (schemas, base model), how it was trained, how it measured."""
     c = checked.config
     lm = data.lm
     fingerprints = data.fingerprints
     counts, val_counts = data.counts, data.val_counts
     first = next(iter(data.sessions.values()))
-    return jsonable(
-        {
-            "schema_fingerprint": next(iter(fingerprints.values())),
-            **({"schema_fingerprints": fingerprints} if data.joint else {}),
-            "database": str(db_path if data.joint else first.db_path),
-            "base_model": lm.name,
-            "base_model_path": lm.path,
-            "base_model_hash": run.base_hash,
-            "method": c.method,
-            "params": checked.params,
-            "layers": c.layers,
-            "layers_applied": run.layer_mode,
-            "hyperparameters": {
-                "epochs": c.epochs, "steps": c.steps, "total_steps": run.total_steps,
-                "batch_size": c.batch_size, "lr": checked.lr, "val_split": c.val_split, "seed": c.seed,
-                "patience": c.patience, "eval_steps": run.interval, "max_length": data.max_length,
-            },
-            "augment": checked.augment,
-            "shots": c.shots,
-            "prompt_style": c.prompt_style,
-            "example_tokens": c.example_tokens,
-            "data": {
-                "hash": data_hash(data.pairs), "pairs": len(data.pairs), "train_pairs": len(data.all_train),
-                "val_pairs": len(data.all_val), "train_examples": len(data.train_examples),
-                "train_tokens_median": statistics.median(map(len, data.train_examples)),
-                "val_examples": len(data.val_examples),
-                **{f"train_{k}": v for k, v in asdict(counts).items()},
-                "val_skipped": val_counts.skipped,
-            },
-            "metrics": _metrics(run, outcome, lm, c, seconds),
-        }
+    return ExpertManifest(
+        schema_fingerprint=next(iter(fingerprints.values())),
+        schema_fingerprints=dict(fingerprints) if data.joint else {},
+        database=str(db_path if data.joint else first.db_path),
+        base_model=lm.name,
+        base_model_path=lm.path,
+        base_model_hash=run.base_hash,
+        method=c.method,
+        params=jsonable(checked.params),
+        layers=c.layers,
+        layers_applied=run.layer_mode,
+        hyperparameters=jsonable({
+            "epochs": c.epochs, "steps": c.steps, "total_steps": run.total_steps,
+            "batch_size": c.batch_size, "lr": checked.lr, "val_split": c.val_split, "seed": c.seed,
+            "patience": c.patience, "eval_steps": run.interval, "max_length": data.max_length,
+        }),
+        augment=list(checked.augment),
+        shots=c.shots,
+        prompt_style=c.prompt_style,
+        example_tokens=c.example_tokens,
+        data=jsonable({
+            "hash": data_hash(data.pairs), "pairs": len(data.pairs), "train_pairs": len(data.all_train),
+            "val_pairs": len(data.all_val), "train_examples": len(data.train_examples),
+            "train_tokens_median": statistics.median(map(len, data.train_examples)),
+            "val_examples": len(data.val_examples),
+            **{f"train_{k}": v for k, v in asdict(counts).items()},
+            "val_skipped": val_counts.skipped,
+        }),
+        metrics=jsonable(_metrics(run, outcome, lm, c, seconds)),
     )  # fmt: skip

@@ -7,7 +7,8 @@ Speed, beyond what ``Trainer`` does:
   target window runs on top of them with autograd, so back-propagation covers the window only (about an
   eighth of the positions on BULL fund). The forward values, hence the loss, are those of one whole pass; the
   gradient leaves out what flows back into the prompt's keys and values, so it is an approximation (cosine
-  0.91 to the exact gradient on a test batch): 1.38x the examples/s, half the memory, the same EX (README).
+  0.91 to the exact gradient on a test batch): 1.38x the examples/s, half the memory, the same EX
+  (docs/benchmarks.md).
   Cached batches split the same way;
 * batches whose examples are all in the ``ActivationCache`` start from it, the frozen layers skipped;
 * checkpoints hold only the trainable tensors (``finsql.experts.checkpoints``).

@@ -12,6 +12,7 @@ complete, so a killed run never leaves a half expert under the expert's name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -23,9 +24,9 @@ import warnings
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from finsql.errors import FinsqlError, InputError, ModelError, UsageError
+from finsql.lm.manifest import BUNDLED, MANIFEST_FORMAT, ExpertManifest
 from finsql.lm.models import LoadedModel
 from finsql.paths import cache_dir
 from finsql.plugins import peft_methods
@@ -34,12 +35,10 @@ from finsql.storage import write_json_atomic
 MANIFEST = "finsql-expert.json"
 EXAMPLES_FILE = "finsql-examples.jsonl"
 """Training pairs kept with an expert trained with retrieved examples (shots > 0): its few-shot pool."""
-MANIFEST_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HASH_CACHE = "weights-hashes.json"
 _STALE_PARTIAL_S = 3600
 _DECLINED = ".removed-bundled.json"
-BUNDLED = "bundled"  # the manifest's ``source`` of an expert copied from ``data/experts``
 
 
 class ExpertMismatch(UsageError):
@@ -123,23 +122,24 @@ def weights_hash(model_path: str) -> str | None:
 # ---- reading the hub --------------------------------------------------------------------------------------
 
 
-def load_manifest(name: str) -> dict[str, Any]:
-    """The manifest of expert ``name``; InputError when there is no such expert."""
+def load_manifest(name: str) -> ExpertManifest:
+    """The manifest of expert ``name``, with its name and path; InputError when there is no such expert."""
     folder = expert_dir(name)
     path = folder / MANIFEST
     if not path.is_file():
-        known = ", ".join(m["name"] for m in list_experts()) or "none"
+        known = ", ".join(m.name for m in list_experts()) or "none"
         raise InputError(f"no expert named {name!r} (experts: {known})")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(payload, dict):
+            raise ValueError(f"a JSON object expected, not {type(payload).__name__}")
+        manifest = ExpertManifest.from_json(payload)
+    except (ValueError, TypeError) as exc:
         raise InputError(f"expert {name!r} has an unreadable manifest {path}: {exc}") from exc
-    manifest["name"] = name
-    manifest["path"] = str(folder)
-    return manifest
+    return dataclasses.replace(manifest, name=name, path=str(folder))
 
 
-def list_experts() -> list[dict[str, Any]]:
+def list_experts() -> list[ExpertManifest]:
     """Every complete expert's manifest (with ``name`` and ``path``), sorted by name."""
     manifests = []
     for folder in sorted(experts_dir().iterdir()):
@@ -168,14 +168,6 @@ def remove_expert(name: str) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def fingerprints_of(manifest: dict[str, Any]) -> set[str]:
-    """The schema fingerprints an expert answers for: one, or every database of a joint expert."""
-    found = {str(f) for f in (manifest.get("schema_fingerprints") or {}).values()}
-    if manifest.get("schema_fingerprint"):
-        found.add(str(manifest["schema_fingerprint"]))
-    return found
-
-
 def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None:
     """The most recently created expert trained here for this schema fingerprint and base model hash."""
     if base_model_hash is None:
@@ -183,30 +175,30 @@ def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None
     matching = [
         m
         for m in list_experts()
-        if fingerprint in fingerprints_of(m)
-        and m.get("base_model_hash") == base_model_hash
-        and m.get("source") != BUNDLED  # shipped experts answer only when asked for by name
+        if fingerprint in m.fingerprints()
+        and m.base_model_hash == base_model_hash
+        and not m.bundled  # shipped experts answer only when asked for by name
     ]
     if not matching:
         return None
-    return max(matching, key=lambda m: (str(m.get("created_at", "")), m["name"]))["name"]
+    return max(matching, key=lambda m: (str(m.created_at), m.name)).name
 
 
 def check_expert(
-    manifest: dict[str, Any], fingerprint: str, base_model_hash: str | None, force: bool = False
+    manifest: ExpertManifest, fingerprint: str, base_model_hash: str | None, force: bool = False
 ) -> None:
     """ExpertMismatch (one line) when the expert was trained for another base model or schema."""
     if force:
         return
-    name = manifest.get("name", "?")
-    if manifest.get("base_model_hash") != base_model_hash:
+    name = manifest.name or "?"
+    if manifest.base_model_hash != base_model_hash:
         raise ExpertMismatch(
-            f"expert {name!r} was trained on base model {manifest.get('base_model')!r} "
-            f"(weights {manifest.get('base_model_hash')}), not on the loaded model "
+            f"expert {name!r} was trained on base model {manifest.base_model!r} "
+            f"(weights {manifest.base_model_hash}), not on the loaded model "
             f"(weights {base_model_hash}); use its base model with --model, or --no-expert"
         )
-    if fingerprint not in fingerprints_of(manifest):
-        trained_for = ", ".join(sorted(fingerprints_of(manifest))) or "?"
+    if fingerprint not in manifest.fingerprints():
+        trained_for = ", ".join(sorted(manifest.fingerprints())) or "?"
         raise ExpertMismatch(
             f"expert {name!r} was trained for schema {trained_for}, but this database "
             f"has schema {fingerprint}; pick another expert or --no-expert"
@@ -222,16 +214,16 @@ def load_expert(lm, name: str, schema, force: bool = False):
     manifest = load_manifest(name)
     check_expert(manifest, schema.fingerprint(), weights_hash(lm.path), force=force)
     methods = peft_methods()
-    method = methods.get(manifest.get("method", ""))
+    method = methods.get(manifest.method)
     if method is None:
         raise ModelError(
-            f"expert {name!r} needs the PEFT method {manifest.get('method')!r}, which no loaded plugin "
+            f"expert {name!r} needs the PEFT method {manifest.method!r}, which no loaded plugin "
             f"provides (methods: {', '.join(methods) or 'none'})"
         )
     try:
         with warnings.catch_warnings():  # peft asks transformers 5 a deprecated question; not ours to answer
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
-            model = method.load(lm.model, Path(manifest["path"]))
+            model = method.load(lm.model, Path(manifest.path))
     except FinsqlError:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken adapter folder is one user-facing line
@@ -262,13 +254,13 @@ def _remove_stale_partials(name: str) -> None:
 
 
 def save_expert(
-    name: str, write_state: Callable[[Path], None], manifest: dict[str, Any], force: bool = False
+    name: str, write_state: Callable[[Path], None], manifest: ExpertManifest, force: bool = False
 ) -> Path:
     """Write expert ``name`` atomically: ``write_state(folder)`` then the manifest, then rename into place.
 
-    ``manifest`` gets ``name``, ``format``, ``created_at`` and ``metrics.adapter_bytes`` filled in. An
-    existing expert is replaced only with ``force``; if anything fails, nothing appears under the expert's
-    name.
+    The manifest written is a copy of ``manifest`` (which is left as it is) with ``name``, ``format``,
+    ``created_at`` (when empty) and ``metrics.adapter_bytes`` filled in. An existing expert is replaced only
+    with ``force``; if anything fails, nothing appears under the expert's name.
     """
     final = expert_dir(name)
     if final.exists() and not force:
@@ -278,13 +270,14 @@ def save_expert(
     old: Path | None = None
     try:
         write_state(partial)
-        payload = dict(manifest)
-        payload["format"] = MANIFEST_FORMAT
-        payload["name"] = name
-        payload.setdefault("created_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
-        payload.setdefault("metrics", {})["adapter_bytes"] = folder_bytes(partial)
-        payload.pop("path", None)
-        write_json_atomic(partial / MANIFEST, payload)
+        written = dataclasses.replace(
+            manifest,
+            format=MANIFEST_FORMAT,
+            name=name,
+            created_at=manifest.created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            metrics={**manifest.metrics, "adapter_bytes": folder_bytes(partial)},
+        )
+        write_json_atomic(partial / MANIFEST, written.to_json())
         if final.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=experts_dir()))
             os.replace(final, old / name)
@@ -339,15 +332,14 @@ def install_bundled(name: str | None = None) -> list[str]:
             continue
         if expert_dir(bundled_name).exists():
             continue
-        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
+        shipped = ExpertManifest.from_json(json.loads((source / MANIFEST).read_text(encoding="utf-8")))
 
         def copy(target: Path, source: Path = source) -> None:
             for item in source.iterdir():
                 if item.is_file() and item.name != MANIFEST:
                     shutil.copy2(item, target / item.name)
 
-        manifest["source"] = BUNDLED
         with contextlib.suppress(UsageError):  # another process installed it meanwhile
-            save_expert(bundled_name, copy, manifest)
+            save_expert(bundled_name, copy, dataclasses.replace(shipped, source=BUNDLED))
             installed.append(bundled_name)
     return installed

@@ -106,9 +106,15 @@ def test_ask_end_to_end_default_model(demo_db):
     assert payload["sql"].lower().startswith(("select", "with"))
     assert payload["columns"] and payload["rows"]
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
-    assert payload["expert"] == "demo-lora"  # the shipped demo expert, installed on first use
+    assert payload["expert"] is None  # the shipped demo expert answers only when asked for by name
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
+    named = finsql("ask", "How many funds are there?", "--format", "json", "--expert", "demo-lora")
+    assert named.returncode in (0, 6), named.stderr  # 6: the expert wrote no valid SQL (one line)
+    if named.returncode == 0:
+        assert json.loads(named.stdout)["expert"] == "demo-lora"
+    else:
+        assert "Traceback" not in named.stderr and len(named.stderr.strip().splitlines()) == 1
 
 
 def test_unknown_prompt_style():

@@ -175,6 +175,24 @@ class ActivationCache:
             for i, layer in enumerate(saved):
                 self.layers[i] = layer
 
+    def verify(self, plain: Any, cached: Any, tolerance: float) -> float:
+        """Record the one check that logits from cached activations match plain ones (within ``tolerance``
+        of the logits' scale; None for ``cached``: they could not be computed); a cache that does not fit
+        the model is turned off. Returns the largest difference."""
+        self.verified = True
+        if cached is None:
+            self.disable()
+            return float("nan")
+        plain, cached = plain.float(), cached.float()
+        difference = float((plain - cached).abs().max())
+        if not difference <= tolerance * max(float(plain.abs().max()), 1e-6):
+            self.disable()
+        return difference
+
+    def record_hit(self) -> None:
+        """Count a batch served from the cache."""
+        self.hits += 1
+
     def disable(self) -> None:
         """Turn the cache off for good and free what it holds."""
         self.enabled = False

@@ -1,0 +1,397 @@
+"""Schema grammars for constrained decoding: one DuckDB SELECT over the tables and columns that exist.
+
+``sql_grammar`` writes a Lark grammar for llguidance from the introspected schema, so that a decoder masked
+by it cannot write an unknown table or function, a column no allowed table has, a run-on identifier or a
+parse error (PICARD's idea, with a maintained engine). Closed, because the schema decides: keywords
+(case-insensitive), functions (``FUNCTIONS``), cast types, table and column names (of ``tables``, the
+linked tables, when given; over the whole schema a bare column of any table passes, since FROM comes
+after SELECT), ``table.column`` (that table's columns only). Open, because a context-free grammar cannot
+bind a name to its definition: table aliases (at most ``ALIAS_CHARS`` characters, so a misspelt column
+cannot become a qualifier), ``alias.column`` (any allowed column), output aliases, and bare output-alias
+references in ORDER BY and GROUP BY. Open names are never a keyword or a schema table or column name and
+have at most ``NAME_CHARS`` characters. A statement starting with WITH also opens table names (CTEs) and
+column names (their columns): only there, so an unknown name is no escape hatch elsewhere.
+
+Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with
+that name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or
+qualified) then need one of the values of that name. Other uses (``lower(col) = ...``, LIKE, BETWEEN,
+``'v' = col``) keep free strings; the other side of a comparison with a bare value column cannot be a string.
+
+There is no ``%ignore``: each lexeme carries its leading blanks, and names and keywords that follow a word
+need one, so ``FROM funds`` is not ``FROM fund s`` and ``fund_codeor`` is not ``fund_code OR``. No lexeme
+has inner blanks after a prefix that is itself a lexeme (llguidance's lexer does not backtrack: ``year``
+and ``(`` are two lexemes). The statement ends with an optional ``;``, then the grammar ends, so decoding
+stops. The grammar is no security boundary: the validator and the sandbox stay.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import llguidance
+import llguidance.hf
+
+from finsql.db.schema import Schema
+
+ALIAS_CHARS = 4
+NAME_CHARS = 40
+STRING_CHARS = 200
+VALUE_LIMIT = 2000
+"""A text column with more distinct values than this keeps free string literals."""
+LIMITS = {"initial_lexer_fuel": 100_000_000}
+"""llguidance's default lexer fuel (1M) cannot precompute the value lexemes of a wide schema (~0.5 s here)."""
+
+KEYWORDS = (
+    "select from where group by order having limit offset union intersect except all distinct as on using "
+    "join inner left right full outer cross natural semi anti asof and or not is null in like ilike glob "
+    "similar between case when then else end with recursive materialized asc desc nulls over partition "
+    "window qualify filter exists any some true false cast try_cast interval escape rows range unbounded "
+    "preceding following current row into lateral"
+).split()
+FUNCTIONS = (
+    # aggregates
+    "count sum avg mean min max median mode stddev stddev_pop stddev_samp variance var_pop var_samp corr "
+    "covar_pop covar_samp quantile quantile_cont quantile_disc string_agg group_concat listagg list "
+    "array_agg bool_and bool_or any_value first last arg_max arg_min argmax argmin max_by min_by product "
+    "approx_count_distinct count_if sumif avgif "
+    # window
+    "row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value "
+    # numeric and conditional
+    "round abs ceil ceiling floor trunc sqrt power pow exp ln log log10 log2 sign greatest least mod "
+    "coalesce nullif ifnull if "
+    # text
+    "lower upper length len char_length substr substring concat concat_ws replace trim ltrim rtrim left "
+    "right lpad rpad split_part strpos instr contains starts_with ends_with regexp_matches regexp_replace "
+    "regexp_extract reverse repeat format printf "
+    # dates
+    "strftime strptime date_trunc datetrunc date_part datepart date_diff datediff date_sub date_add year "
+    "month day quarter week weekofyear dayofweek dayofyear dayofmonth isodow hour minute second last_day "
+    "make_date epoch age now today to_timestamp"
+).split()
+TYPES = (
+    "integer int bigint smallint tinyint hugeint ubigint uinteger double float real decimal numeric "
+    "varchar text string date timestamp timestamptz time boolean bool interval"
+).split()
+UNITS = (
+    "year years quarter quarters month months week weeks day days hour hours minute minutes second seconds "
+    "millisecond milliseconds microsecond microseconds dow doy isodow epoch decade century"
+).split()
+
+_WORD_SETS = {"KW": KEYWORDS, "FUNC": FUNCTIONS, "TYPE": TYPES, "UNIT": UNITS}  # KW: excluded from names
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_CACHE: OrderedDict[tuple, str] = OrderedDict()
+_CACHE_SIZE = 64
+
+# One select statement, written once per family: `$`/`%` become `_c`/`_C` (closed names) or `_w`/`_W` (WITH).
+_RULES = """
+query$: set$ order$? limit$?
+set$: setterm$ (SETOP K_ALL? setterm$)*
+setterm$: K_SELECT body$ | LP query$ RP
+body$: (K_DISTINCT | K_ALL)? item$ (COMMA item$)* from$? where$? group$? having$? qualify$?
+item$: STAR | QUAL% STAR | expr$ (K_AS OUT_NAME | IMPLICIT)?
+from$: K_FROM src$ (join$ | COMMA src$)*
+src$: table$ (K_AS? ALIAS%)? | LP query$ RP (K_AS? ALIAS%)?
+join$: K_JOIN src$ (K_ON expr$ | K_USING LP ANYCOL (COMMA ANYCOL)* RP)?
+where$: K_WHERE expr$
+group$: K_GROUP_BY (K_ALL | gitem$ (COMMA gitem$)*)
+gitem$: expr$ | OUT_REF
+having$: K_HAVING expr$
+qualify$: K_QUALIFY expr$
+order$: K_ORDER_BY oitem$ (COMMA oitem$)*
+oitem$: (expr$ | OUT_REF) (K_ASC | K_DESC)? K_NULLS_POS?
+limit$: K_LIMIT NUMBER (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT NUMBER)?
+expr$: and$ (K_OR and$)*
+and$: not$ (K_AND not$)*
+not$: K_NOT not$ | pred$
+pred$: sum$ | cmp$ | inlist$ | vpred$ | sum$ K_IS K_NOTB? (K_NULL | K_TRUE | K_FALSE | K_DISTINCT K_FROM sum$)
+    | sum$ K_NOTB? K_BETWEEN sum$ K_AND sum$ | sum$ K_NOTB? K_IN LP query$ RP
+    | sum$ K_NOTB? K_LIKE sum$ (K_ESCAPE STRING)? | sum$ CMP (K_ANY | K_ALL) LP query$ RP
+    | K_EXISTS LP query$ RP
+sum$: sum$ ADDOP term$ | term$
+term$: term$ MULOP factor$ | factor$
+factor$: SIGN factor$ | primary$ (DCOLON type)*
+primary$: atom$ | COL% | VCANY% | STRING
+atom$: NUMBER | K_NULL | K_TRUE | K_FALSE | K_NOW | K_DATE DATESTR | K_INTERVAL interval
+    | FUNC LP (K_DISTINCT | K_ALL)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
+    | K_COUNT LP STAR RP over$? | K_CAST LP expr$ K_AS type RP | K_EXTRACT LP (UNIT | STRING) K_FROM expr$ RP
+    | K_CASE expr$? (K_WHEN expr$ K_THEN expr$)+ (K_ELSE expr$)? K_END | LP expr$ RP | LP query$ RP
+over$: K_FILTER expr$ RP | (K_FILTER expr$ RP)? K_OVER LP window$ RP
+window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)? frame?
+    | (K_ORDER_BY0 oitem$ (COMMA oitem$)*)? frame?
+"""
+# With values, a bare value column is compared only with its values (vpred), other operands freely.
+_VALUE_RULES = """
+cmp$: sumnv$ CMP sumnv$ | sumns$ CMP sumns$
+inlist$: sumnv$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
+sumnv$: sum$ ADDOP term$ | termnv$
+termnv$: term$ MULOP factor$ | factornv$
+factornv$: SIGN factor$ | primary$ (DCOLON type)+ | atom$ | COL% | STRING
+sumns$: sum$ ADDOP term$ | termns$
+termns$: term$ MULOP factor$ | factorns$
+factorns$: SIGN factor$ | primary$ (DCOLON type)+ | atom$ | COL% | VCANY%
+"""
+_PLAIN_RULES = """
+cmp$: sum$ CMP sum$
+inlist$: sum$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
+"""
+_SHARED = r"""
+interval: (STRING | NUMBER | LP expr_c RP) UNIT?
+type: TYPE (LP NUMBER (COMMA NUMBER)? RP)?
+frame: (K_ROWS | K_RANGE) (K_BETWEEN bound K_AND bound | bound)
+bound: K_UNBOUNDED_PRECEDING | K_UNBOUNDED_FOLLOWING | K_CURRENT_ROW | NUMBER (K_PRECEDING | K_FOLLOWING)
+WS0: /[ \t\r\n]{0,24}/
+WS1: /[ \t\r\n]{1,24}/
+LEAD: /[ \t\r\n]{1,24}/
+END: WS0 ";"
+LP: WS0 "("
+RP: WS0 ")"
+COMMA: WS0 ","
+STAR: WS0 "*"
+DCOLON: WS0 "::"
+CMP: WS0 /(=|==|!=|<>|<=|>=|<|>)/
+ADDOP: WS0 /(\+|-|\|\|)/
+MULOP: WS0 /(\*|\/\/|\/|%)/
+SIGN: WS0 /[+-]/
+NUMBER: WS0 /([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?/
+STRING: WS0 /'([^'\r\n]|''){0,STRING_CHARS}'/
+DATESTR: WS0 /'[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?'/
+IDENT: /[A-Za-z_][A-Za-z0-9_]{0,NAME_MAX}/
+SHORT: /[A-Za-z][A-Za-z0-9_]{0,ALIAS_MAX}/
+QUOTED: /"[^"\r\n]{1,NAME_MAX}"/
+K_LIKE: WS1 ("like"i | "ilike"i | "glob"i)
+K_NOTB: WS1 "not"i
+K_FILTER: WS1 "filter"i WS0 "(" WS0 "where"i
+SETOP: WS1 ("union"i | "intersect"i | "except"i)
+K_GROUP_BY: WS1 "group"i WS1 "by"i
+K_ORDER_BY: WS1 "order"i WS1 "by"i
+K_ORDER_BY0: WS0 "order"i WS1 "by"i
+K_PARTITION_BY: WS0 "partition"i WS1 "by"i
+K_NULLS_POS: WS1 "nulls"i WS1 ("first"i | "last"i)
+SIDE: "left"i | "right"i | "full"i
+JOIN_KIND: "inner"i | "cross"i | "semi"i | "anti"i | "natural"i | SIDE (WS1 "outer"i)?
+K_JOIN: WS1 (JOIN_KIND WS1)? "join"i
+K_UNBOUNDED_PRECEDING: WS0 "unbounded"i WS1 "preceding"i
+K_UNBOUNDED_FOLLOWING: WS0 "unbounded"i WS1 "following"i
+K_CURRENT_ROW: WS0 "current"i WS1 "row"i
+K_NOW: WS0 ("current_date"i | "current_timestamp"i)
+K_CAST: WS0 ("cast"i | "try_cast"i)
+K_DATE: WS0 ("date"i | "timestamp"i)
+OUT_NAME: WS1 (IDENT & ~KW) | WS0 QUOTED
+IMPLICIT: WS1 OPENNAME
+OUT_REF: WS1 OPENNAME | WS0 QUOTED
+NAME_W: WS0 OPENNAME
+CTE_REF: WS1 OPENNAME
+"""
+_SINGLE = (
+    "select distinct all not null true false any exists case rows range interval extract count with".split()
+)
+# Keywords that only follow an operand or a word need a blank before them: `fund_codeor` is no `OR`.
+_AFTER_WORD = (
+    "from where having qualify limit offset as on using and or is between in escape when then else end over "
+    "preceding following asc desc recursive materialized"
+).split()
+
+
+def _lit(text: str, fold: bool = True) -> str:
+    """A Lark string literal (case-insensitive when ``fold``)."""
+    return json.dumps(text, ensure_ascii=False) + ("i" if fold else "")
+
+
+def _names(names: Sequence[str]) -> str:
+    """Alternatives matching each name as an identifier: bare when it is a plain one, and double-quoted."""
+    out = []
+    for name in sorted(set(names), key=str.lower):
+        if _SIMPLE.match(name):
+            out.append(_lit(name))
+        out.append(_lit('"' + name.replace('"', '""') + '"'))
+    return "(" + " | ".join(out) + ")"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _value_columns(
+    schema: Schema, allowed: list, values: dict[tuple[str, str], list[str]] | None
+) -> dict[str, list[str]]:
+    """Column name (lower case) -> allowed values, for names whose every allowed table has a value list."""
+    if not values:
+        return {}
+    lists = {(t.lower(), c.lower()): v for (t, c), v in values.items()}
+    out: dict[str, list[str]] = {}
+    owners: dict[str, list] = {}
+    for table in allowed:
+        for column in table.columns:
+            owners.setdefault(column.name.lower(), []).append(table.name.lower())
+    for name, tables in owners.items():
+        found = [lists.get((t, name)) for t in tables]
+        if all(v and len(v) <= VALUE_LIMIT for v in found):
+            merged = {v for vs in found for v in vs if isinstance(v, str) and v.isprintable()}
+            if merged:
+                out[name] = sorted(merged)
+    return out
+
+
+def _values_key(values: dict[tuple[str, str], list[str]] | None) -> int:
+    """A cheap in-process key of the value lists (string hashes are cached by Python)."""
+    return hash(tuple(sorted((t.lower(), c.lower(), hash(tuple(v))) for (t, c), v in (values or {}).items())))
+
+
+def sql_grammar(
+    schema: Schema,
+    *,
+    values: dict[tuple[str, str], list[str]] | None = None,
+    tables: Sequence[str] | None = None,
+    after_select: bool = False,
+    open_names: bool = False,
+) -> str:
+    """The Lark grammar of one DuckDB SELECT over ``schema`` (cached by fingerprint and arguments).
+
+    ``tables`` keeps only those tables and their columns (the question's linked tables); ``values`` maps
+    ``(table, column)`` to the column's distinct values (``linking.collect_values``); ``after_select``
+    gives the grammar of what follows a leading ``SELECT`` (the prompt's answer prefix: it must start with
+    a blank); ``open_names`` opens every column reference and long aliases, to measure what closing costs.
+    """
+    key = (
+        schema.fingerprint(),
+        tuple(sorted(t.lower() for t in tables)) if tables is not None else None,
+        _values_key(values),
+        after_select,
+        open_names,
+    )
+    if key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    grammar = _build(schema, values, tables, after_select, open_names)
+    _CACHE[key] = grammar
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return grammar
+
+
+def _build(
+    schema: Schema,
+    values: dict[tuple[str, str], list[str]] | None,
+    tables: Sequence[str] | None,
+    after_select: bool,
+    open_names: bool,
+) -> str:
+    """Write the grammar text: the family rules, then the schema's names and values as lexemes.
+
+    A column reference, qualifier included, is one lexeme (``COL`` for columns without values, ``VCANY``
+    for value columns, ``VC<i>`` for value column i before its values): Earley then predicts one item per
+    reference kind, not one per table, which keeps llguidance's per-mask item budget for wide schemas.
+    """
+    allowed = list(schema.tables) if tables is None else [schema.table(name) for name in tables]
+    if None in allowed or not allowed:
+        raise ValueError(f"a grammar needs known tables, not {tables!r}")
+    valued = _value_columns(schema, allowed, values)
+    plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
+    lines = [
+        "start: LEAD body_c (SETOP K_ALL? setterm_c)* order_c? limit_c? END?"
+        if after_select
+        else "start: (query_c | K_WITH K_RECURSIVE? cte (COMMA cte)* query_w) END?",
+        "cte: NAME_W (LP NAME_W (COMMA NAME_W)* RP)? K_AS K_MATERIALIZED? LP query_w RP",
+        f"ANYCOL: WS0 {_names([c.name for t in allowed for c in t.columns])}",
+        f"TABLE: WS1 {_names([t.name for t in allowed])}",
+        f"ALLTABLES: {_names([t.name for t in schema.tables])}",
+        f"ALLCOLS: {_names([c.name for t in schema.tables for c in t.columns])}",
+        "OPENNAME: IDENT & ~KW & ~ALLCOLS & ~ALLTABLES",
+        f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
+        "QB_W: IDENT & ~KW & ~ALLTABLES",
+    ]
+    lines += [f"TN_{k}: {_names([t.name])}" for k, t in enumerate(allowed)]
+    for i, vals in enumerate(valued.values()):
+        lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
+        lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
+    for fam in ["c"] if after_select else ["c", "w"]:
+        qb, opened = f"QB_{fam.upper()}", fam == "w" or open_names
+        col, vcany = [f'({qb} ".")? {_names(plain)}'] if plain else [], []
+        col += [f'({qb} ".")? OPENNAME'] if opened else []
+        for k, t in enumerate(allowed):
+            own = [c.name for c in t.columns if c.name.lower() not in valued]
+            col += [f'TN_{k} "." {_names(own)}'] if own else []
+            own = [c.name for c in t.columns if c.name.lower() in valued]
+            vcany += [f'TN_{k} "." {_names(own)}'] if own else []
+        vcany += [
+            f'({qb} ".")? {_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}'
+        ]
+        rules = _RULES + (_VALUE_RULES if valued else _PLAIN_RULES)
+        rules = rules if col else rules.replace(" | COL%", "")
+        rules = rules if valued else rules.replace(" | VCANY%", "").replace(" | vpred$", "")
+        lines.append(rules.replace("$", "_" + fam).replace("%", "_" + fam.upper()))
+        F = fam.upper()
+        lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
+        lines += [f"table_{fam}: TABLE" + (" | CTE_REF" if fam == "w" else "")]
+        lines += [f"QUAL_{F}: WS0 ({qb} | " + " | ".join(f"TN_{k}" for k in range(len(allowed))) + ') "."']
+        lines += [f"ALIAS_{F}: WS1 {qb}"]
+        if valued:
+            lines.append(f"VCANY_{F}: WS0 (" + " | ".join(vcany) + ")")
+            lines.append(f"vpred_{fam}: " + " | ".join(f"VC{i}_{F} vtail{i}" for i in range(len(valued))))
+            for i, name in enumerate(valued):
+                owners = " | ".join(f"TN_{k}" for k, t in enumerate(allowed) if t.column(name) is not None)
+                names = _names([c.name for t in allowed for c in t.columns if c.name.lower() == name])
+                lines.append(f'VC{i}_{F}: WS0 (({qb} | {owners}) ".")? {names}')
+    lines += [
+        f"{name}: WS0 (" + " | ".join(_lit(w) for w in words) + ")" for name, words in _WORD_SETS.items()
+    ]
+    lines += [f"K_{w.upper()}: WS0 {_lit(w)}" for w in _SINGLE]
+    lines += [f"K_{w.upper()}: WS1 {_lit(w)}" for w in _AFTER_WORD]
+    sizes = {"STRING_CHARS": STRING_CHARS, "NAME_MAX": NAME_CHARS - 1, "ALIAS_MAX": ALIAS_CHARS - 1}
+    return "\n".join(lines) + re.sub("|".join(sizes), lambda m: str(sizes[m.group(0)]), _SHARED)
+
+
+_LL_TOKENIZERS: dict[int, tuple[object, llguidance.LLTokenizer]] = {}
+_MATCHERS: OrderedDict[tuple[int, str], llguidance.LLMatcher] = OrderedDict()
+
+
+def ll_tokenizer(tokenizer: object) -> llguidance.LLTokenizer:
+    """llguidance's view of a Hugging Face fast tokenizer, built once per tokenizer (it takes ~0.3 s)."""
+    if isinstance(tokenizer, llguidance.LLTokenizer):
+        return tokenizer
+    held = _LL_TOKENIZERS.get(id(tokenizer))
+    if held is None or held[0] is not tokenizer:
+        held = (tokenizer, llguidance.hf.from_tokenizer(tokenizer))
+        _LL_TOKENIZERS[id(tokenizer)] = held
+    return held[1]
+
+
+def compile_grammar(grammar: str, tokenizer: object) -> llguidance.LLMatcher:
+    """A fresh matcher of ``grammar`` for ``tokenizer``; the compiled original is cached, callers get copies
+    (one per decoded row)."""
+    lltok = ll_tokenizer(tokenizer)
+    key = (id(lltok), grammar)
+    matcher = _MATCHERS.get(key)
+    if matcher is None:
+        lark = llguidance.LLMatcher.grammar_from_lark(grammar)
+        matcher = llguidance.LLMatcher(lltok, lark, log_level=0, limits=llguidance.LLParserLimits(**LIMITS))
+        if matcher.is_error():
+            raise ValueError(f"invalid grammar: {matcher.get_error()}")
+        _MATCHERS[key] = matcher
+        if len(_MATCHERS) > 8:
+            _MATCHERS.popitem(last=False)
+    _MATCHERS.move_to_end(key)
+    return matcher.deep_copy()
+
+
+def grammar_error(grammar: str, sql: str, tokenizer: object) -> str | None:
+    """Why ``grammar`` rejects the whole text ``sql`` fed token by token as a decoder would, or None.
+
+    Trailing blanks are dropped (a decoder ends with EOS, not with them); for an ``after_select`` grammar
+    pass the text after ``SELECT``.
+    """
+    matcher = compile_grammar(grammar, tokenizer)
+    text = sql.rstrip()
+    if not matcher.consume_tokens(tokenizer.encode(text, add_special_tokens=False)):
+        return matcher.get_error().split("\n")[0] or "rejected"
+    if not matcher.is_accepting():
+        return "incomplete statement"
+    return None
+
+
+def accepts(grammar: str, sql: str, tokenizer: object) -> bool:
+    """Whether ``grammar`` accepts the whole text ``sql`` (see ``grammar_error``)."""
+    return grammar_error(grammar, sql, tokenizer) is None

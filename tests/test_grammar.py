@@ -1,0 +1,160 @@
+"""Schema grammars: the gold SQL of the demo data is accepted, typical invalid SQL is not (tiny tokenizer)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import llguidance.numpy as lln
+import pytest
+
+from finsql.ask import grammar as gm
+from finsql.ask.grammar import accepts, compile_grammar, grammar_error, sql_grammar
+from finsql.ask.linking import collect_values
+from finsql.db.sandbox import connect
+from finsql.db.schema import Column, Schema, Table, introspect
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@pytest.fixture(scope="module")
+def tok(tiny_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.fixture(scope="module")
+def demo(demo_db: Path) -> tuple[Schema, dict]:
+    con = connect(demo_db)
+    schema = introspect(con)
+    values = collect_values(con, schema)
+    con.close()
+    return schema, values
+
+
+def gold_sql() -> list[str]:
+    return [json.loads(line)["sql"] for name in ("train.jsonl", "eval.jsonl") for line in open(DATA / name)]
+
+
+def test_accepts_every_demo_gold_query(demo, tok) -> None:
+    schema, values = demo
+    for kwargs in ({"values": values}, {}):
+        grammar = sql_grammar(schema, **kwargs)
+        rejected = [(sql, grammar_error(grammar, sql, tok)) for sql in gold_sql()]
+        assert [r for r in rejected if r[1]] == []
+
+
+def test_after_select_variant_accepts_the_continuation(demo, tok) -> None:
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values, after_select=True)
+    assert all(accepts(grammar, sql[len("SELECT") :], tok) for sql in gold_sql())
+    assert not accepts(grammar, "fund_name FROM fund", tok)  # glued to the prompt's SELECT
+    assert not accepts(grammar, "SELECT fund_name FROM fund", tok)  # a second SELECT
+
+
+def test_masks_have_no_engine_errors(demo, tok) -> None:
+    """The decoder's view: a mask at every token, within llguidance's limits."""
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values, after_select=True)
+    bitmask = lln.allocate_token_bitmask(1, len(tok))
+    for sql in gold_sql()[::40]:
+        matcher = compile_grammar(grammar, tok)
+        for token in tok.encode(sql[len("SELECT") :], add_special_tokens=False):
+            lln.fill_next_token_bitmask(matcher, bitmask)
+            assert not matcher.is_error(), matcher.get_error()
+            assert matcher.consume_token(token)
+        assert matcher.is_accepting()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "WITH t AS (SELECT fund_type, count(*) AS n FROM fund GROUP BY fund_type) SELECT fund_type, n FROM t",
+        "SELECT fund_type, count(*) AS n FROM fund GROUP BY fund_type ORDER BY n DESC NULLS LAST LIMIT 3;",
+        "select f.fund_name, row_number() over (partition by f.fund_type order by f.fund_name) from fund f",
+        "SELECT CASE WHEN fund_type = 'bond' THEN 1 ELSE 0 END, CAST(fund_code AS INTEGER), "
+        "fund_code::VARCHAR FROM fund",
+        "SELECT fund_name FROM fund UNION ALL SELECT fund_name FROM fund",
+        "SELECT f.* FROM fund f LEFT JOIN fund_nav n USING (fund_code) WHERE n.nav_date >= DATE '2020-01-01' "
+        "- INTERVAL 1 YEAR",
+        "SELECT fund_name FROM fund f WHERE NOT EXISTS "
+        "(SELECT 1 FROM fund_nav n WHERE n.fund_code = f.fund_code)",
+        "SELECT extract(year FROM nav_date), date_trunc('month', nav_date) FROM fund_nav",
+        "SELECT fund_name FROM fund WHERE fund_name ILIKE '%growth%' AND management_fee BETWEEN 0.5 AND 1",
+    ],
+)
+def test_accepts_the_wider_select_language(demo, tok, sql: str) -> None:
+    schema, values = demo
+    assert grammar_error(sql_grammar(schema, values=values), sql, tok) is None
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM fund_type",  # unknown table
+        "SELECT f.fund_name FROM funds f",  # a table name plus a letter
+        "SELECT fund.nav_date FROM fund",  # a column of another table, table-qualified
+        "SELECT fund_names FROM fund",  # run-on: a column plus a letter
+        "SELECT avg(fin_net_margin_gross_margin_gross_margin) FROM stock_financials",
+        "SELECT fund_code FROM fund WHERE fund_codeor fund_type = 'bond'",  # keyword glued to a name
+        "SELECT foo(fund_name) FROM fund",  # function not in the list
+        "SELECT fund_name FROM fund AS my_long_alias",  # aliases are short
+        "SELECT 1; DROP TABLE fund",
+        "DROP TABLE fund",
+        "SELECT fund_name FROM fund WHERE",
+    ],
+)
+def test_rejects_invalid_sql(demo, tok, sql: str) -> None:
+    schema, values = demo
+    assert not accepts(sql_grammar(schema, values=values), sql, tok)
+
+
+def test_linked_tables_restrict_tables_and_columns(demo, tok) -> None:
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values, tables=["fund"])
+    assert accepts(grammar, "SELECT fund_name FROM fund WHERE fund_type = 'bond'", tok)
+    assert not accepts(grammar, "SELECT nav_date FROM fund", tok)
+    assert not accepts(grammar, "SELECT * FROM fund_nav", tok)
+    assert accepts(sql_grammar(schema, values=values), "SELECT nav_date FROM fund_nav", tok)
+    with pytest.raises(ValueError):
+        sql_grammar(schema, tables=["no_such_table"])
+
+
+def test_value_aware_literals(demo, tok) -> None:
+    schema, values = demo
+    valued, free = sql_grammar(schema, values=values), sql_grammar(schema)
+    assert accepts(valued, "SELECT fund_name FROM fund WHERE fund_type IN ('bond', 'equity')", tok)
+    assert accepts(valued, "SELECT fund_name FROM fund f WHERE f.fund_type <> 'bond'", tok)
+    for sql in (
+        "SELECT fund_name FROM fund WHERE fund_type = 'Bond'",
+        "SELECT fund_name FROM fund WHERE fund_type IN ('bond', 'Bond')",
+    ):
+        assert not accepts(valued, sql, tok) and accepts(free, sql, tok)
+    for sql in (  # not a bare comparison with the column: free
+        "SELECT fund_name FROM fund WHERE lower(fund_type) = 'Bond'",
+        "SELECT fund_name FROM fund WHERE fund_type LIKE 'Bo%'",
+    ):
+        assert accepts(valued, sql, tok)
+
+
+def test_values_with_quotes_are_sql_literals(tok) -> None:
+    schema = Schema([Table("t", [Column("name", "VARCHAR"), Column("n", "INTEGER")])])
+    grammar = sql_grammar(schema, values={("t", "name"): ["O'Brien", 'say "hi"', "back\\slash"]})
+    assert accepts(grammar, "SELECT n FROM t WHERE name = 'O''Brien'", tok)
+    assert accepts(grammar, "SELECT n FROM t WHERE name = 'say \"hi\"' OR name = 'back\\slash'", tok)
+    assert not accepts(grammar, "SELECT n FROM t WHERE name = 'O'Brien'", tok)
+
+
+def test_grammar_is_cached_by_fingerprint_and_arguments(demo) -> None:
+    schema, values = demo
+    first = sql_grammar(schema, values=values)
+    assert sql_grammar(schema, values=dict(values)) is first
+    assert sql_grammar(schema) is not first
+    assert sql_grammar(schema, values=values, tables=["fund"]) is not first
+    assert sql_grammar(schema, values=values, after_select=True) is not first
+    gm._CACHE.clear()
+    assert sql_grammar(schema, values=values) == first
+    wider = Schema([*schema.tables, Table("zz_extra", [Column("x", "INTEGER")])])
+    assert wider.fingerprint() != schema.fingerprint()
+    assert '"zz_extra"i' in sql_grammar(wider) and '"zz_extra"i' not in first

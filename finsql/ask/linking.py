@@ -125,8 +125,14 @@ def column_doc(table: Table, column: Column) -> str:
     return f"{table.name.replace('_', ' ')} {column.name.replace('_', ' ')}: {column.comment}"
 
 
-def collect_values(con: duckdb.DuckDBPyConnection, schema: Schema, max_distinct: int = 2000) -> dict:
-    """Distinct short text values per text column, for matching literals mentioned in questions."""
+def collect_values(
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    max_distinct: int = 2000,
+    lengths: tuple[int, int] = (2, 60),
+) -> dict:
+    """Distinct text values per text column (of ``lengths`` characters, inclusive), for matching literals
+    mentioned in questions; columns with more than ``max_distinct`` values are left out."""
     values: dict[tuple[str, str], list[str]] = {}
     for table in schema.tables:
         for column in table.columns:
@@ -134,7 +140,7 @@ def collect_values(con: duckdb.DuckDBPyConnection, schema: Schema, max_distinct:
                 continue
             rows = con.execute(
                 f'SELECT DISTINCT "{column.name}" FROM "{table.name}" WHERE "{column.name}" IS NOT NULL '
-                f'AND length("{column.name}") BETWEEN 2 AND 60 LIMIT {max_distinct + 1}'
+                f'AND length("{column.name}") BETWEEN {lengths[0]} AND {lengths[1]} LIMIT {max_distinct + 1}'
             ).fetchall()
             if 0 < len(rows) <= max_distinct:
                 values[(table.name, column.name)] = [r[0] for r in rows]

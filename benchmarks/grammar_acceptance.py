@@ -29,6 +29,7 @@ from pathlib import Path
 import llguidance
 import llguidance.numpy as lln
 
+from finsql.ask import constrain
 from finsql.ask import grammar as gm
 from finsql.ask.linking import EmbeddingLinker, collect_values, embed
 from finsql.db.database import ensure_demo_db
@@ -81,16 +82,16 @@ def collect_wide(con, schema: Schema) -> dict:
 
 def grammar_stats(schema: Schema, values: dict, tok) -> dict:
     """Text build and compile time of the main grammar and of the one without values, uncached; sizes."""
-    gm.ll_tokenizer(tok)  # built once per tokenizer, not part of a grammar's cost
+    constrain.ll_tokenizer(tok)  # built once per tokenizer, not part of a grammar's cost
     out = {}
     for label, kwargs in (("", {"values": values}), ("no_values_", {})):
-        gm._CACHE.clear()
-        gm._MATCHERS.clear()
+        gm.clear_cache()
+        constrain.clear_cache()
         started = time.perf_counter()
         text = gm.sql_grammar(schema, **kwargs)
         built = time.perf_counter() - started
         started = time.perf_counter()
-        gm.compile_grammar(text, tok)
+        constrain.compile_grammar(text, tok)
         out |= {f"{label}chars": len(text), f"{label}build_s": round(built, 4)}
         out[f"{label}compile_s"] = round(time.perf_counter() - started, 3)
     return out
@@ -109,7 +110,7 @@ def accept(schema: Schema, values: dict, rows: list[dict], variant: str, tok) ->
                 rejected.append({**row, "error": "does not start with SELECT"})
                 continue
             sql = sql[6:]
-        error = gm.grammar_error(text, sql, tok)
+        error = constrain.grammar_error(text, sql, tok)
         if error:
             rejected.append({**row, "error": error})
     return rejected
@@ -121,7 +122,7 @@ def masks(schema: Schema, values: dict, rows: list[dict], tok) -> dict:
     bitmask = lln.allocate_token_bitmask(1, len(tok))
     times, errors = [], []
     for row in rows:
-        matcher = gm.compile_grammar(text, tok)
+        matcher = constrain.compile_grammar(text, tok)
         for token in tok.encode(row["sql"][6:], add_special_tokens=False):
             started = time.perf_counter()
             lln.fill_next_token_bitmask(matcher, bitmask)
@@ -153,7 +154,7 @@ def linked(schema: Schema, values: dict, rows: list[dict], con, tok) -> dict:
     for tables, members in groups.items():
         text = gm.sql_grammar(schema, values=values, tables=tables)
         for row in members:
-            error = gm.grammar_error(text, row["sql"], tok)
+            error = constrain.grammar_error(text, row["sql"], tok)
             if error:
                 rejected.append({**row, "tables": list(tables), "error": error})
     return {
@@ -204,7 +205,7 @@ def invalid(schema: Schema, values: dict, tok) -> list[dict]:
     """Typical invalid SQL and whether the grammar (with values) rejects it."""
     out = []
     for sql, tables, why in INVALID:
-        error = gm.grammar_error(gm.sql_grammar(schema, values=values, tables=tables), sql, tok)
+        error = constrain.grammar_error(gm.sql_grammar(schema, values=values, tables=tables), sql, tok)
         out.append({"sql": sql, "tables": tables, "why": why, "rejected": error is not None, "error": error})
     return out
 

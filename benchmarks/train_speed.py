@@ -236,7 +236,7 @@ def evaluate_baseline(args: argparse.Namespace, lm) -> dict:
             continue
         scored += 1
         if id(pair) in prompts:
-            correct += matches(generate(lm, prompts[id(pair)])[0].sql, golds, is_ordered(pair.sql))
+            correct += matches(generate(lm, prompts[id(pair)]).candidates[0].sql, golds, is_ordered(pair.sql))
     return {"ex": round(correct / scored, 4) if scored else None, "correct": correct, "scored": scored}
 
 

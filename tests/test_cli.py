@@ -94,7 +94,15 @@ def test_db_info_lists_tables(demo_db):
 @pytest.mark.parametrize("repair", [[], ["--no-repair"]])
 def test_no_valid_sql_exit_code(demo_db, tiny_model_dir, repair):
     """A random tiny model cannot write valid SQL, repaired or not: exit code 6, one line."""
-    args = ["How many funds are there?", "--model", str(tiny_model_dir), "--samples", "2", *repair]
+    args = [
+        "How many funds are there?",
+        "--model",
+        str(tiny_model_dir),
+        "--samples",
+        "2",
+        "--no-constrain",
+        *repair,
+    ]
     assert_one_line_error(finsql("ask", *args), 6, "no valid SQL")
 
 
@@ -107,6 +115,7 @@ def test_ask_end_to_end_default_model(demo_db):
     assert payload["columns"] and payload["rows"]
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
     assert payload["expert"] is None  # the shipped demo expert answers only when asked for by name
+    assert payload["constrained"] is True and payload["grammar"] == "schema"  # on by default
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
     named = finsql("ask", "How many funds are there?", "--format", "json", "--expert", "demo-lora")
@@ -115,6 +124,12 @@ def test_ask_end_to_end_default_model(demo_db):
         assert json.loads(named.stdout)["expert"] == "demo-lora"
     else:
         assert "Traceback" not in named.stderr and len(named.stderr.strip().splitlines()) == 1
+    free = finsql("ask", "How many funds are there?", "--format", "json", "--no-constrain")
+    assert free.returncode in (0, 6), free.stderr
+    if free.returncode == 0:
+        assert json.loads(free.stdout)["constrained"] is False
+    explained = finsql("ask", "How many funds are there?", "--explain")
+    assert "grammar-constrained decoding on (whole schema)" in explained.stdout
 
 
 def test_unknown_prompt_style():

@@ -26,20 +26,20 @@ def test_extract_sql_from_fences_and_chatter():
 def test_greedy_only_returns_one_candidate(tiny):
     cands = generate(
         tiny, "<|im_start|>user\nhow many funds<|im_end|>\n<|im_start|>assistant\n", 0, max_new_tokens=12
-    )
+    ).candidates
     assert len(cands) == 1 and cands[0].greedy
     assert math.isfinite(cands[0].logprob) and cands[0].logprob <= 0
 
 
 def test_batched_samples_carry_the_greedy_answer(tiny):
     prompt = "<|im_start|>user\nlist stocks<|im_end|>\n<|im_start|>assistant\n"
-    greedy = generate(tiny, prompt, 0, max_new_tokens=16)[0]
-    batch = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1)
+    greedy = generate(tiny, prompt, 0, max_new_tokens=16).candidates[0]
+    batch = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1).candidates
     assert len(batch) == 7
     assert batch[0].greedy and not any(c.greedy for c in batch[1:])
     assert batch[0].text == greedy.text
     assert len({c.text for c in batch[1:]}) > 1  # sampling at temperature 1.5 on a random model varies
-    again = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1)
+    again = generate(tiny, prompt, 6, max_new_tokens=16, temperature=1.5, seed=1).candidates
     assert [c.text for c in again] == [c.text for c in batch]
 
 

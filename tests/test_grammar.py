@@ -8,8 +8,8 @@ from pathlib import Path
 import llguidance.numpy as lln
 import pytest
 
-from finsql.ask import grammar as gm
-from finsql.ask.grammar import accepts, compile_grammar, grammar_error, sql_grammar
+from finsql.ask.constrain import accepts, compile_grammar, grammar_error
+from finsql.ask.grammar import clear_cache, sql_grammar
 from finsql.ask.linking import collect_values
 from finsql.db.sandbox import connect
 from finsql.db.schema import Column, Schema, Table, introspect
@@ -98,6 +98,11 @@ def test_accepts_the_wider_select_language(demo, tok, sql: str) -> None:
         "SELECT fund_names FROM fund",  # run-on: a column plus a letter
         "SELECT avg(fin_net_margin_gross_margin_gross_margin) FROM stock_financials",
         "SELECT fund_code FROM fund WHERE fund_codeor fund_type = 'bond'",  # keyword glued to a name
+        "SELECT fund_code FROM fund ORDER BYfund_name",  # name glued to a keyword
+        "SELECT fund_code FROM fund LIMIT5",
+        "SELECT fund_code FROM fund WHEREfund_type = 'bond'",
+        "SELECT DISTINCTfund_type FROM fund",
+        "SELECT fund_code FROM fund WHERE fund_name IS NOTnull",
         "SELECT foo(fund_name) FROM fund",  # function not in the list
         "SELECT fund_name FROM fund AS my_long_alias",  # aliases are short
         "SELECT 1; DROP TABLE fund",
@@ -153,7 +158,7 @@ def test_grammar_is_cached_by_fingerprint_and_arguments(demo) -> None:
     assert sql_grammar(schema) is not first
     assert sql_grammar(schema, values=values, tables=["fund"]) is not first
     assert sql_grammar(schema, values=values, after_select=True) is not first
-    gm._CACHE.clear()
+    clear_cache()
     assert sql_grammar(schema, values=values) == first
     wider = Schema([*schema.tables, Table("zz_extra", [Column("x", "INTEGER")])])
     assert wider.fingerprint() != schema.fingerprint()

@@ -281,3 +281,38 @@ def test_connect_not_a_database(tmp_path: Path) -> None:
 def test_connect_directory(tmp_path: Path) -> None:
     with pytest.raises(DatabaseError, match="not a file"):
         connect(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def hostile_grammar(schema: Schema, sandboxed: duckdb.DuckDBPyConnection, tiny_model_dir: Path):
+    from transformers import AutoTokenizer
+
+    from finsql.ask.grammar import sql_grammar
+    from finsql.ask.linking import collect_values
+
+    values = collect_values(sandboxed, schema, lengths=(1, 200))
+    return sql_grammar(schema, values=values), AutoTokenizer.from_pretrained(str(tiny_model_dir))
+
+
+@pytest.mark.parametrize("template", HOSTILE)
+def test_hostile_as_a_model_answer_with_the_grammar_on_and_off(
+    template: str,
+    folder: Path,
+    sandboxed: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    baseline: Baseline,
+    hostile_grammar,
+) -> None:
+    """On: the schema grammar cannot produce the statement. Off (or if it could): the answer path, the
+    vote over candidates, refuses it with the validator and the sandbox; nothing changes either way."""
+    from finsql.ask.constrain import accepts
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import decide
+
+    sql = template.format(d=folder)
+    grammar, tok = hostile_grammar
+    assert not accepts(grammar, sql, tok)
+    decision = decide([Candidate(sql, sql, -0.1, greedy=True)], schema, sandboxed, timeout_s=5)
+    assert decision.best is None and decision.attempts[0].status in ("refused", "error")
+    files, catalog = baseline
+    assert _files(folder) == files and _catalog(sandboxed) == catalog

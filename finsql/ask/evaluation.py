@@ -49,6 +49,10 @@ class ItemResult:
     detail: str = ""
     db: str = ""
     instances: int = 1
+    stages: dict[str, float] = field(default_factory=dict)
+    """The answer's seconds per stage (``Answer.seconds``)."""
+    steps: int = 0
+    """Decoding steps of the answer's generation."""
 
 
 def _figures(items: list[ItemResult]) -> dict:
@@ -184,22 +188,31 @@ def _rows_on(con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float) -> list
 
 
 def evaluate_pair(
-    session: Session, pair: Pair, samples: int = 0, instances: Sequence[duckdb.DuckDBPyConnection] = ()
+    session: Session,
+    pair: Pair,
+    samples: int = 0,
+    instances: Sequence[duckdb.DuckDBPyConnection] = (),
+    grammar: str | None = None,
 ) -> ItemResult:
     """Answer one pair's question and compare its result with the gold SQL's, on the session's database
-    and then on each further ``instances`` connection (test-suite execution accuracy)."""
+    and then on each further ``instances`` connection (test-suite execution accuracy); ``grammar``
+    overrides the session's (``Session.ask``)."""
     labels, count = list(pair.category), 1 + len(instances)
 
     def result(predicted: str, status: str, seconds: float, detail: str = "") -> ItemResult:
-        return ItemResult(pair.question, pair.sql, predicted, status, seconds, labels, detail, pair.db, count)
+        stages, steps = (answer.seconds, answer.steps) if answer is not None else ({}, 0)
+        return ItemResult(
+            pair.question, pair.sql, predicted, status, seconds, labels, detail, pair.db, count, stages, steps
+        )
 
+    answer = None
     try:
         gold = _rows_on(session.con, pair.sql, session.timeout_s)
     except FinsqlError as exc:
         return result("", "gold_error", 0.0, str(exc))
     start = time.perf_counter()
     try:
-        answer = session.ask(pair.question, samples=samples)
+        answer = session.ask(pair.question, samples=samples, grammar=grammar)
     except FinsqlError as exc:
         return result(getattr(exc, "sql", ""), "invalid", time.perf_counter() - start, str(exc))
     seconds = time.perf_counter() - start

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
+from finsql.ask.constrain import GrammarConstraint
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
@@ -28,6 +29,16 @@ class Candidate:
     sql: str
     logprob: float
     greedy: bool
+
+
+@dataclass
+class Generation:
+    """The candidates of one ``generate`` call, and what the grammar cost (zero when unconstrained)."""
+
+    candidates: list[Candidate]
+    constrained: bool
+    steps: int
+    mask_seconds: float
 
 
 def extract_sql(text: str) -> str:
@@ -88,19 +99,27 @@ def generate(
     top_p: float = 0.95,
     max_new_tokens: int = 128,
     seed: int | None = 0,
-) -> list[Candidate]:
-    """Greedy decode, plus ``samples`` sampled candidates advancing in the same batched forward passes."""
+    grammar: str | None = None,
+) -> Generation:
+    """Greedy decode, plus ``samples`` sampled candidates advancing in the same batched forward passes.
+
+    ``grammar``: a Lark grammar (``grammar.sql_grammar``) every row is masked by, each with its own matcher;
+    the grammar's end then ends a row, so no stop strings are needed.
+    """
     tok = lm.tokenizer
     prefix = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
     rows = 1 + max(samples, 0)
     prompt_length = inputs["input_ids"].shape[1]
-    kwargs: dict = {
-        "max_new_tokens": max_new_tokens,
-        "pad_token_id": tok.pad_token_id,
-        "stop_strings": STOP_STRINGS,
-        "tokenizer": tok,
-    }
+    kwargs: dict = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
+    processors = LogitsProcessorList()
+    constraint = None
+    if grammar is not None:
+        vocab = lm.model.get_output_embeddings().weight.shape[0]
+        constraint = GrammarConstraint(grammar, tok, vocab, _eos_ids(lm))
+        processors.append(constraint)
+    else:
+        kwargs.update(stop_strings=STOP_STRINGS, tokenizer=tok)
     if rows > 1:
         if seed is not None:
             torch.manual_seed(seed)
@@ -109,7 +128,9 @@ def generate(
             temperature=1.0,
             top_p=1.0,
             top_k=0,
-            logits_processor=LogitsProcessorList([_FirstRowGreedy(rows), _Nucleus(temperature, top_p)]),
+            logits_processor=LogitsProcessorList(
+                [*processors, _FirstRowGreedy(rows), _Nucleus(temperature, top_p)]
+            ),
             stopping_criteria=StoppingCriteriaList([_SamplesNoLongerThanGreedy(lm, prompt_length)]),
         )
         if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
@@ -118,7 +139,7 @@ def generate(
             kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
             inputs = {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}
     else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=processors)
     with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
         warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
         out = lm.model.generate(**inputs, **kwargs, output_logits=True, return_dict_in_generate=True)
@@ -126,14 +147,17 @@ def generate(
     logits = torch.stack(out.logits, dim=1).float()
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
     candidates = []
+    anchor = int(inputs["input_ids"][0, -1])
     eos = set(_eos_ids(lm))
     for row in range(new.shape[0]):
         ids = new[row].tolist()
         length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
-        text = prefix + tok.decode(ids[:length], skip_special_tokens=True)
+        text = prefix + _decode_after(tok, anchor, ids[:length])
         mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
         candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
-    return candidates
+    if constraint is None:
+        return Generation(candidates, False, new.shape[1], 0.0)
+    return Generation(candidates, True, new.shape[1], constraint.mask_seconds)
 
 
 class _SamplesNoLongerThanGreedy(StoppingCriteria):
@@ -156,6 +180,15 @@ class _SamplesNoLongerThanGreedy(StoppingCriteria):
                 self.limit = max(2 * new, new + 16)
         done = self.limit is not None and new >= self.limit
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+def _decode_after(tokenizer: object, anchor: int, ids: list[int]) -> str:
+    """The text of ``ids`` as it reads after the prompt's last token ``anchor``: SentencePiece-style
+    tokenizers (Llama, Gemma) drop the leading blank of a sequence they decode on its own, which would glue
+    the answer to the prompt's ``SELECT``."""
+    head = tokenizer.decode([anchor], skip_special_tokens=True)
+    whole = tokenizer.decode([anchor, *ids], skip_special_tokens=True)
+    return whole[len(head) :] if whole.startswith(head) else tokenizer.decode(ids, skip_special_tokens=True)
 
 
 def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int) -> object:

@@ -17,7 +17,8 @@ that name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)``
 qualified) then need one of the values of that name. Other uses (``lower(col) = ...``, LIKE, BETWEEN,
 ``'v' = col``) keep free strings; the other side of a comparison with a bare value column cannot be a string.
 
-There is no ``%ignore``: each lexeme carries its leading blanks, and names and keywords that follow a word
+There is no ``%ignore``: each lexeme carries its leading blanks (at most one line break, so a blank line
+never splits a statement), and names and keywords that follow a word
 need one, so ``FROM funds`` is not ``FROM fund s`` and ``fund_codeor`` is not ``fund_code OR``. No lexeme
 has inner blanks after a prefix that is itself a lexeme (llguidance's lexer does not backtrack: ``year``
 and ``(`` are two lexemes). The statement ends with an optional ``;``, then the grammar ends, so decoding
@@ -31,9 +32,6 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
-import llguidance
-import llguidance.hf
-
 from finsql.db.schema import Schema
 
 ALIAS_CHARS = 4
@@ -41,8 +39,6 @@ NAME_CHARS = 40
 STRING_CHARS = 200
 VALUE_LIMIT = 2000
 """A text column with more distinct values than this keeps free string literals."""
-LIMITS = {"initial_lexer_fuel": 100_000_000}
-"""llguidance's default lexer fuel (1M) cannot precompute the value lexemes of a wide schema (~0.5 s here)."""
 
 KEYWORDS = (
     "select from where group by order having limit offset union intersect except all distinct as on using "
@@ -79,6 +75,13 @@ UNITS = (
     "year years quarter quarters month months week weeks day days hour hours minute minutes second seconds "
     "millisecond milliseconds microsecond microseconds dow doy isodow epoch decade century"
 ).split()
+# Keywords always followed by an operand carry the blank after them (GAP), so `BYfund_code` or `LIMIT5` is no
+# statement: the operand's lexeme may start without one (after `(` or `,` it must). Keywords followed by a
+# lexeme that already needs a blank (IS NOT, AS alias, CASE WHEN, WITH name) have none; ROWS/RANGE frames
+# and a simple CASE's operand are left open to gluing.
+_GAP = (
+    "select distinct not interval where having qualify limit offset on and or between when then else".split()
+)
 
 _WORD_SETS = {"KW": KEYWORDS, "FUNC": FUNCTIONS, "TYPE": TYPES, "UNIT": UNITS}  # KW: excluded from names
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -88,9 +91,9 @@ _CACHE_SIZE = 64
 # One select statement, written once per family: `$`/`%` become `_c`/`_C` (closed names) or `_w`/`_W` (WITH).
 _RULES = """
 query$: set$ order$? limit$?
-set$: setterm$ (SETOP K_ALL? setterm$)*
+set$: setterm$ (SETOP K_ALLG? setterm$)*
 setterm$: K_SELECT body$ | LP query$ RP
-body$: (K_DISTINCT | K_ALL)? item$ (COMMA item$)* from$? where$? group$? having$? qualify$?
+body$: (K_DISTINCT | K_ALLG)? item$ (COMMA item$)* from$? where$? group$? having$? qualify$?
 item$: STAR | QUAL% STAR | expr$ (K_AS OUT_NAME | IMPLICIT)?
 from$: K_FROM src$ (join$ | COMMA src$)*
 src$: table$ (K_AS? ALIAS%)? | LP query$ RP (K_AS? ALIAS%)?
@@ -106,7 +109,8 @@ limit$: K_LIMIT NUMBER (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT NUMBER)?
 expr$: and$ (K_OR and$)*
 and$: not$ (K_AND not$)*
 not$: K_NOT not$ | pred$
-pred$: sum$ | cmp$ | inlist$ | vpred$ | sum$ K_IS K_NOTB? (K_NULL | K_TRUE | K_FALSE | K_DISTINCT K_FROM sum$)
+pred$: sum$ | cmp$ | inlist$ | vpred$
+    | sum$ K_IS K_NOTB? (K_NULLB | K_TRUEB | K_FALSEB | K_DISTINCTB K_FROM sum$)
     | sum$ K_NOTB? K_BETWEEN sum$ K_AND sum$ | sum$ K_NOTB? K_IN LP query$ RP
     | sum$ K_NOTB? K_LIKE sum$ (K_ESCAPE STRING)? | sum$ CMP (K_ANY | K_ALL) LP query$ RP
     | K_EXISTS LP query$ RP
@@ -115,8 +119,9 @@ term$: term$ MULOP factor$ | factor$
 factor$: SIGN factor$ | primary$ (DCOLON type)*
 primary$: atom$ | COL% | VCANY% | STRING
 atom$: NUMBER | K_NULL | K_TRUE | K_FALSE | K_NOW | K_DATE DATESTR | K_INTERVAL interval
-    | FUNC LP (K_DISTINCT | K_ALL)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
-    | K_COUNT LP STAR RP over$? | K_CAST LP expr$ K_AS type RP | K_EXTRACT LP (UNIT | STRING) K_FROM expr$ RP
+    | FUNC LP (K_DISTINCT | K_ALLG)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
+    | K_COUNT LP STAR RP over$? | K_CAST LP expr$ K_AS astype RP
+    | K_EXTRACT LP (UNIT | STRING) K_FROM expr$ RP
     | K_CASE expr$? (K_WHEN expr$ K_THEN expr$)+ (K_ELSE expr$)? K_END | LP expr$ RP | LP query$ RP
 over$: K_FILTER expr$ RP | (K_FILTER expr$ RP)? K_OVER LP window$ RP
 window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)? frame?
@@ -140,11 +145,13 @@ inlist$: sum$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
 _SHARED = r"""
 interval: (STRING | NUMBER | LP expr_c RP) UNIT?
 type: TYPE (LP NUMBER (COMMA NUMBER)? RP)?
+astype: TYPE_AS (LP NUMBER (COMMA NUMBER)? RP)?
 frame: (K_ROWS | K_RANGE) (K_BETWEEN bound K_AND bound | bound)
 bound: K_UNBOUNDED_PRECEDING | K_UNBOUNDED_FOLLOWING | K_CURRENT_ROW | NUMBER (K_PRECEDING | K_FOLLOWING)
-WS0: /[ \t\r\n]{0,24}/
-WS1: /[ \t\r\n]{1,24}/
-LEAD: /[ \t\r\n]{1,24}/
+WS0: /[ \t]{0,24}(\r?\n[ \t]{0,24})?/
+WS1: /[ \t]{1,24}(\r?\n[ \t]{0,24})?|\r?\n[ \t]{0,24}/
+GAP: WS1
+LEAD: WS1
 END: WS0 ";"
 LP: WS0 "("
 RP: WS0 ")"
@@ -161,14 +168,14 @@ DATESTR: WS0 /'[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9
 IDENT: /[A-Za-z_][A-Za-z0-9_]{0,NAME_MAX}/
 SHORT: /[A-Za-z][A-Za-z0-9_]{0,ALIAS_MAX}/
 QUOTED: /"[^"\r\n]{1,NAME_MAX}"/
-K_LIKE: WS1 ("like"i | "ilike"i | "glob"i)
+K_LIKE: WS1 ("like"i | "ilike"i | "glob"i) GAP
 K_NOTB: WS1 "not"i
-K_FILTER: WS1 "filter"i WS0 "(" WS0 "where"i
-SETOP: WS1 ("union"i | "intersect"i | "except"i)
-K_GROUP_BY: WS1 "group"i WS1 "by"i
-K_ORDER_BY: WS1 "order"i WS1 "by"i
-K_ORDER_BY0: WS0 "order"i WS1 "by"i
-K_PARTITION_BY: WS0 "partition"i WS1 "by"i
+K_FILTER: WS1 "filter"i WS0 "(" WS0 "where"i GAP
+SETOP: WS1 ("union"i | "intersect"i | "except"i) GAP
+K_GROUP_BY: WS1 "group"i WS1 "by"i GAP
+K_ORDER_BY: WS1 "order"i WS1 "by"i GAP
+K_ORDER_BY0: WS0 "order"i WS1 "by"i GAP
+K_PARTITION_BY: WS0 "partition"i WS1 "by"i GAP
 K_NULLS_POS: WS1 "nulls"i WS1 ("first"i | "last"i)
 SIDE: "left"i | "right"i | "full"i
 JOIN_KIND: "inner"i | "cross"i | "semi"i | "anti"i | "natural"i | SIDE (WS1 "outer"i)?
@@ -181,8 +188,15 @@ K_CAST: WS0 ("cast"i | "try_cast"i)
 K_DATE: WS0 ("date"i | "timestamp"i)
 OUT_NAME: WS1 (IDENT & ~KW) | WS0 QUOTED
 IMPLICIT: WS1 OPENNAME
-OUT_REF: WS1 OPENNAME | WS0 QUOTED
+OUT_REF: WS0 (OPENNAME | QUOTED)
 NAME_W: WS0 OPENNAME
+NAME_W1: WS1 OPENNAME
+K_ALLG: WS0 "all"i GAP
+K_NULLB: WS1 "null"i
+K_TRUEB: WS1 "true"i
+K_FALSEB: WS1 "false"i
+K_DISTINCTB: WS1 "distinct"i
+TYPE_AS: WS1 TYPE_WORD
 CTE_REF: WS1 OPENNAME
 """
 _SINGLE = (
@@ -272,6 +286,11 @@ def sql_grammar(
     return grammar
 
 
+def clear_cache() -> None:
+    """Forget the grammars built so far (to time a build)."""
+    _CACHE.clear()
+
+
 def _build(
     schema: Schema,
     values: dict[tuple[str, str], list[str]] | None,
@@ -291,10 +310,10 @@ def _build(
     valued = _value_columns(schema, allowed, values)
     plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
     lines = [
-        "start: LEAD body_c (SETOP K_ALL? setterm_c)* order_c? limit_c? END?"
+        "start: LEAD body_c (SETOP K_ALLG? setterm_c)* order_c? limit_c? END?"
         if after_select
-        else "start: (query_c | K_WITH K_RECURSIVE? cte (COMMA cte)* query_w) END?",
-        "cte: NAME_W (LP NAME_W (COMMA NAME_W)* RP)? K_AS K_MATERIALIZED? LP query_w RP",
+        else "start: (query_c | K_WITH K_RECURSIVE? NAME_W1 cte (COMMA NAME_W cte)* query_w) END?",
+        "cte: (LP NAME_W (COMMA NAME_W)* RP)? K_AS K_MATERIALIZED? LP query_w RP",
         f"ANYCOL: WS0 {_names([c.name for t in allowed for c in t.columns])}",
         f"TABLE: WS1 {_names([t.name for t in allowed])}",
         f"ALLTABLES: {_names([t.name for t in schema.tables])}",
@@ -338,60 +357,8 @@ def _build(
     lines += [
         f"{name}: WS0 (" + " | ".join(_lit(w) for w in words) + ")" for name, words in _WORD_SETS.items()
     ]
-    lines += [f"K_{w.upper()}: WS0 {_lit(w)}" for w in _SINGLE]
-    lines += [f"K_{w.upper()}: WS1 {_lit(w)}" for w in _AFTER_WORD]
+    lines += ["TYPE_WORD: (" + " | ".join(_lit(w) for w in TYPES) + ")"]
+    lines += [f"K_{w.upper()}: WS0 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _SINGLE]
+    lines += [f"K_{w.upper()}: WS1 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _AFTER_WORD]
     sizes = {"STRING_CHARS": STRING_CHARS, "NAME_MAX": NAME_CHARS - 1, "ALIAS_MAX": ALIAS_CHARS - 1}
     return "\n".join(lines) + re.sub("|".join(sizes), lambda m: str(sizes[m.group(0)]), _SHARED)
-
-
-_LL_TOKENIZERS: dict[int, tuple[object, llguidance.LLTokenizer]] = {}
-_MATCHERS: OrderedDict[tuple[int, str], llguidance.LLMatcher] = OrderedDict()
-
-
-def ll_tokenizer(tokenizer: object) -> llguidance.LLTokenizer:
-    """llguidance's view of a Hugging Face fast tokenizer, built once per tokenizer (it takes ~0.3 s)."""
-    if isinstance(tokenizer, llguidance.LLTokenizer):
-        return tokenizer
-    held = _LL_TOKENIZERS.get(id(tokenizer))
-    if held is None or held[0] is not tokenizer:
-        held = (tokenizer, llguidance.hf.from_tokenizer(tokenizer))
-        _LL_TOKENIZERS[id(tokenizer)] = held
-    return held[1]
-
-
-def compile_grammar(grammar: str, tokenizer: object) -> llguidance.LLMatcher:
-    """A fresh matcher of ``grammar`` for ``tokenizer``; the compiled original is cached, callers get copies
-    (one per decoded row)."""
-    lltok = ll_tokenizer(tokenizer)
-    key = (id(lltok), grammar)
-    matcher = _MATCHERS.get(key)
-    if matcher is None:
-        lark = llguidance.LLMatcher.grammar_from_lark(grammar)
-        matcher = llguidance.LLMatcher(lltok, lark, log_level=0, limits=llguidance.LLParserLimits(**LIMITS))
-        if matcher.is_error():
-            raise ValueError(f"invalid grammar: {matcher.get_error()}")
-        _MATCHERS[key] = matcher
-        if len(_MATCHERS) > 8:
-            _MATCHERS.popitem(last=False)
-    _MATCHERS.move_to_end(key)
-    return matcher.deep_copy()
-
-
-def grammar_error(grammar: str, sql: str, tokenizer: object) -> str | None:
-    """Why ``grammar`` rejects the whole text ``sql`` fed token by token as a decoder would, or None.
-
-    Trailing blanks are dropped (a decoder ends with EOS, not with them); for an ``after_select`` grammar
-    pass the text after ``SELECT``.
-    """
-    matcher = compile_grammar(grammar, tokenizer)
-    text = sql.rstrip()
-    if not matcher.consume_tokens(tokenizer.encode(text, add_special_tokens=False)):
-        return matcher.get_error().split("\n")[0] or "rejected"
-    if not matcher.is_accepting():
-        return "incomplete statement"
-    return None
-
-
-def accepts(grammar: str, sql: str, tokenizer: object) -> bool:
-    """Whether ``grammar`` accepts the whole text ``sql`` (see ``grammar_error``)."""
-    return grammar_error(grammar, sql, tokenizer) is None

@@ -8,10 +8,19 @@ from pathlib import Path
 from typing import Literal
 
 from finsql.ask.generation import generate
-from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker
+from finsql.ask.grammar import sql_grammar
+from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
-from finsql.ask.prompting import DEFAULT_SHOTS, PromptBuilder, PromptSettings, Retriever
+from finsql.ask.prompting import (
+    ANSWER_PREFIX,
+    DEFAULT_SHOTS,
+    Prompt,
+    PromptBuilder,
+    PromptSettings,
+    Retriever,
+)
 from finsql.ask.routing import expert_examples, route_expert
+from finsql.ask.sqlcheck import tables_named
 from finsql.ask.voting import Decision, decide
 from finsql.bull.suite import train_pairs_of
 from finsql.db.database import demo_fingerprint
@@ -21,6 +30,12 @@ from finsql.errors import InputError, NoValidSQL
 from finsql.lm import hub
 from finsql.lm.models import LoadedModel, load_model
 from finsql.plugins import sql_repairers
+
+GRAMMARS = ("schema", "linked", "off")
+"""What constrains decoding: the whole schema's grammar, the grammar of the question's linked tables only,
+or nothing (to compare)."""
+GRAMMAR_VALUE_CHARS = (1, 200)
+"""Text values of this many characters become the value-aware literals of the grammar."""
 
 
 @dataclass
@@ -38,6 +53,11 @@ class Answer:
     decision: Decision
     seconds: dict[str, float] = field(default_factory=dict)
     expert: str | None = None
+    grammar: str = "off"
+    retry_tables: tuple[str, ...] = ()
+    """When no candidate was valid, the answer was decoded again within these tables' columns."""
+    steps: int = 0
+    """Decoding steps of the first generation (its longest row), for per-token timing."""
 
 
 class Session:
@@ -59,12 +79,18 @@ class Session:
         example_tokens: int | None = None,
         lm: LoadedModel | None = None,
         retriever: Retriever | None = None,
+        grammar: str = "schema",
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
         ``prompt_style``, ``example_tokens``: see ``PromptSettings``) are the ones it was trained with.
         ``lm``: a model already loaded, used as it is (no expert is applied to it), and ``retriever``: where
-        examples come from instead of the default pool; training validates its model this way."""
+        examples come from instead of the default pool; training validates its model this way. ``grammar``:
+        one of ``GRAMMARS``, what constrains decoding."""
+        if grammar not in GRAMMARS:
+            raise InputError(f"unknown grammar {grammar!r}; choose one of {', '.join(GRAMMARS)}")
+        self.grammar = grammar
+        self._values: dict | None = None
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
         self.db_path = db_path
         self.con = connect(db_path)
@@ -120,24 +146,57 @@ class Session:
             )
         return self._prompts
 
-    def ask(self, question: str, samples: int = 0, temperature: float = 0.7, top_p: float = 0.95) -> Answer:
-        """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran."""
+    def grammar_for(
+        self, prompt: Prompt, tables: tuple[str, ...] | None = None, scope: str | None = None
+    ) -> str | None:
+        """The grammar that constrains the answer to ``prompt`` (None when decoding is free): the text after
+        the prompt's ``SELECT``, over the whole schema, the linked tables or ``tables``, with this database's
+        values. ``scope``: one of ``GRAMMARS`` instead of the session's."""
+        scope = scope or self.grammar
+        if scope == "off":
+            return None
+        if self._values is None:
+            self._values = collect_values(self.con, self.schema, lengths=GRAMMAR_VALUE_CHARS)
+        if tables is None and scope == "linked":
+            tables = tuple(prompt.linked.table_names())
+        after_select = prompt.text.endswith(ANSWER_PREFIX)
+        return sql_grammar(self.schema, values=self._values, tables=tables, after_select=after_select)
+
+    def ask(
+        self,
+        question: str,
+        samples: int = 0,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        grammar: str | None = None,
+    ) -> Answer:
+        """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran.
+        ``grammar``: one of ``GRAMMARS`` for this question instead of the session's (to compare)."""
+        if grammar is not None and grammar not in GRAMMARS:
+            raise InputError(f"unknown grammar {grammar!r}; choose one of {', '.join(GRAMMARS)}")
+        scope = grammar or self.grammar
         question = question.strip()
         if not question:
             raise InputError("the question is empty")
         clock = time.perf_counter()
         prompt = self.prompts.build(question)
         t_prompt = time.perf_counter()
-        candidates = generate(self.lm, prompt.text, samples, temperature=temperature, top_p=top_p)
-        t_gen = time.perf_counter()
-        decision = decide(
-            candidates,
-            self.schema,
-            self.con,
-            timeout_s=self.timeout_s,
-            max_rows=self.max_rows,
-            repairers=self.repairers,
+        text = self.grammar_for(prompt, scope=scope)
+        generation = generate(
+            self.lm, prompt.text, samples, temperature=temperature, top_p=top_p, grammar=text
         )
+        candidates = generation.candidates
+        t_gen = time.perf_counter()
+        decision = self._decide(candidates)
+        retry_scope: tuple[str, ...] = ()
+        if decision.best is None and text is not None:
+            tables = tables_named(candidates[0].sql, self.schema)
+            if tables and set(tables) != {t.name for t in self.schema.tables}:
+                retry = generate(self.lm, prompt.text, 0, grammar=self.grammar_for(prompt, tables, scope))
+                retry.candidates[0].greedy = False
+                candidates = candidates + retry.candidates
+                decision = self._decide(candidates)
+                retry_scope = tables
         t_run = time.perf_counter()
         if decision.best is None:
             reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))
@@ -156,10 +215,24 @@ class Session:
             {
                 "link": t_prompt - clock,
                 "generate": t_gen - t_prompt,
-                "execute": t_run - t_gen,
+                "grammar": generation.mask_seconds,
+                "execute": t_run - t_gen,  # with the retry, if one ran
                 "total": t_run - clock,
             },
             self.expert_name,
+            scope,
+            retry_scope,
+            generation.steps,
+        )
+
+    def _decide(self, candidates: list) -> Decision:
+        return decide(
+            candidates,
+            self.schema,
+            self.con,
+            timeout_s=self.timeout_s,
+            max_rows=self.max_rows,
+            repairers=self.repairers,
         )
 
     def close(self) -> None:

@@ -236,3 +236,14 @@ def is_ordered(sql: str) -> bool:
     except (SqlglotError, RecursionError):
         return False
     return bool(parsed) and _has_order(parsed[0])
+
+
+def tables_named(sql: str, schema: Schema) -> tuple[str, ...]:
+    """The schema tables ``sql`` names (in order, once each), even when it does not validate; () when it
+    does not parse. Constrained decoding retries a refused answer within these tables' columns."""
+    try:
+        parsed = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except (SqlglotError, RecursionError):
+        return ()
+    found = (schema.table(t.name) for s in parsed for t in s.find_all(exp.Table))
+    return tuple(dict.fromkeys(t.name for t in found if t is not None))

@@ -73,6 +73,9 @@ def train_cmd(
     val_ex: int = typer.Option(
         50, "--val-ex", min=0, help="Validation pairs answered and executed at the end (0: none)."
     ),
+    no_constrain: bool = typer.Option(
+        False, "--no-constrain", help="Answer the validation pairs without the SQL grammar (to compare)."
+    ),
     shots: int = typer.Option(
         3, "--shots", min=0, max=16, help="Retrieved training pairs in each prompt, as at inference."
     ),
@@ -142,6 +145,7 @@ def train_cmd(
         patience=patience,
         eval_steps=eval_steps,
         val_ex_limit=val_ex,
+        constrain=not no_constrain,
         threads=threads,
     )
     folder = train_expert(db, pairs, config)

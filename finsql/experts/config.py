@@ -76,6 +76,8 @@ class TrainConfig:
     """Examples longer than this many tokens are left out (None: the model's context length)."""
     val_ex_limit: int | None = 50
     """Validation pairs answered and executed at the end, at most (None: all)."""
+    constrain: bool = True
+    """Answer the validation pairs within the schema grammar, as ``ask`` does (False: free decoding)."""
     keep_run: bool = False
     """Keep the run's checkpoints once the expert is saved."""
     callbacks: Sequence[Any] = ()

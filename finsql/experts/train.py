@@ -255,6 +255,7 @@ def validate(data: TrainingData, run: TrainingRun, config: TrainConfig) -> tuple
             example_tokens=config.example_tokens,
             lm=trained,
             retriever=ExampleRetriever(data.train_pairs[db]),
+            grammar="schema" if config.constrain else "off",
         )
         try:
             accuracy = validation_accuracy(session, chosen, progress=config.progress) or 0.0
@@ -319,6 +320,7 @@ def _metrics(
         "best_step": state.best_global_step,
         "val_ex": outcome.val_ex,
         "val_ex_n": outcome.val_ex_n,
+        "val_constrained": config.constrain,
         "steps": state.global_step,
         "epochs": state.epoch,
         "seconds": round(seconds, 2),

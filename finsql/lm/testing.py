@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 CHATML = (
@@ -11,14 +12,15 @@ CHATML = (
 )
 
 
-def build_tiny_model(folder: Path) -> Path:
-    """Save a 2-layer Llama with a small BPE tokenizer trained on SQL-ish words into ``folder``; return it."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+WORDS = "select from where group by order limit count sum avg fund stock price name date year".split()
+CORPUS = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(12)) for i in range(200)]
+TOKENIZER_STYLES = ("byte-level", "metaspace")
 
-    words = "select from where group by order limit count sum avg fund stock price name date year".split()
-    corpus = [" ".join(words[(i * 7 + j) % len(words)] for j in range(12)) for i in range(200)]
+
+def _byte_level_bpe():
+    """GPT-2 style: byte-level pre-tokenizer, every byte a base token (SmolLM2's kind)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
@@ -26,9 +28,50 @@ def build_tiny_model(folder: Path) -> Path:
     trainer = trainers.BpeTrainer(
         vocab_size=800, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    bpe.train_from_iterator(corpus, trainer)
+    bpe.train_from_iterator(CORPUS, trainer)
+    return bpe, None
+
+
+def _metaspace_bpe():
+    """SentencePiece style (Llama, Gemma): words start with ``▁``, unknown characters fall back to
+    ``<0xNN>`` byte tokens of the vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    metaspace = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first")
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = metaspace
+    alphabet = list("abcdefghijklmnopqrstuvwxyz\u2581")
+    trained.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=400, initial_alphabet=alphabet))
+    model = json.loads(trained.to_str())["model"]
+    specials = ["<unk>", "<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    vocab = {t: i for i, t in enumerate(specials + [f"<0x{b:02X}>" for b in range(256)])}
+    for token in sorted(model["vocab"], key=model["vocab"].get):
+        vocab.setdefault(token, len(vocab))
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    bpe = Tokenizer(models.BPE(vocab, merges, unk_token="<unk>", byte_fallback=True))
+    bpe.pre_tokenizer = metaspace
+    bpe.decoder = decoders.Sequence(
+        [decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
+    bpe.add_special_tokens(specials)
+    return bpe, "<unk>"
+
+
+def build_tiny_model(folder: Path, tokenizer_style: str = "byte-level") -> Path:
+    """Save a 2-layer Llama with a small BPE tokenizer trained on SQL-ish words into ``folder``; return it.
+    ``tokenizer_style``: ``byte-level`` (GPT-2, SmolLM2) or ``metaspace`` (SentencePiece, byte fallback)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    if tokenizer_style not in TOKENIZER_STYLES:
+        raise ValueError(f"unknown tokenizer style {tokenizer_style!r}")
+    bpe, unk = _byte_level_bpe() if tokenizer_style == "byte-level" else _metaspace_bpe()
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>", pad_token="<|im_end|>"
+        tokenizer_object=bpe,
+        bos_token="<|im_start|>",
+        eos_token="<|im_end|>",
+        pad_token="<|im_end|>",
+        unk_token=unk,
     )
     tokenizer.chat_template = CHATML
     torch.manual_seed(0)

@@ -1,0 +1,149 @@
+"""Grammar matching with llguidance: whether a grammar accepts a text, and the logits processor that masks
+every decoded row (the greedy one and each sample) to the tokens its grammar allows next.
+
+The grammar text comes from ``grammar.sql_grammar``; here it is compiled once per tokenizer and copied per
+row. Each row has its own matcher: rows advance independently, and a row whose statement ended may only
+write an end-of-sequence token. This is the engine's work (llguidance); finsql only wires it to
+transformers' ``LogitsProcessor`` interface.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import llguidance
+import llguidance.hf
+import llguidance.numpy
+import numpy as np
+import torch
+from transformers import LogitsProcessor
+
+LIMITS = {"initial_lexer_fuel": 100_000_000}
+"""llguidance's default lexer fuel (1M) cannot precompute the value lexemes of a wide schema (~0.5 s here)."""
+_TOKENIZERS: dict[tuple, tuple[object, llguidance.LLTokenizer]] = {}
+_COMPILED: OrderedDict[tuple[int, str], llguidance.LLMatcher] = OrderedDict()
+_COMPILED_SIZE = 8
+
+
+def ll_tokenizer(
+    tokenizer: object, vocab_size: int | None = None, eos_ids: Sequence[int] | None = None
+) -> llguidance.LLTokenizer:
+    """llguidance's view of a Hugging Face fast tokenizer (built once per tokenizer: it takes ~0.3 s).
+
+    ``vocab_size``: the model's logits width when it pads the tokenizer's vocabulary; ``eos_ids``: the
+    tokens that end generation (the model's generation config may name several)."""
+    if isinstance(tokenizer, llguidance.LLTokenizer):
+        return tokenizer
+    key = (id(tokenizer), vocab_size, tuple(eos_ids) if eos_ids else None)
+    held = _TOKENIZERS.get(key)
+    if held is None or held[0] is not tokenizer:
+        eos = list(eos_ids) if eos_ids else None
+        held = (tokenizer, llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=eos))
+        _TOKENIZERS[key] = held
+    return held[1]
+
+
+def compile_grammar(grammar: str, tokenizer: object | llguidance.LLTokenizer) -> llguidance.LLMatcher:
+    """A fresh matcher of ``grammar``: compiled once per tokenizer (cached), then copied for each caller."""
+    lltok = ll_tokenizer(tokenizer)
+    key = (id(lltok), grammar)
+    matcher = _COMPILED.get(key)
+    if matcher is None:
+        lark = llguidance.LLMatcher.grammar_from_lark(grammar)
+        matcher = llguidance.LLMatcher(lltok, lark, log_level=0, limits=llguidance.LLParserLimits(**LIMITS))
+        if matcher.is_error():
+            raise ValueError(f"invalid grammar: {matcher.get_error()}")
+        _COMPILED[key] = matcher
+        if len(_COMPILED) > _COMPILED_SIZE:
+            _COMPILED.popitem(last=False)
+    _COMPILED.move_to_end(key)
+    return matcher.deep_copy()
+
+
+def clear_cache() -> None:
+    """Forget the compiled grammars (to time a compile)."""
+    _COMPILED.clear()
+
+
+def grammar_error(grammar: str, sql: str, tokenizer: object) -> str | None:
+    """Why ``grammar`` rejects the whole text ``sql`` fed token by token as a decoder would, or None.
+
+    Trailing blanks are dropped (a decoder ends with EOS, not with them); for an ``after_select`` grammar
+    pass the text after ``SELECT``.
+    """
+    matcher = compile_grammar(grammar, tokenizer)
+    if not matcher.consume_tokens(tokenizer.encode(sql.rstrip(), add_special_tokens=False)):
+        return matcher.get_error().split("\n")[0] or "rejected"
+    if not matcher.is_accepting():
+        return "incomplete statement"
+    return None
+
+
+def accepts(grammar: str, sql: str, tokenizer: object) -> bool:
+    """Whether ``grammar`` accepts the whole text ``sql`` (see ``grammar_error``)."""
+    return grammar_error(grammar, sql, tokenizer) is None
+
+
+class GrammarConstraint(LogitsProcessor):
+    """Masks each row's logits to the tokens its own matcher allows; one matcher per batch row.
+
+    transformers calls a processor once per step with every row's tokens so far: from the second call on,
+    each row's last token is fed to its matcher first. A row whose matcher has stopped (the statement
+    ended), failed or whose sequence already ended may only write an end-of-sequence token, so finished
+    rows cost no mask. Masks of several rows are computed in parallel by llguidance's executor.
+    """
+
+    def __init__(self, grammar: str, tokenizer: object, vocab_size: int, eos_ids: Sequence[int]) -> None:
+        self.lltok = ll_tokenizer(tokenizer, vocab_size, eos_ids)
+        self.grammar, self.eos_ids = grammar, list(eos_ids)
+        self.matchers: list[llguidance.LLMatcher] = []
+        self.done: list[bool] = []
+        self.mask_seconds = 0.0  # time spent on masks, for the overhead measurement
+        self.steps = 0
+        self._executor = llguidance.LLExecutor()
+
+    def _start(self, rows: int) -> None:
+        first = compile_grammar(self.grammar, self.lltok)
+        self.matchers = [first] + [first.deep_copy() for _ in range(rows - 1)]
+        self.done = [False] * rows
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        clock = time.perf_counter()
+        rows = scores.shape[0]
+        if self.steps == 0:
+            self._start(rows)
+        else:
+            for row, token in enumerate(input_ids[:, -1].tolist()):
+                if self.done[row]:
+                    continue
+                if token in self.eos_ids or not self.matchers[row].consume_token(token):
+                    self.done[row] = True
+        self.steps += 1
+        mask = llguidance.numpy.allocate_token_bitmask(rows, self.lltok.vocab_size)
+        live = [(m, row) for row, m in enumerate(self.matchers) if not (self.done[row] or m.is_stopped())]
+        for row, matcher in enumerate(self.matchers):
+            if self.done[row] or matcher.is_stopped():
+                self.done[row] = self.done[row] or matcher.is_error()
+                mask[row] = _only(self.eos_ids, mask.shape[1])
+        if live:
+            llguidance.numpy.fill_next_token_bitmask_par(self._executor, live, mask)
+        allowed = _unpack(mask, scores.shape[-1]).to(scores.device)
+        self.mask_seconds += time.perf_counter() - clock
+        return scores.masked_fill(~allowed, float("-inf"))
+
+
+def _only(token_ids: Sequence[int], words: int) -> np.ndarray:
+    """A one-row bitmask allowing just ``token_ids``."""
+    bits = np.zeros(words * 32, dtype=bool)
+    bits[[t for t in token_ids if t < words * 32]] = True
+    return np.packbits(bits, bitorder="little").view(np.int32)
+
+
+def _unpack(mask: np.ndarray, width: int) -> torch.Tensor:
+    """The int32 bitmask as a bool tensor of ``width`` columns (columns past the mask are not allowed)."""
+    bits = np.unpackbits(mask.view(np.uint8), axis=1, bitorder="little").astype(bool)
+    if bits.shape[1] < width:
+        bits = np.pad(bits, ((0, 0), (0, width - bits.shape[1])))
+    return torch.from_numpy(bits[:, :width])

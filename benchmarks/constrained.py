@@ -63,6 +63,8 @@ def figures(items: list[ItemResult]) -> dict:
         "execution_accuracy": round(correct / len(scored), 4) if scored else 0.0,
         "invalid": invalid,
         "invalid_rate": round(invalid / len(scored), 4) if scored else 0.0,
+        "retried": sum(i.retried for i in scored),
+        "retried_correct": sum(i.retried and i.status == "correct" for i in scored),
         "seconds_p50": round(statistics.median(times), 3) if times else None,
         "seconds_total": round(sum(times), 2),
     }
@@ -190,9 +192,8 @@ def main() -> None:
     out_path = RESULTS / f"constrained-{args.label}.json"
     payload: dict = {
         "benchmark": "constrained-decoding",
-        "command": "python benchmarks/constrained.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False)
-        ),
+        "command": "python benchmarks/constrained.py "
+        + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False)),
         "machine": f"{platform.machine()} {platform.processor()}",
         "sets": {},
         "items": {},

@@ -129,3 +129,27 @@ def test_session_grammar_settings(small_db: Path, tiny_model_dir: Path) -> None:
     with pytest.raises(InputError):
         session.ask("How many funds are there?", grammar="loose")
     session.close()
+
+
+@pytest.mark.slow
+def test_default_model_answers_stay_in_the_grammar(demo_db: Path) -> None:
+    """SmolLM2's tokenizer and model on held-out demo questions: every constrained answer is a statement
+    of the grammar, and no more of them fail to validate than free answers."""
+    from finsql.ask.pairs import demo_pairs, read_pairs
+    from finsql.errors import NoValidSQL
+
+    session = Session(demo_db, expert=False)
+    failed = {"schema": 0, "off": 0}
+    for pair in read_pairs(demo_pairs("eval"))[:6]:
+        for grammar in failed:
+            try:
+                answer = session.ask(pair.question, grammar=grammar)
+            except NoValidSQL:
+                failed[grammar] += 1
+                continue
+            if grammar == "schema" and not answer.retry_tables:
+                text = session.grammar_for(session.prompts.build(pair.question))
+                body = answer.decision.attempts[0].candidate.text[len(ANSWER_PREFIX) :]
+                assert grammar_error(text, body, session.lm.tokenizer) is None, answer.sql
+    session.close()
+    assert failed["schema"] <= failed["off"], failed

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -29,6 +29,9 @@ class _Answer:
     sql: str
     rows: list[tuple]
     truncated: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    retry_tables: tuple[str, ...] = ()
 
 
 class ScriptedSession:
@@ -40,7 +43,7 @@ class ScriptedSession:
         self.expert_name = None
         self.script = script
 
-    def ask(self, question: str, samples: int = 0) -> _Answer:
+    def ask(self, question: str, samples: int = 0, grammar: str | None = None) -> _Answer:
         sql = self.script[question]
         if sql.startswith("!"):
             raise NoValidSQL("no valid SQL could be produced (refused)", sql[1:])

@@ -53,6 +53,8 @@ class ItemResult:
     """The answer's seconds per stage (``Answer.seconds``)."""
     steps: int = 0
     """Decoding steps of the answer's generation."""
+    retried: bool = False
+    """No candidate validated, so the answer was decoded again within the tables it named."""
 
 
 def _figures(items: list[ItemResult]) -> dict:
@@ -201,8 +203,20 @@ def evaluate_pair(
 
     def result(predicted: str, status: str, seconds: float, detail: str = "") -> ItemResult:
         stages, steps = (answer.seconds, answer.steps) if answer is not None else ({}, 0)
+        retried = answer is not None and bool(answer.retry_tables)
         return ItemResult(
-            pair.question, pair.sql, predicted, status, seconds, labels, detail, pair.db, count, stages, steps
+            pair.question,
+            pair.sql,
+            predicted,
+            status,
+            seconds,
+            labels,
+            detail,
+            pair.db,
+            count,
+            stages,
+            steps,
+            retried,
         )
 
     answer = None

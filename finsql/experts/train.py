@@ -212,7 +212,10 @@ def run_training(run: TrainingRun, started: float) -> Outcome:
         warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
         trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
         train_seconds = time.perf_counter() - started
-        val_loss = trainer.evaluate()["eval_loss"] if trainer.eval_dataset is not None else None
+        val_loss = None
+        if trainer.eval_dataset is not None:  # the best checkpoint is loaded and was evaluated already
+            best = trainer.state.best_metric
+            val_loss = best if best is not None else trainer.evaluate()["eval_loss"]
     trainer.accelerator.unwrap_model(run.model, keep_fp32_wrapper=False)  # no autocast: validate as inference
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     activations = run.activations

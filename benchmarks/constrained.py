@@ -63,8 +63,8 @@ def figures(items: list[ItemResult]) -> dict:
         "execution_accuracy": round(correct / len(scored), 4) if scored else 0.0,
         "invalid": invalid,
         "invalid_rate": round(invalid / len(scored), 4) if scored else 0.0,
-        "retried": sum(i.retried for i in scored),
-        "retried_correct": sum(i.retried and i.status == "correct" for i in scored),
+        "rescued_by_retry": sum(i.retried for i in scored),
+        "rescued_correct": sum(i.retried and i.status == "correct" for i in scored),
         "seconds_p50": round(statistics.median(times), 3) if times else None,
         "seconds_total": round(sum(times), 2),
     }
@@ -120,7 +120,10 @@ def compare(
             print(f"{progress} {k + 1}/{len(pairs)}  {line}", flush=True)
     out = {g: figures(v) for g, v in items.items()}
     out["cost"] = probe.cost()
-    return out, {g: [(i.status, i.predicted_sql) for i in v] for g, v in items.items()}
+    return out, {
+        g: [(i.status, i.predicted_sql, round(i.seconds, 2), i.stages, i.steps, i.detail) for i in v]
+        for g, v in items.items()
+    }
 
 
 def grammar_costs(paths: dict[str, Path], tokenizer: object) -> dict:
@@ -248,9 +251,9 @@ def main() -> None:
                 save()
             payload["sets"][f"bull/all/{model}"] = {
                 g: {
-                    "scored": sum(s != "gold_error" for s, _ in v),
-                    "correct": sum(s == "correct" for s, _ in v),
-                    "invalid": sum(s == "invalid" for s, _ in v),
+                    "scored": sum(row[0] != "gold_error" for row in v),
+                    "correct": sum(row[0] == "correct" for row in v),
+                    "invalid": sum(row[0] == "invalid" for row in v),
                 }
                 for g, v in merged.items()
             }

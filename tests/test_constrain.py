@@ -16,7 +16,7 @@ from finsql.ask.grammar import sql_grammar
 from finsql.ask.linking import collect_values
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.ask.session import Session
-from finsql.ask.sqlcheck import tables_named
+from finsql.ask.sqlcheck import sources_named
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError
@@ -110,11 +110,12 @@ def test_compiled_grammar_is_shared_and_copied(tiny, fund) -> None:
     assert not second.is_error() and not second.is_accepting()  # the copy did not advance with the first
 
 
-def test_tables_named_even_when_invalid(fund) -> None:
+def test_sources_named_even_when_invalid(fund) -> None:
     schema, _ = fund
-    assert tables_named("SELECT nope FROM fund f JOIN fund g ON 1 = 1", schema) == ("fund",)
-    assert tables_named("SELECT x FROM nowhere", schema) == ()
-    assert tables_named("SELECT (((", schema) == ()
+    assert sources_named("SELECT nope FROM fund f JOIN fund g ON 1 = 1", schema) == {"f": "fund", "g": "fund"}
+    assert sources_named("SELECT x FROM fund", schema) == {"fund": "fund"}
+    assert sources_named("SELECT x FROM nowhere", schema) == {}
+    assert sources_named("SELECT (((", schema) == {}
 
 
 def test_session_grammar_settings(small_db: Path, tiny_model_dir: Path) -> None:

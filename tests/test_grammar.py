@@ -163,3 +163,16 @@ def test_grammar_is_cached_by_fingerprint_and_arguments(demo) -> None:
     wider = Schema([*schema.tables, Table("zz_extra", [Column("x", "INTEGER")])])
     assert wider.fingerprint() != schema.fingerprint()
     assert '"zz_extra"i' in sql_grammar(wider) and '"zz_extra"i' not in first
+
+
+def test_closed_aliases_bind_qualifiers_to_their_table(demo, tok) -> None:
+    """A retry knows the FROM clause: only its aliases, and each alias only with its own table's columns."""
+    schema, values = demo
+    aliases = {"f": "fund", "fs": "fund_size"}
+    grammar = sql_grammar(schema, values=values, tables=["fund", "fund_size"], aliases=aliases)
+    ok = "SELECT f.fund_name, fs.net_assets_mn FROM fund f JOIN fund_size fs ON f.fund_code = fs.fund_code"
+    assert accepts(grammar, ok, tok)
+    assert not accepts(grammar, "SELECT f.net_assets_mn FROM fund f", tok)  # a column of the other table
+    assert not accepts(grammar, "SELECT fm.fund_name FROM fund f", tok)  # an alias the answer never declared
+    assert not accepts(grammar, "SELECT fund_name FROM fund x", tok)
+    assert accepts(grammar, "SELECT fund.fund_name FROM fund WHERE f.fund_type = 'bond'", tok)

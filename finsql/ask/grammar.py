@@ -261,6 +261,7 @@ def sql_grammar(
     tables: Sequence[str] | None = None,
     after_select: bool = False,
     open_names: bool = False,
+    aliases: dict[str, str] | None = None,
 ) -> str:
     """The Lark grammar of one DuckDB SELECT over ``schema`` (cached by fingerprint and arguments).
 
@@ -268,6 +269,8 @@ def sql_grammar(
     ``(table, column)`` to the column's distinct values (``linking.collect_values``); ``after_select``
     gives the grammar of what follows a leading ``SELECT`` (the prompt's answer prefix: it must start with
     a blank); ``open_names`` opens every column reference and long aliases, to measure what closing costs.
+    ``aliases`` (alias -> table) closes the aliases too: only these, and ``alias.column`` only for a column
+    of that alias's table (a retry knows the FROM clause of the answer it retries).
     """
     key = (
         schema.fingerprint(),
@@ -275,11 +278,12 @@ def sql_grammar(
         _values_key(values),
         after_select,
         open_names,
+        tuple(sorted(aliases.items())) if aliases is not None else None,
     )
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    grammar = _build(schema, values, tables, after_select, open_names)
+    grammar = _build(schema, values, tables, after_select, open_names, aliases)
     _CACHE[key] = grammar
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -297,6 +301,7 @@ def _build(
     tables: Sequence[str] | None,
     after_select: bool,
     open_names: bool,
+    aliases: dict[str, str] | None = None,
 ) -> str:
     """Write the grammar text: the family rules, then the schema's names and values as lexemes.
 
@@ -322,13 +327,24 @@ def _build(
         f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
         "QB_W: IDENT & ~KW & ~ALLTABLES",
     ]
-    lines += [f"TN_{k}: {_names([t.name])}" for k, t in enumerate(allowed)]
+    own = {
+        k: [a for a, name in (aliases or {}).items() if name.lower() == t.name.lower()]
+        for k, t in enumerate(allowed)
+    }
+    lines += [f"TN_{k}: {_names([t.name, *own[k]])}" for k, t in enumerate(allowed)]
+    if (
+        aliases
+    ):  # closed: declared aliases are these names, qualifiers are the TN_k (tables and their aliases)
+        lines[lines.index(f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES")] = (
+            f"QB_C: {_names(list(aliases))}"
+        )
     for i, vals in enumerate(valued.values()):
         lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
         lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
     for fam in ["c"] if after_select else ["c", "w"]:
         qb, opened = f"QB_{fam.upper()}", fam == "w" or open_names
-        col, vcany = [f'({qb} ".")? {_names(plain)}'] if plain else [], []
+        qualified = f'({qb} ".")? ' if not (aliases and fam == "c") else ""  # closed: via TN_k only
+        col, vcany = [f"{qualified}{_names(plain)}"] if plain else [], []
         col += [f'({qb} ".")? OPENNAME'] if opened else []
         for k, t in enumerate(allowed):
             own = [c.name for c in t.columns if c.name.lower() not in valued]
@@ -336,7 +352,7 @@ def _build(
             own = [c.name for c in t.columns if c.name.lower() in valued]
             vcany += [f'TN_{k} "." {_names(own)}'] if own else []
         vcany += [
-            f'({qb} ".")? {_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}'
+            f"{qualified}{_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}"
         ]
         rules = _RULES + (_VALUE_RULES if valued else _PLAIN_RULES)
         rules = rules if col else rules.replace(" | COL%", "")
@@ -345,7 +361,8 @@ def _build(
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
         lines += [f"table_{fam}: TABLE" + (" | CTE_REF" if fam == "w" else "")]
-        lines += [f"QUAL_{F}: WS0 ({qb} | " + " | ".join(f"TN_{k}" for k in range(len(allowed))) + ') "."']
+        heads = [qb] if qualified else []
+        lines += [f"QUAL_{F}: WS0 (" + " | ".join(heads + [f"TN_{k}" for k in range(len(allowed))]) + ') "."']
         lines += [f"ALIAS_{F}: WS1 {qb}"]
         if valued:
             lines.append(f"VCANY_{F}: WS0 (" + " | ".join(vcany) + ")")
@@ -353,7 +370,8 @@ def _build(
             for i, name in enumerate(valued):
                 owners = " | ".join(f"TN_{k}" for k, t in enumerate(allowed) if t.column(name) is not None)
                 names = _names([c.name for t in allowed for c in t.columns if c.name.lower() == name])
-                lines.append(f'VC{i}_{F}: WS0 (({qb} | {owners}) ".")? {names}')
+                heads_i = f"{qb} | {owners}" if qualified else owners
+                lines.append(f'VC{i}_{F}: WS0 (({heads_i}) ".")? {names}')
     lines += [
         f"{name}: WS0 (" + " | ".join(_lit(w) for w in words) + ")" for name, words in _WORD_SETS.items()
     ]

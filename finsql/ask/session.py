@@ -20,7 +20,7 @@ from finsql.ask.prompting import (
     Retriever,
 )
 from finsql.ask.routing import expert_examples, route_expert
-from finsql.ask.sqlcheck import tables_named
+from finsql.ask.sqlcheck import sources_named
 from finsql.ask.voting import Decision, decide
 from finsql.bull.suite import train_pairs_of
 from finsql.db.database import demo_fingerprint
@@ -34,6 +34,9 @@ from finsql.plugins import sql_repairers
 GRAMMARS = ("schema", "linked", "off")
 """What constrains decoding: the whole schema's grammar, the grammar of the question's linked tables only,
 or nothing (to compare)."""
+RETRY_SAMPLES = 3
+"""When no candidate validates, the greedy answer and this many samples are decoded again within the tables
+and aliases the refused answer named (closed), and voted with the first candidates."""
 GRAMMAR_VALUE_CHARS = (1, 200)
 """Text values of this many characters become the value-aware literals of the grammar."""
 
@@ -55,7 +58,7 @@ class Answer:
     expert: str | None = None
     grammar: str = "off"
     retry_tables: tuple[str, ...] = ()
-    """When no candidate was valid, the answer was decoded again within these tables' columns."""
+    """When no candidate was valid, the answer was decoded again within these tables (``RETRY_SAMPLES``)."""
     steps: int = 0
     """Decoding steps of the first generation (its longest row), for per-token timing."""
 
@@ -147,11 +150,15 @@ class Session:
         return self._prompts
 
     def grammar_for(
-        self, prompt: Prompt, tables: tuple[str, ...] | None = None, scope: str | None = None
+        self,
+        prompt: Prompt,
+        tables: tuple[str, ...] | None = None,
+        scope: str | None = None,
+        aliases: dict[str, str] | None = None,
     ) -> str | None:
         """The grammar that constrains the answer to ``prompt`` (None when decoding is free): the text after
         the prompt's ``SELECT``, over the whole schema, the linked tables or ``tables``, with this database's
-        values. ``scope``: one of ``GRAMMARS`` instead of the session's."""
+        values. ``scope``: one of ``GRAMMARS`` instead of the session's; ``aliases`` closes aliases too."""
         scope = scope or self.grammar
         if scope == "off":
             return None
@@ -160,7 +167,9 @@ class Session:
         if tables is None and scope == "linked":
             tables = tuple(prompt.linked.table_names())
         after_select = prompt.text.endswith(ANSWER_PREFIX)
-        return sql_grammar(self.schema, values=self._values, tables=tables, after_select=after_select)
+        return sql_grammar(
+            self.schema, values=self._values, tables=tables, after_select=after_select, aliases=aliases
+        )
 
     def ask(
         self,
@@ -190,13 +199,17 @@ class Session:
         decision = self._decide(candidates)
         retry_scope: tuple[str, ...] = ()
         if decision.best is None and text is not None:
-            tables = tables_named(candidates[0].sql, self.schema)
-            if tables and set(tables) != {t.name for t in self.schema.tables}:
-                retry = generate(self.lm, prompt.text, 0, grammar=self.grammar_for(prompt, tables, scope))
-                retry.candidates[0].greedy = False
+            sources = sources_named(candidates[0].sql, self.schema)
+            if sources:
+                retry_scope = tuple(dict.fromkeys(sources.values()))
+                grammar = self.grammar_for(prompt, retry_scope, scope, sources)
+                retry = generate(
+                    self.lm, prompt.text, RETRY_SAMPLES, temperature=temperature, grammar=grammar
+                )
+                for candidate in retry.candidates:
+                    candidate.greedy = False
                 candidates = candidates + retry.candidates
                 decision = self._decide(candidates)
-                retry_scope = tables
         t_run = time.perf_counter()
         if decision.best is None:
             reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))

@@ -238,12 +238,18 @@ def is_ordered(sql: str) -> bool:
     return bool(parsed) and _has_order(parsed[0])
 
 
-def tables_named(sql: str, schema: Schema) -> tuple[str, ...]:
-    """The schema tables ``sql`` names (in order, once each), even when it does not validate; () when it
-    does not parse. Constrained decoding retries a refused answer within these tables' columns."""
+def sources_named(sql: str, schema: Schema) -> dict[str, str]:
+    """The schema tables ``sql`` reads, as ``{alias: table}`` (a table without an alias under its own name),
+    even when it does not validate; {} when it does not parse. A refused answer is decoded again within
+    these tables and aliases (``Session.ask``)."""
     try:
         parsed = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
     except (SqlglotError, RecursionError):
-        return ()
-    found = (schema.table(t.name) for s in parsed for t in s.find_all(exp.Table))
-    return tuple(dict.fromkeys(t.name for t in found if t is not None))
+        return {}
+    found: dict[str, str] = {}
+    for statement in parsed:
+        for node in statement.find_all(exp.Table):
+            table = schema.table(node.name)
+            if table is not None:
+                found.setdefault((node.alias or table.name).lower(), table.name)
+    return found

@@ -103,6 +103,8 @@ class GrammarConstraint(LogitsProcessor):
         self.mask_seconds = 0.0  # time spent on masks, for the overhead measurement
         self.steps = 0
         self._executor = llguidance.LLExecutor()
+        words = llguidance.numpy.allocate_token_bitmask(1, self.lltok.vocab_size).shape[1]
+        self._eos_only = _only(self.eos_ids, words)  # the mask of every finished row
 
     def _start(self, rows: int) -> None:
         first = compile_grammar(self.grammar, self.lltok)
@@ -122,11 +124,12 @@ class GrammarConstraint(LogitsProcessor):
                     self.done[row] = True
         self.steps += 1
         mask = llguidance.numpy.allocate_token_bitmask(rows, self.lltok.vocab_size)
-        live = [(m, row) for row, m in enumerate(self.matchers) if not (self.done[row] or m.is_stopped())]
+        live = []
         for row, matcher in enumerate(self.matchers):
             if self.done[row] or matcher.is_stopped():
-                self.done[row] = self.done[row] or matcher.is_error()
-                mask[row] = _only(self.eos_ids, mask.shape[1])
+                mask[row] = self._eos_only
+            else:
+                live.append((matcher, row))
         if live:
             llguidance.numpy.fill_next_token_bitmask_par(self._executor, live, mask)
         allowed = _unpack(mask, scores.shape[-1]).to(scores.device)

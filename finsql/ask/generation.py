@@ -148,11 +148,12 @@ def generate(
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
     candidates = []
     anchor = int(inputs["input_ids"][0, -1])
+    head = tok.decode([anchor], skip_special_tokens=True)
     eos = set(_eos_ids(lm))
     for row in range(new.shape[0]):
         ids = new[row].tolist()
         length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
-        text = prefix + _decode_after(tok, anchor, ids[:length])
+        text = prefix + _decode_after(tok, anchor, head, ids[:length])
         mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
         candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
     if constraint is None:
@@ -182,11 +183,10 @@ class _SamplesNoLongerThanGreedy(StoppingCriteria):
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
-def _decode_after(tokenizer: object, anchor: int, ids: list[int]) -> str:
-    """The text of ``ids`` as it reads after the prompt's last token ``anchor``: SentencePiece-style
-    tokenizers (Llama, Gemma) drop the leading blank of a sequence they decode on its own, which would glue
-    the answer to the prompt's ``SELECT``."""
-    head = tokenizer.decode([anchor], skip_special_tokens=True)
+def _decode_after(tokenizer: object, anchor: int, head: str, ids: list[int]) -> str:
+    """The text of ``ids`` as it reads after the prompt's last token ``anchor`` (whose text is ``head``):
+    SentencePiece-style tokenizers (Llama, Gemma) drop the leading blank of a sequence they decode on its
+    own, which would glue the answer to the prompt's ``SELECT``."""
     whole = tokenizer.decode([anchor, *ids], skip_special_tokens=True)
     return whole[len(head) :] if whole.startswith(head) else tokenizer.decode(ids, skip_special_tokens=True)
 

@@ -324,7 +324,10 @@ def _build(
         f"ALLTABLES: {_names([t.name for t in schema.tables])}",
         f"ALLCOLS: {_names([c.name for t in schema.tables for c in t.columns])}",
         "OPENNAME: IDENT & ~KW & ~ALLCOLS & ~ALLTABLES",
-        f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
+        # closed aliases: declared aliases are these names, qualifiers are the TN_k (tables and their aliases)
+        f"QB_C: {_names(list(aliases))}"
+        if aliases
+        else f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
         "QB_W: IDENT & ~KW & ~ALLTABLES",
     ]
     own = {
@@ -332,12 +335,6 @@ def _build(
         for k, t in enumerate(allowed)
     }
     lines += [f"TN_{k}: {_names([t.name, *own[k]])}" for k, t in enumerate(allowed)]
-    if (
-        aliases
-    ):  # closed: declared aliases are these names, qualifiers are the TN_k (tables and their aliases)
-        lines[lines.index(f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES")] = (
-            f"QB_C: {_names(list(aliases))}"
-        )
     for i, vals in enumerate(valued.values()):
         lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
         lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")

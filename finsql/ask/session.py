@@ -41,6 +41,13 @@ GRAMMAR_VALUE_CHARS = (1, 200)
 """Text values of this many characters become the value-aware literals of the grammar."""
 
 
+def _checked_grammar(name: str) -> str:
+    """``name`` when it is one of ``GRAMMARS``; one clear line otherwise."""
+    if name not in GRAMMARS:
+        raise InputError(f"unknown grammar {name!r}; choose one of {', '.join(GRAMMARS)}")
+    return name
+
+
 @dataclass
 class Answer:
     """Everything ``finsql ask`` reports: SQL, result, and how it was reached."""
@@ -90,9 +97,7 @@ class Session:
         ``lm``: a model already loaded, used as it is (no expert is applied to it), and ``retriever``: where
         examples come from instead of the default pool; training validates its model this way. ``grammar``:
         one of ``GRAMMARS``, what constrains decoding."""
-        if grammar not in GRAMMARS:
-            raise InputError(f"unknown grammar {grammar!r}; choose one of {', '.join(GRAMMARS)}")
-        self.grammar = grammar
+        self.grammar = _checked_grammar(grammar)
         self._values: dict | None = None
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
         self.db_path = db_path
@@ -181,9 +186,7 @@ class Session:
     ) -> Answer:
         """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran.
         ``grammar``: one of ``GRAMMARS`` for this question instead of the session's (to compare)."""
-        if grammar is not None and grammar not in GRAMMARS:
-            raise InputError(f"unknown grammar {grammar!r}; choose one of {', '.join(GRAMMARS)}")
-        scope = grammar or self.grammar
+        scope = self.grammar if grammar is None else _checked_grammar(grammar)
         question = question.strip()
         if not question:
             raise InputError("the question is empty")
@@ -202,10 +205,8 @@ class Session:
             sources = sources_named(candidates[0].sql, self.schema)
             if sources:
                 retry_scope = tuple(dict.fromkeys(sources.values()))
-                grammar = self.grammar_for(prompt, retry_scope, scope, sources)
-                retry = generate(
-                    self.lm, prompt.text, RETRY_SAMPLES, temperature=temperature, grammar=grammar
-                )
+                scoped = self.grammar_for(prompt, retry_scope, scope, sources)
+                retry = generate(self.lm, prompt.text, RETRY_SAMPLES, temperature=temperature, grammar=scoped)
                 for candidate in retry.candidates:
                     candidate.greedy = False
                 candidates = candidates + retry.candidates

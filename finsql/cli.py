@@ -23,6 +23,7 @@ from finsql.errors import FinsqlError, UsageError
 from finsql.experts.cli import add_commands as add_train_command
 from finsql.experts.cli import experts_app, hub_app
 from finsql.plugins import add_plugin_commands
+from finsql.synth.cli import add_commands as add_synth_command
 from finsql.tabular.cli import tab_app
 
 app = typer.Typer(
@@ -39,12 +40,13 @@ app.add_typer(tab_app, name="tab")
 app.add_typer(hub_app, name="hub")
 add_ask_commands(app)  # ask, sql, eval
 add_train_command(app)  # train
+add_synth_command(app)  # synth
 
 
 @app.command("plugins")
 def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the loaded plugins, and what they register by kind: PEFT methods (with their options and learning
-    rate), combiners, SQL repairers, serializers and commands."""
+    rate), combiners, SQL repairers, serializers, paraphrasers and commands."""
     from finsql.plugins import catalog
 
     listed = catalog()
@@ -69,6 +71,7 @@ def plugins_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON i
         ("combiners", "combiner"),
         ("sql_repairers", "SQL repairer"),
         ("serializers", "serializer"),
+        ("paraphrasers", "paraphraser"),
         ("commands", "command"),
     ):
         table = Table(heading, "plugin", "description")  # shown even when empty: every kind is listed

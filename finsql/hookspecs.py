@@ -42,5 +42,10 @@ def register_serializers(register: Register) -> None:
 
 
 @hookspec
+def register_paraphrasers(register: Register) -> None:
+    """Register paraphrasers of synthesized questions: ``register(Paraphraser(name, fn))``."""
+
+
+@hookspec
 def register_commands(cli: typer.Typer) -> None:
     """Add sub-commands to the ``finsql`` command line; ``cli`` is its typer app."""

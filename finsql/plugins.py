@@ -24,6 +24,7 @@ import pluggy
 from finsql import hookspecs
 from finsql.errors import FinsqlError
 from finsql.lm.methods import PeftMethod
+from finsql.synth.paraphrase import Paraphraser
 
 GROUP = "finsql"
 LOAD_PLUGINS_ENV = "FINSQL_LOAD_PLUGINS"
@@ -37,6 +38,7 @@ DEFAULT_PLUGINS = (
     "finsql_plugins.bitfit",
     "finsql_plugins.repair_names",
     "finsql_plugins.serializers",
+    "finsql_plugins.rule_paraphrases",
     "finsql_plugins.lorahub",
     "finsql_plugins.average",
     "finsql_plugins.peft_merges",
@@ -182,6 +184,11 @@ def serializers(manager: pluggy.PluginManager | None = None) -> dict[str, Any]:
     return _collect("register_serializers", "serializer", manager)
 
 
+def paraphrasers(manager: pluggy.PluginManager | None = None) -> dict[str, Paraphraser]:
+    """The registered question paraphrasers (for synthesized pairs) by name."""
+    return _collect("register_paraphrasers", "paraphraser", manager, Paraphraser)
+
+
 def plugin_commands(manager: pluggy.PluginManager | None = None) -> dict[str, tuple[str, str]]:
     """The sub-commands and command groups plugins add: ``{name: (help line, plugin name)}``.
 
@@ -243,10 +250,11 @@ def catalog(manager: pluggy.PluginManager | None = None) -> dict[str, list[dict[
     for kind, hook_name, what in (
         ("sql_repairers", "register_sql_repairers", "SQL repairer"),
         ("serializers", "register_serializers", "serializer"),
+        ("paraphrasers", "register_paraphrasers", "paraphraser"),
     ):
         listed[kind] = [
-            {"name": name, "description": _first_line(item), "plugin": plugin}
-            for name, (item, plugin) in _registrations(hook_name, what, manager).items()
+            {"name": name, "description": _first_line(getattr(item, "description", None), item), "plugin": by}
+            for name, (item, by) in _registrations(hook_name, what, manager).items()
         ]
     listed["commands"] = [
         {"name": name, "description": description, "plugin": plugin}

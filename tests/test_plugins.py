@@ -30,20 +30,25 @@ from finsql.plugins import (
     list_plugins,
     load_plugins,
     new_plugin_manager,
+    paraphrasers,
     peft_methods,
     serializers,
     sql_repairers,
 )
+from finsql.synth.paraphrase import Paraphraser
 
 ROOT = Path(__file__).resolve().parents[1]
 METHOD_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
 COMBINER_PLUGINS = ("average", "lorahub", "peft_merges")
-BUILTIN_PLUGINS = sorted([*METHOD_PLUGINS, *COMBINER_PLUGINS, "repair_names", "serializers"])
+BUILTIN_PLUGINS = sorted(
+    [*METHOD_PLUGINS, *COMBINER_PLUGINS, "repair_names", "serializers", "rule_paraphrases"]
+)
 BUILTIN_HOOKS = (
     {name: ["register_peft_methods"] for name in METHOD_PLUGINS}
     | {
         "repair_names": ["register_sql_repairers"],
         "serializers": ["register_serializers"],
+        "rule_paraphrases": ["register_paraphrasers"],
     }
     | {name: ["register_combiners"] for name in COMBINER_PLUGINS}
 )
@@ -114,7 +119,7 @@ def _signature(name: str) -> str:
 
 
 def test_hookspecs_exist_and_have_docstrings():
-    assert len(HOOKS) == 5
+    assert len(HOOKS) == 6
     for name, fn in HOOKS.items():
         assert fn.__doc__ and fn.__doc__.strip(), f"hook {name} has no docstring"
         assert len(fn.__doc__.strip().splitlines()) == 1, f"hook {name}: the docstring should be one line"
@@ -348,6 +353,25 @@ def test_hook_register_serializers():
 
     found = serializers(_manager(Serializers()))
     assert found["text-template"]({"price": 3, "name": "ACME"}) == "The price is 3. The name is ACME."
+
+
+def test_hook_register_paraphrasers():
+    class Paraphrases:
+        @hookimpl
+        def register_paraphrasers(self, register):
+            register(Paraphraser("shout", lambda question, sql, seed: [question.upper()]))
+
+    found = paraphrasers(_manager(Paraphrases(), builtins=True))
+    assert found["shout"].paraphrase("How many funds?", "SELECT count(*) FROM fund", 0) == ["HOW MANY FUNDS?"]
+    assert found["rules"].paraphrase("How many funds are there?", "SELECT count(*) FROM fund", 0)
+    with pytest.raises(FinsqlError, match="as a paraphraser"):
+
+        class Wrong:
+            @hookimpl
+            def register_paraphrasers(self, register):
+                register(lambda question, sql, seed: [question], name="bare-function")
+
+        paraphrasers(_manager(Wrong()))
 
 
 def test_hook_register_commands():
@@ -604,6 +628,7 @@ def test_catalog_lists_every_kind_with_its_plugin():
         "combiners",
         "sql_repairers",
         "serializers",
+        "paraphrasers",
         "commands",
     ]
     assert listed["commands"] == [
@@ -631,6 +656,12 @@ def test_catalog_lists_every_kind_with_its_plugin():
     (ties,) = [c for c in listed["combiners"] if c["name"] == "ties"]
     assert ties["plugin"] == "peft_merges" and ties["learns_weights"] is False
     assert [r["plugin"] for r in listed["sql_repairers"]] == ["repair_names"]
+    (rules,) = listed["paraphrasers"]
+    assert (
+        rules["name"] == "rules"
+        and rules["plugin"] == "rule_paraphrases"
+        and "rule-based" in rules["description"]
+    )
 
 
 def _main(capsys, *args: str) -> tuple[int, str, str]:
@@ -652,6 +683,7 @@ def test_cli_plugins_lists_every_name_by_kind(capsys):
     assert {"lorahub", "average", "cat", "ties"} <= names["combiners"]
     assert "closest-names" in names["sql_repairers"]
     assert {"text", "list", "list-values", "list-shuffled"} <= names["serializers"]
+    assert "rules" in names["paraphrasers"]
     assert isinstance(listed["commands"], list)
     (lora,) = [m for m in listed["peft_methods"] if m["name"] == "lora"]
     assert lora["lr"] == DEFAULT_LR and lora["plugin"] == "lora" and lora["description"]

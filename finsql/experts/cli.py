@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from finsql.console import err, out
+from finsql.console import err, out, status
 from finsql.errors import InputError, UsageError
 from finsql.experts.combiners import Combiner
 from finsql.experts.config import TrainConfig
@@ -24,6 +24,12 @@ from finsql.lm import hub
 from finsql.lm.manifest import ExpertManifest
 from finsql.options import ExampleTokensOption, ModelOption, PromptStyle
 from finsql.plugins import combiners, peft_methods
+
+SYNTH_ALONE = 2000
+"""Pairs synthesized for an expert trained from the database alone (no --data)."""
+SYNTH_FEW = 1000
+"""Pairs synthesized and mixed in when fewer than ``FEW_PAIRS`` pairs are given."""
+FEW_PAIRS = 200
 
 experts_app = typer.Typer(help="List, show or remove trained domain experts.", no_args_is_help=True)
 hub_app = typer.Typer(
@@ -46,7 +52,12 @@ def add_commands(app: typer.Typer) -> None:
 
 
 def train_cmd(
-    data: Path = typer.Option(..., "--data", help="Question/SQL pairs: JSONL or a Spider/BULL JSON array."),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Question/SQL pairs: JSONL or a Spider/BULL JSON array. Without it, the expert learns from "
+        "pairs synthesized from the database (`finsql synth`).",
+    ),
     method: str = typer.Option("lora", "--method", help="PEFT method (see `finsql plugins`)."),
     name: str = typer.Option(..., "--name", help="Name of the expert to write."),
     db: str | None = typer.Option(
@@ -103,6 +114,20 @@ def train_cmd(
         "fp32 (AMX, AVX512-BF16); fp32 elsewhere. bf16 or fp32 force it.",
     ),
     threads: int | None = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
+    synth: int | None = typer.Option(
+        None,
+        "--synth",
+        min=0,
+        max=200_000,
+        help=f"Pairs synthesized from the database and mixed in (default: {SYNTH_ALONE} without --data, "
+        f"{SYNTH_FEW} when --data has fewer than {FEW_PAIRS} pairs, else none; 0: none).",
+    ),
+    user_weight: int = typer.Option(
+        2,
+        "--user-weight",
+        min=1,
+        help="With synthesized pairs mixed in, train on each given pair this often.",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing expert of this name."),
 ) -> None:
     """Train a domain expert (a PEFT adapter) for one database schema on question/SQL pairs.
@@ -117,9 +142,10 @@ def train_cmd(
     if epochs is not None and steps is not None:
         raise UsageError("give --epochs or --steps, not both")
     overrides = methods[method].settings(settings)
-    pairs = read_pairs_any(data, data_db)
-    if not pairs:
+    pairs = read_pairs_any(data, data_db) if data is not None else []
+    if data is not None and not pairs:
         raise InputError(f"{data} holds no pairs")
+    pairs += _synthesized(db, pairs, synth, seed)
     augment = tuple(a for a, off in (("skeleton", no_skeleton), ("paraphrase", no_paraphrase)) if not off)
     config = TrainConfig(
         method=method,
@@ -147,9 +173,39 @@ def train_cmd(
         val_ex_limit=val_ex,
         constrain=not no_constrain,
         threads=threads,
+        user_weight=user_weight,
     )
     folder = train_expert(db, pairs, config)
     _print_expert_summary(folder)
+
+
+def _synthesized(db: str | None, pairs: list, synth: int | None, seed: int) -> list:
+    """The pairs ``--synth`` asks for (or its default for this many given pairs), drawn from ``db``."""
+    count = (
+        synth
+        if synth is not None
+        else SYNTH_ALONE
+        if not pairs
+        else SYNTH_FEW
+        if len(pairs) < FEW_PAIRS
+        else 0
+    )
+    if count == 0:
+        return []
+    from finsql.bull.suite import is_import
+    from finsql.db.database import resolve_database
+    from finsql.synth.synthesizer import synthesize_database
+
+    if db is not None and is_import(Path(db)):
+        raise UsageError(
+            "--db names a `finsql bull import` folder: give --data, and --synth 0 (or one database)"
+        )
+    status(f"synthesizing {count} question/SQL pairs from the database")
+    made, report = synthesize_database(resolve_database(db), count, seed)
+    status(
+        f"synthesized {report.kept} pairs in {report.seconds:.1f} s ({sum(report.dropped.values())} dropped)"
+    )
+    return made
 
 
 def _print_expert_summary(folder: Path) -> None:

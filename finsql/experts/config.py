@@ -92,6 +92,9 @@ class TrainConfig:
     """Batch examples of similar length (little padding); False: a plain seeded shuffle."""
     precision: str = "auto"
     """``auto`` (bf16 autocast where it is faster, see ``mixed_precision``), ``bf16`` or ``fp32``."""
+    user_weight: int = 1
+    """When synthesized pairs are mixed in (``finsql synth``), each pair a person wrote is trained on this
+    many times per epoch; synthesized ones once."""
 
     def replace(self, **changes: Any) -> TrainConfig:
         """This config with ``changes``."""
@@ -130,6 +133,8 @@ def check_config(config: TrainConfig) -> CheckedConfig:
         or c.batch_size <= 0
     ):
         raise UsageError("--epochs, --steps and --batch-size must be positive")
+    if c.user_weight < 1:
+        raise UsageError(f"--user-weight must be 1 or more, not {c.user_weight}")
     if not 0 <= c.val_split < 1:
         raise UsageError(f"--val-split must be in [0, 1), not {c.val_split}")
     if c.layers is not None and c.layers < 0:

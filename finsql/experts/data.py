@@ -23,6 +23,7 @@ from finsql.errors import InputError
 from finsql.experts.config import CheckedConfig, TrainConfig
 from finsql.experts.examples import Example, ExampleCounts, ExcludingRetriever, build_examples
 from finsql.lm.models import LoadedModel
+from finsql.synth.synthesizer import is_synthetic
 
 
 @dataclass
@@ -119,6 +120,14 @@ def prompt_builder(session: Session, train_pairs: list[Pair], config: TrainConfi
     return PromptBuilder(session.schema, session.linker, retriever, session.lm.tokenizer, session.settings)
 
 
+def weigh_user_pairs(pairs: list[Pair], weight: int) -> list[Pair]:
+    """``pairs`` with each pair a person wrote repeated ``weight`` times when synthesized pairs are among
+    them (they are many and plainer: the few real ones should count more); unchanged otherwise."""
+    if weight == 1 or not any(is_synthetic(p) for p in pairs):
+        return pairs
+    return [p for pair in pairs for p in [pair] * (1 if is_synthetic(pair) else weight)]
+
+
 def prepare_data(sessions: dict[str, Session], pairs: list[Pair], checked: CheckedConfig) -> TrainingData:
     """Split the pairs per database and tokenize their prompts and targets (augmented for training)."""
     config = checked.config
@@ -144,9 +153,8 @@ def prepare_data(sessions: dict[str, Session], pairs: list[Pair], checked: Check
     builders = {db: prompt_builder(session, data.train_pairs[db], config) for db, session in sessions.items()}
     for db, builder in builders.items():
         uid = len(data.train_examples)
-        built, counts = build_examples(
-            builder, data.train_pairs[db], checked.augment, config.seed, data.max_length, uid
-        )
+        weighted = weigh_user_pairs(data.train_pairs[db], config.user_weight)
+        built, counts = build_examples(builder, weighted, checked.augment, config.seed, data.max_length, uid)
         data.train_examples += built
         data.counts += counts
     for db, builder in builders.items():

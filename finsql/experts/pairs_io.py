@@ -11,6 +11,7 @@ from typing import Any
 
 from finsql.ask.pairs import Pair
 from finsql.errors import InputError
+from finsql.storage import write_text_atomic
 
 _SQL_KEYS = ("sql", "query", "sql_query", "SQL")
 _DB_KEYS = ("db", "db_id", "db_name")
@@ -63,12 +64,14 @@ def read_pairs_any(path: str | os.PathLike, db: str | None = None) -> list[Pair]
 
 
 def write_pairs(path: str | os.PathLike, pairs: Sequence[Pair], with_db: bool = True) -> None:
-    """Write ``pairs`` as finsql JSONL (``question``, ``sql`` and, with ``with_db``, ``db``): an expert's
-    few-shot pool."""
+    """Write ``pairs`` as finsql JSONL (``question``, ``sql``, ``category`` when there is one and, with
+    ``with_db``, ``db``), atomically: an expert's few-shot pool, or ``finsql synth``'s output."""
     keys = ("question", "sql", "db") if with_db else ("question", "sql")
-    rows = [{k: getattr(p, k) for k in keys} for p in pairs]
-    text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    Path(path).write_text(text, encoding="utf-8")
+    rows = [
+        {k: getattr(p, k) for k in keys} | ({"category": list(p.category)} if p.category else {})
+        for p in pairs
+    ]
+    write_text_atomic(path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
 def data_hash(pairs: Sequence[Pair]) -> str:

@@ -53,6 +53,7 @@ from finsql.lm.models import LoadedModel
 from finsql.lm.runtime import mixed_precision, torch_threads
 from finsql.lm.wrapping import first_adapted_layer, wrap_for_training
 from finsql.storage import jsonable
+from finsql.synth.synthesizer import is_synthetic
 
 
 @dataclass
@@ -378,6 +379,7 @@ def expert_manifest(
         example_tokens=c.example_tokens,
         data=jsonable({
             "hash": data_hash(data.pairs), "pairs": len(data.pairs), "train_pairs": len(data.all_train),
+            "synthetic_pairs": sum(map(is_synthetic, data.pairs)), "user_weight": c.user_weight,
             "val_pairs": len(data.all_val), "train_examples": len(data.train_examples),
             "train_tokens_median": statistics.median(map(len, data.train_examples)),
             "val_examples": len(data.val_examples),

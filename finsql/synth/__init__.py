@@ -1,0 +1,1 @@
+"""Synthetic training pairs drawn from a database alone: profile, templates, phrasing, execution checks."""

@@ -21,7 +21,10 @@ DbOption = typer.Option(
     None, "--db", help="DuckDB file or folder of CSV/Parquet files (default: the demo database)."
 )
 ModelOption = typer.Option(
-    None, "--model", help="Hugging Face causal-LM id or local path (default: SmolLM2-135M-Instruct)."
+    None,
+    "--model",
+    help="Built-in model (smollm2-135m-instruct, the default; gemma-3-270m), a Hugging Face causal-LM id "
+    "or a local path.",
 )
 FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table, json or csv.")
 ExampleTokensOption = typer.Option(

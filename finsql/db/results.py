@@ -16,6 +16,8 @@ def normalize_value(value: object) -> object:
         number = float(value)
         if math.isnan(number):
             return "NaN"
+        if math.isinf(number):  # a division by zero in DuckDB gives infinity, not an error
+            return "Infinity" if number > 0 else "-Infinity"
         if number == int(number) and abs(number) < 1e15:
             return int(number)
         return float(f"{number:.6g}")

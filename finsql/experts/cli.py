@@ -180,26 +180,23 @@ def train_cmd(
 
 
 def _synthesized(db: str | None, pairs: list, synth: int | None, seed: int) -> list:
-    """The pairs ``--synth`` asks for (or its default for this many given pairs), drawn from ``db``."""
-    count = (
-        synth
-        if synth is not None
-        else SYNTH_ALONE
-        if not pairs
-        else SYNTH_FEW
-        if len(pairs) < FEW_PAIRS
-        else 0
-    )
-    if count == 0:
-        return []
+    """The pairs ``--synth`` asks for (or its default for this many given pairs), drawn from ``db``; none by
+    default for a ``finsql bull import`` folder (several databases: give pairs, or train on one database)."""
     from finsql.bull.suite import is_import
     from finsql.db.database import resolve_database
     from finsql.synth.synthesizer import synthesize_database
 
-    if db is not None and is_import(Path(db)):
-        raise UsageError(
-            "--db names a `finsql bull import` folder: give --data, and --synth 0 (or one database)"
-        )
+    several = db is not None and is_import(Path(db))
+    if several and (synth or not pairs):
+        raise UsageError("--db is a `finsql bull import` folder: give --data and no --synth, or one database")
+    if synth is not None:
+        count = synth
+    elif several or len(pairs) >= FEW_PAIRS:
+        count = 0
+    else:
+        count = SYNTH_FEW if pairs else SYNTH_ALONE
+    if count == 0:
+        return []
     status(f"synthesizing {count} question/SQL pairs from the database")
     made, report = synthesize_database(resolve_database(db), count, seed)
     status(

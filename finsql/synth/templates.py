@@ -27,6 +27,7 @@ from finsql.synth.profile import ColumnProfile, DatabaseProfile, TableProfile
 
 FILTER_ROLES = ("category", "name", "ordinal", "measure", "year", "date", "bool")
 GROUP_ROLES = ("category", "name", "ordinal", "year")
+IMPERATIVES = ("Show", "List", "Break down", "Count", "Give")
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 5: "five", 10: "ten"}
 
 
@@ -41,6 +42,10 @@ class Draft:
 
 def _where(conditions: list[Condition]) -> str:
     return f" WHERE {' AND '.join(c.sql for c in conditions)}" if conditions else ""
+
+
+class NotApplicable(Exception):
+    """The schema offers the template being drawn nothing to fill it with (no measure, no name, ...)."""
 
 
 class Composer:
@@ -70,7 +75,10 @@ class Composer:
     def draft(self, template: str) -> Draft | None:
         """One draft of ``template``, or None when this schema offers it nothing this time."""
         self.source = None
-        made = self.templates[template]()
+        try:
+            made = self.templates[template]()
+        except NotApplicable:
+            return None
         if made is None or self.source is None:
             return made
         return Draft(made.template, made.question, self.source.render(made.sql))
@@ -82,9 +90,31 @@ class Composer:
 
     # -- shared choices ---------------------------------------------------------------------------------
 
-    def _table(self, need: Callable[[TableProfile], bool]) -> TableProfile | None:
+    def _table(self, need: Callable[[TableProfile], bool]) -> TableProfile:
         tables = [t for t in self.db.tables.values() if t.rows > 0 and need(t)]
-        return self.rng.choice(tables) if tables else None
+        if not tables:
+            raise NotApplicable
+        return self.rng.choice(tables)
+
+    def _listed(self, need: Callable[[TableProfile], bool]) -> tuple[Source, ColumnProfile]:
+        """A base table that passes ``need`` and whose rows have a display column, with its FROM clause
+        joined to that column's table."""
+        base = self._table(lambda t: need(t) and display(self.db, t) is not None)
+        shown, path = display(self.db, base)
+        source = self._source(base)
+        source.add(path)
+        return source, shown
+
+    def _ranked(self) -> tuple[Source, ColumnProfile, ColumnProfile]:
+        """``_listed`` for a table with a measure, and one of its measures (to rank or compare rows by)."""
+        source, shown = self._listed(lambda t: bool(t.of("measure")))
+        return source, shown, self.rng.choice(source.base.of("measure"))
+
+    def _ask(self, template: str, sql: str, *wordings: str) -> Draft:
+        """The draft of ``sql`` asked in one of ``wordings``: a question mark, or a full stop after an
+        imperative ("Show ...")."""
+        text = self.rng.choice(wordings)
+        return Draft(template, sentence(text, not text.startswith(IMPERATIVES)), sql)
 
     def _conditions(
         self, source: Source, count: int, roles: tuple[str, ...] = FILTER_ROLES
@@ -129,8 +159,6 @@ class Composer:
 
     def lookup(self) -> Draft | None:
         table = self._table(lambda t: t.name_column is not None and len(t.of(*FILTER_ROLES)) > 1)
-        if table is None:
-            return None
         named = table.name_column
         attrs = [c for c in table.of(*FILTER_ROLES) if c is not named]
         picked = self.rng.sample(attrs, min(len(attrs), self.rng.choice((1, 1, 2))))
@@ -148,12 +176,8 @@ class Composer:
         return Draft("lookup", sentence(question.rstrip("?."), question.endswith("?")), sql)
 
     def filter(self) -> Draft | None:
-        base = self._table(lambda t: display(self.db, t) is not None and t.of(*FILTER_ROLES))
-        if base is None:
-            return None
-        shown, path = display(self.db, base)
-        source = self._source(base)
-        source.add(path)
+        source, shown = self._listed(lambda t: bool(t.of(*FILTER_ROLES)))
+        base = source.base
         conditions = self._conditions(source, self.rng.choice((1, 1, 2)))
         if not conditions:
             return None
@@ -167,8 +191,6 @@ class Composer:
 
     def count(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of(*FILTER_ROLES)))
-        if base is None:
-            return None
         source = self._source(base)
         conditions = self._conditions(source, self.rng.choice((1, 1, 2)))
         if not conditions:
@@ -181,8 +203,6 @@ class Composer:
 
     def aggregate(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of("measure")))
-        if base is None:
-            return None
         measure = self.rng.choice(base.of("measure"))
         source = self._source(base)
         conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
@@ -195,14 +215,12 @@ class Composer:
             text = f"What is the {agg_words} {words} of {noun_phrase(base, conditions, self.rng)}"
         return Draft("aggregate", sentence(text), sql)
 
-    def _grouped(self, measure_needed: bool) -> tuple[Source, ColumnProfile, list[Condition]] | None:
+    def _grouped(self, measure_needed: bool) -> tuple[Source, ColumnProfile, list[Condition]]:
         base = self._table(lambda t: bool(t.of("measure")) or not measure_needed)
-        if base is None:
-            return None
         source = self._source(base)
         picked = reach(self.rng, self.db, base, GROUP_ROLES)
         if picked is None:
-            return None
+            raise NotApplicable
         group, path = picked
         source.add(path)
         conditions = [
@@ -211,10 +229,7 @@ class Composer:
         return source, group, conditions
 
     def group_aggregate(self) -> Draft | None:
-        grouped = self._grouped(measure_needed=True)
-        if grouped is None:
-            return None
-        source, group, conditions = grouped
+        source, group, conditions = self._grouped(measure_needed=True)
         measure = self.rng.choice(source.base.of("measure"))
         agg, agg_words = self._agg()
         g = source.ref(group)
@@ -223,57 +238,42 @@ class Composer:
         sql += f"{_where(conditions)} GROUP BY {g}"
         gw, mw = self._group_words(group), column_words(measure, self.rng)
         tail = " ".join(c.words for c in conditions)
-        text = self.rng.choice(
-            (
-                f"What is the {agg_words} {mw} for each {gw} {tail}",
-                f"Show the {agg_words} {mw} per {gw} {tail}",
-                f"Break down the {agg_words} {mw} by {gw} {tail}",
-            )
+        return self._ask(
+            "group_aggregate",
+            sql,
+            f"What is the {agg_words} {mw} for each {gw} {tail}",
+            f"Show the {agg_words} {mw} per {gw} {tail}",
+            f"Break down the {agg_words} {mw} by {gw} {tail}",
         )
-        return Draft("group_aggregate", sentence(text, text.startswith("What")), sql)
 
     def group_count(self) -> Draft | None:
-        grouped = self._grouped(measure_needed=False)
-        if grouped is None:
-            return None
-        source, group, conditions = grouped
+        source, group, conditions = self._grouped(measure_needed=False)
         g = source.ref(group)
         sql = f"SELECT {g}, count(*) AS n FROM {source.sql()}{_where(conditions)} GROUP BY {g}"
         nouns, gw = noun_phrase(source.base, conditions, self.rng), self._group_words(group)
-        text = self.rng.choice(
-            (
-                f"How many {nouns} are there for each {gw}",
-                f"Count the {nouns} per {gw}",
-                f"Break down the {nouns} by {gw}",
-            )
+        return self._ask(
+            "group_count",
+            sql,
+            f"How many {nouns} are there for each {gw}",
+            f"Count the {nouns} per {gw}",
+            f"Break down the {nouns} by {gw}",
         )
-        return Draft("group_count", sentence(text, text.startswith("How")), sql)
 
     def having(self) -> Draft | None:
-        grouped = self._grouped(measure_needed=False)
-        if grouped is None:
-            return None
-        source, group, _ = grouped
+        source, group, _ = self._grouped(measure_needed=False)
         g = source.ref(group)
         k = self.rng.choice((1, 2, 3, 5, 10, 20))
         sql = f"SELECT {g}, count(*) AS n FROM {source.sql()} GROUP BY {g} HAVING count(*) > {k}"
         gw = plural(self._group_words(group))
-        text = self.rng.choice(
-            (
-                f"Which {gw} have more than {k} {table_noun(source.base)}",
-                f"List the {gw} with over {k} {table_noun(source.base)}",
-            )
+        return self._ask(
+            "having",
+            sql,
+            f"Which {gw} have more than {k} {table_noun(source.base)}",
+            f"List the {gw} with over {k} {table_noun(source.base)}",
         )
-        return Draft("having", sentence(text, text.startswith("Which")), sql)
 
     def top_k(self) -> Draft | None:
-        base = self._table(lambda t: bool(t.of("measure")) and display(self.db, t) is not None)
-        if base is None:
-            return None
-        shown, path = display(self.db, base)
-        source = self._source(base)
-        source.add(path)
-        measure = self.rng.choice(base.of("measure"))
+        source, shown, measure = self._ranked()
         conditions = self._conditions(source, self.rng.choice((0, 1, 1)))
         k, k_words = self._k()
         high = self.rng.random() < 0.7
@@ -282,23 +282,19 @@ class Composer:
         most = self.rng.choice(("highest", "largest") if high else ("lowest", "smallest"))
         mw, table = column_words(measure, self.rng), self.db.tables[shown.table]
         if k == 1:
-            text = f"Which {noun_phrase(table, conditions, self.rng, many=False)} has the {most} {mw}"
-        else:
-            phrase = noun_phrase(table, conditions, self.rng)
-            text = self.rng.choice(
-                (
-                    f"Which {k_words} {phrase} have the {most} {mw}",
-                    f"What are the {'top' if high else 'bottom'} {k_words} {phrase} by {mw}",
-                    f"Show the {k_words} {phrase} with the {most} {mw}",
-                )
-            )
-        return Draft("top_k", sentence(text, not text.startswith("Show")), sql)
+            one = noun_phrase(table, conditions, self.rng, many=False)
+            return Draft("top_k", sentence(f"Which {one} has the {most} {mw}"), sql)
+        phrase = noun_phrase(table, conditions, self.rng)
+        return self._ask(
+            "top_k",
+            sql,
+            f"Which {k_words} {phrase} have the {most} {mw}",
+            f"What are the {'top' if high else 'bottom'} {k_words} {phrase} by {mw}",
+            f"Show the {k_words} {phrase} with the {most} {mw}",
+        )
 
     def group_top(self) -> Draft | None:
-        grouped = self._grouped(measure_needed=True)
-        if grouped is None:
-            return None
-        source, group, conditions = grouped
+        source, group, conditions = self._grouped(measure_needed=True)
         measure = self.rng.choice(source.base.of("measure"))
         agg, agg_words = self._agg()
         high = self.rng.random() < 0.7
@@ -315,8 +311,6 @@ class Composer:
 
     def distinct(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of("category", "name", "year")))
-        if base is None:
-            return None
         source = self._source(base)
         picked = reach(self.rng, self.db, base, ("category", "year"), max_hops=1)
         if picked is None:
@@ -331,22 +325,16 @@ class Composer:
             sql = f"SELECT count(DISTINCT {source.ref(column)}) FROM {source.sql()}{_where(conditions)}"
             return Draft("distinct", sentence(f"How many different {plural(words)} do {nouns} have"), sql)
         sql = f"SELECT DISTINCT {source.ref(column)} FROM {source.sql()}{_where(conditions)}"
-        text = self.rng.choice(
-            (
-                f"What different {plural(words)} do {nouns} have",
-                f"List the distinct {plural(words)} of {nouns}",
-            )
+        return self._ask(
+            "distinct",
+            sql,
+            f"What different {plural(words)} do {nouns} have",
+            f"List the distinct {plural(words)} of {nouns}",
         )
-        return Draft("distinct", sentence(text, text.startswith("What")), sql)
 
     def above_average(self) -> Draft | None:
-        base = self._table(lambda t: bool(t.of("measure")) and display(self.db, t) is not None)
-        if base is None:
-            return None
-        shown, path = display(self.db, base)
-        source = self._source(base)
-        source.add(path)
-        measure = self.rng.choice(base.of("measure"))
+        source, shown, measure = self._ranked()
+        base = source.base
         above = self.rng.random() < 0.7
         sub = f"(SELECT avg({ident(measure.name)}) FROM {ident(base.name)})"
         sql = (
@@ -359,8 +347,6 @@ class Composer:
 
     def ratio(self) -> Draft | None:
         base = self._table(lambda t: len(t.of("measure")) > 1)
-        if base is None:
-            return None
         part, whole = self.rng.sample(base.of("measure"), 2)
         source = self._source(base)
         conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
@@ -382,8 +368,6 @@ class Composer:
 
     def per_year(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of("measure")) and bool(t.of("date", "year")))
-        if base is None:
-            return None
         period = self.rng.choice(base.of("date", "year"))
         measure = self.rng.choice(base.of("measure"))
         source = self._source(base)
@@ -400,15 +384,11 @@ class Composer:
         return Draft("per_year", sentence(text, text.startswith("What")), sql)
 
     def nulls(self) -> Draft | None:
-        base = self._table(lambda t: display(self.db, t) is not None and any(c.nullable for c in t.columns))
-        if base is None:
-            return None
-        shown, path = display(self.db, base)
+        source, shown = self._listed(lambda t: any(c.nullable for c in t.columns))
+        base = source.base
         column = self.rng.choice([c for c in base.columns if c.nullable and c.role != "key"] or [None])
         if column is None:
             return None
-        source = self._source(base)
-        source.add(path)
         conditions = [null_condition(self.rng, source, column)]
         conditions += [
             c for c in self._conditions(source, self.rng.choice((0, 1))) if column.name not in c.sql

@@ -25,7 +25,7 @@ def repair_names(sql: str, schema: Schema) -> str:
 
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
-    except sqlglot.errors.SqlglotError:
+    except (sqlglot.errors.SqlglotError, RecursionError):  # nested too deep: the checker refuses it
         return sql
     changed = False
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}

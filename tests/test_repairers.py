@@ -66,3 +66,9 @@ def test_decoder_repairs_then_votes(demo_db, schema):
     assert decision.best.candidate.sql == "SELECT count(*) FROM fund"
     assert decision.confidence == 0.5
     assert decision.attempts[0].group == decision.attempts[1].group != decision.attempts[2].group
+
+
+def test_sql_nested_too_deep_is_left_to_the_checker(schema, repair):
+    """A run-on of parentheses must not crash the decoder: the repairer leaves it, the checker refuses."""
+    deep = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " FROM fund"
+    assert repair(deep, schema) == deep

@@ -241,6 +241,8 @@ def test_cli_train_list_show_remove(cache, dbs, tiny_model_dir, tmp_path):
         "--no-augment-paraphrase",
         "--prompt-gradients",
         "--no-group-by-length",
+        "--synth",
+        "0",  # only the given pairs (fewer than 200 would get synthesized ones mixed in)
     ]
     proc = _finsql(*train, cache=cache)
     assert proc.returncode == 0, proc.stderr

@@ -18,7 +18,7 @@ from rich.table import Table
 from finsql.console import err, out, status
 from finsql.errors import InputError, UsageError
 from finsql.experts.combiners import Combiner
-from finsql.experts.config import TrainConfig
+from finsql.experts.config import TrainConfig, check_config
 from finsql.experts.pairs_io import read_pairs_any
 from finsql.lm import hub
 from finsql.lm.manifest import ExpertManifest
@@ -145,7 +145,6 @@ def train_cmd(
     pairs = read_pairs_any(data, data_db) if data is not None else []
     if data is not None and not pairs:
         raise InputError(f"{data} holds no pairs")
-    pairs += _synthesized(db, pairs, synth, seed)
     augment = tuple(a for a, off in (("skeleton", no_skeleton), ("paraphrase", no_paraphrase)) if not off)
     config = TrainConfig(
         method=method,
@@ -175,6 +174,8 @@ def train_cmd(
         threads=threads,
         user_weight=user_weight,
     )
+    check_config(config)  # a bad setting or a taken name is one line before any pair is synthesized
+    pairs += _synthesized(db, pairs, synth, seed)
     folder = train_expert(db, pairs, config)
     _print_expert_summary(folder)
 

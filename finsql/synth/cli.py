@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from finsql.console import err, status
+from finsql.console import err
 from finsql.errors import UsageError
 from finsql.experts.pairs_io import write_pairs
 from finsql.synth.templates import TEMPLATES
@@ -39,29 +39,18 @@ def synth_cmd(
     """Synthesize question/SQL pairs from the database itself: typed templates over its schema and values,
     each query run in the sandbox and kept only when it returns a real answer."""
     from finsql.db.database import resolve_database
-    from finsql.db.sandbox import connect
-    from finsql.db.schema import introspect
     from finsql.plugins import paraphrasers
-    from finsql.synth.synthesizer import Synthesizer
+    from finsql.synth.synthesizer import synthesize_database
 
-    unknown = sorted(set(templates) - set(TEMPLATES))
-    if unknown:
-        raise UsageError(f"unknown template {unknown[0]!r}; templates: {', '.join(TEMPLATES)}")
     registered = paraphrasers()
     missing = [name for name in paraphraser if name not in registered]
     if missing:
         raise UsageError(
             f"unknown paraphraser {missing[0]!r}; paraphrasers: {', '.join(registered) or 'none'}"
         )
-    con = connect(resolve_database(db))
-    try:
-        status("profiling the database")
-        synthesizer = Synthesizer(con, introspect(con), db_name)
-        pairs, found = synthesizer.run(
-            n, seed, tuple(templates) or TEMPLATES, [registered[name] for name in paraphraser]
-        )
-    finally:
-        con.close()
+    chosen = [registered[name] for name in paraphraser]
+    path = resolve_database(db)
+    pairs, found = synthesize_database(path, n, seed, db_name, tuple(templates) or TEMPLATES, chosen)
     write_pairs(out_path, pairs, with_db=bool(db_name))
     summary = found.to_json()
     if report is not None:

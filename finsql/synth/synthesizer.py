@@ -22,7 +22,7 @@ from finsql.ask.pairs import Pair
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import run_query
 from finsql.db.schema import Schema
-from finsql.errors import FinsqlError
+from finsql.errors import FinsqlError, UsageError
 from finsql.synth.paraphrase import Paraphraser
 from finsql.synth.profile import DatabaseProfile, profile_database
 from finsql.synth.templates import TEMPLATES, Composer, Draft
@@ -129,7 +129,7 @@ class Synthesizer:
         Templates take turns in a seeded order, so every template the schema allows is covered."""
         unknown = sorted(set(templates) - set(TEMPLATES))
         if unknown:
-            raise FinsqlError(f"unknown templates: {', '.join(unknown)}; known: {', '.join(TEMPLATES)}")
+            raise UsageError(f"unknown template {unknown[0]!r}; templates: {', '.join(TEMPLATES)}")
         started = time.perf_counter()
         rng = random.Random(seed)
         composer = Composer(self.profile, rng)
@@ -180,13 +180,20 @@ def is_synthetic(pair: Pair) -> bool:
     return SYNTHETIC in pair.category
 
 
-def synthesize_database(path, n: int, seed: int = 0, db_name: str = "") -> tuple[list[Pair], SynthReport]:
+def synthesize_database(
+    path,
+    n: int,
+    seed: int = 0,
+    db_name: str = "",
+    templates: Sequence[str] = TEMPLATES,
+    paraphrasers: Sequence[Paraphraser] = (),
+) -> tuple[list[Pair], SynthReport]:
     """``Synthesizer.run`` on the database file at ``path`` (opened read-only and closed again)."""
     from finsql.db.sandbox import connect
     from finsql.db.schema import introspect
 
     con = connect(path)
     try:
-        return Synthesizer(con, introspect(con), db_name).run(n, seed)
+        return Synthesizer(con, introspect(con), db_name).run(n, seed, templates, paraphrasers)
     finally:
         con.close()

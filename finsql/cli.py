@@ -1,8 +1,8 @@
 """The ``finsql`` command line (typer + rich). User mistakes end with one line on stderr and an exit code.
 
-Each layer brings its own commands (``finsql.ask.cli``, ``finsql.db.cli``, ``finsql.experts.cli``,
-``finsql.bull.cli``, ``finsql.tabular.cli``); this module assembles them, adds the plugins' commands and maps
-every failure to its exit code.
+Each layer brings its own commands (``finsql.ask.cli``, ``finsql.ask.teach_cli``, ``finsql.db.cli``,
+``finsql.experts.cli``, ``finsql.bull.cli``, ``finsql.tabular.cli``); this module assembles them, adds the
+plugins' commands and maps every failure to its exit code.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from finsql import __version__
 from finsql.ask.cli import add_commands as add_ask_commands
+from finsql.ask.teach_cli import examples_app
 from finsql.bull.cli import bull_app
 from finsql.console import err, out
 from finsql.db.cli import db_app
@@ -38,6 +39,7 @@ app.add_typer(experts_app, name="experts")
 app.add_typer(bull_app, name="bull")
 app.add_typer(tab_app, name="tab")
 app.add_typer(hub_app, name="hub")
+app.add_typer(examples_app, name="examples")
 add_ask_commands(app)  # ask, sql, eval
 add_train_command(app)  # train
 add_synth_command(app)  # synth

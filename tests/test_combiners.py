@@ -184,8 +184,15 @@ def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
     assert set(saved) == set(a)
     for key in saved:
         torch.testing.assert_close(saved[key], w0 * a[key] + w1 * b[key])
-    # the new expert carries the fingerprint of --db: asking that database routes to it, and it loads
-    session = Session(trained["other_db"], model_name=str(tiny_model_dir))
+    # the new expert carries the fingerprint of --db, but nothing measured it against the base model on
+    # held-out pairs: routing skips it, saying why; named, it answers and loads
+    auto = Session(trained["other_db"], model_name=str(tiny_model_dir))
+    auto.close()
+    assert auto.expert_name is None
+    assert ("funds2-hub", "not validated against the base model") in [
+        (s.expert, s.reason) for s in auto.route.skipped
+    ]
+    session = Session(trained["other_db"], model_name=str(tiny_model_dir), expert="funds2-hub")
     try:
         assert session.expert_name == "funds2-hub"
         assert session.lm.model.peft_config["default"].r == 8

@@ -20,6 +20,7 @@ from finsql.ask.evaluation import (
     write_report,
 )
 from finsql.ask.pairs import Pair
+from finsql.ask.voting import Assessment
 from finsql.db.sandbox import connect, run_query
 from finsql.errors import InputError, NoValidSQL
 
@@ -32,6 +33,7 @@ class _Answer:
     seconds: dict[str, float] = field(default_factory=dict)
     steps: int = 0
     retry_tables: tuple[str, ...] = ()
+    assessment: Assessment = field(default_factory=lambda: Assessment(0.9, False))
 
 
 class ScriptedSession:
@@ -152,6 +154,10 @@ def test_evaluate_targets_breaks_down_by_database_and_category(suite: Path, tmp_
     text = markdown.read_text()
     assert "| stock | 3 | 1 | 33.3% | 1 | 1 |" in text and "differs from gold on instance 1" in text
     assert any(line.startswith("  db stock") for line in summary_lines(report))
+    calibration = summary["calibration"]  # answered items only: the invalid one has no confidence
+    assert calibration["[0.75, 1.00]"] == {"n": 3, "correct": 2, "accuracy": 0.6667, "wrong": 1, "invalid": 0}
+    assert calibration["not flagged"]["n"] == 3 and calibration["flagged uncertain"]["n"] == 0
+    assert "| [0.75, 1.00] | 3 | 2 | 66.7% | 1 | 0 |" in text
 
 
 def test_evaluate_single_session_keeps_old_behaviour(suite: Path) -> None:

@@ -118,7 +118,7 @@ pairs = [
     Pair("Which funds are equity funds?", "SELECT fund_name FROM fund WHERE fund_type = 'equity'"),
 ]
 config = TrainConfig(method="vera", name="vera-demo", model_name=model_dir, layers=1, steps=2, batch_size=2,
-                     val_split=0, progress=False)
+                     val_split=0.34, progress=False)  # one pair held out: measured, so routing may use it
 folder = train_expert(db, pairs, config)
 assert (folder / "adapter_config.json").is_file() and (folder / "finsql-expert.json").is_file()
 

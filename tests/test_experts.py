@@ -60,7 +60,7 @@ def trained(cache, dbs, tiny_model_dir) -> str:
         layers=1,
         steps=2,
         batch_size=2,
-        val_split=0,
+        val_split=0.25,  # one held-out pair: measured against the base model, so routing may use it
         progress=False,
     )
     train_expert(dbs[0], PAIRS, config)
@@ -91,13 +91,13 @@ def test_hub_listing_lookup_and_removal(cache):
     fake_expert("elsewhere", "2026-01-01T00:00:00+00:00", fingerprint="fp2")
     names = [m.name for m in hub.list_experts()]
     assert {"old", "new", "elsewhere"} <= set(names)
-    assert hub.find_expert_for("fp1", "h1") == "new"
-    assert hub.find_expert_for("fp1", "other") is None
+    assert [m.name for m in hub.experts_for("fp1", "h1")] == ["new", "old"]  # newest first
+    assert hub.experts_for("fp1", "other") == []
     info = hub.load_manifest("new")
     assert info.format == 1 and info.metrics["adapter_bytes"] == 10 and Path(info.path).is_dir()
     for name in ("old", "new", "elsewhere"):
         hub.remove_expert(name)
-    assert hub.find_expert_for("fp1", "h1") is None
+    assert hub.experts_for("fp1", "h1") == []
     with pytest.raises(InputError, match="no expert named 'new'"):
         hub.load_manifest("new")
     with pytest.raises(InputError):
@@ -426,7 +426,7 @@ def test_a_shipped_expert_answers_only_when_asked_for_by_name(
     monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
     assert hub.install_bundled() == ["shipped-funds"]
     fingerprint = hub.load_manifest("shipped-funds").schema_fingerprint
-    assert hub.find_expert_for(fingerprint, manifest["base_model_hash"]) == trained
+    assert [m.name for m in hub.experts_for(fingerprint, manifest["base_model_hash"])] == [trained]
     session = Session(dbs[0], model_name=str(tiny_model_dir))
     named = Session(dbs[0], model_name=str(tiny_model_dir), expert="shipped-funds")
     try:

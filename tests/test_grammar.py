@@ -108,6 +108,9 @@ def test_accepts_the_wider_select_language(demo, tok, sql: str) -> None:
         "SELECT 1; DROP TABLE fund",
         "DROP TABLE fund",
         "SELECT fund_name FROM fund WHERE",
+        "SELECT count(*) FROM fund WHERE fund_code = 'x' --f.fund_code",  # `- -x` reads as a comment
+        "SELECT count(*) - -1 FROM fund",
+        "SELECT - -1 FROM fund",
     ],
 )
 def test_rejects_invalid_sql(demo, tok, sql: str) -> None:

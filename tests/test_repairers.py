@@ -1,8 +1,11 @@
 """The built-in closest-name SQL repairer, on the demo schema, checked with the real validator."""
 
+import math
+
 import pytest
 
 from finsql.ask.sqlcheck import check_sql
+from finsql.ask.voting import assess
 from finsql.db.sandbox import connect
 from finsql.db.schema import introspect
 from finsql.errors import SQLRefused
@@ -66,6 +69,26 @@ def test_decoder_repairs_then_votes(demo_db, schema):
     assert decision.best.candidate.sql == "SELECT count(*) FROM fund"
     assert decision.confidence == 0.5
     assert decision.attempts[0].group == decision.attempts[1].group != decision.attempts[2].group
+    assessment = assess(decision)  # half the vote, times the winner's per-token likelihood exp(-0.5)
+    assert assessment.confidence == pytest.approx(0.5 * math.exp(-0.5))
+    assert assessment.low and assessment.warnings == (
+        "the candidates disagree (2 of 4 agree)",
+        "the model is unsure (30%)",
+    )
+
+
+def test_confidence_of_a_lone_answer_and_of_an_empty_result(demo_db, schema):
+    """One greedy answer is scored by its likelihood; an empty result is flagged whatever the score."""
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import decide
+
+    con = connect(demo_db)
+    sure = assess(decide([Candidate("", "SELECT count(*) FROM fund", -0.05, greedy=True)], schema, con))
+    assert sure.confidence == pytest.approx(math.exp(-0.05)) and not sure.low and sure.warnings == ()
+    empty = "SELECT fund_name FROM fund WHERE fund_type = 'none'"
+    nothing = assess(decide([Candidate("", empty, -0.01, greedy=True)], schema, con))
+    assert nothing.low and nothing.warnings == ("the result is empty",)
+    assert assess(decide([Candidate("", "SELECT nope FROM fund", 0.0, greedy=True)], schema, con)).low
 
 
 def test_sql_nested_too_deep_is_left_to_the_checker(schema, repair):

@@ -15,6 +15,7 @@ import torch
 
 import finsql.experts.config
 import finsql.experts.train
+import finsql.experts.validation
 import finsql.lm.activations
 from finsql.ask.pairs import Pair, demo_pairs, read_pairs
 from finsql.errors import UsageError
@@ -86,6 +87,7 @@ def test_train_lora_on_demo_pairs(train, cache, demo_db, tiny_model_dir):
     assert info.data["train_tokens_median"] > 100  # system prompt, schema and three examples
     metrics = info.metrics
     assert metrics["steps"] == 2 and metrics["val_ex_n"] == 1 and metrics["val_ex"] == 0.0
+    assert metrics["base_val_ex"] == 0.0 and metrics["val_source"] == "user"  # the base model, same pair
     for key in ("train_loss", "val_loss", "seconds", "seconds_per_step", "trainable_params", "adapter_bytes"):
         assert metrics[key] > 0, key
     assert len(info.data["hash"]) == 16 and info.created_at.endswith("+00:00")
@@ -229,18 +231,19 @@ def test_cpu_precision_is_measured_and_bf16_autocast_trains(
         train(small_db, "lora", "x", tiny_model_dir, precision="fp8")
 
     validated = []
-    real_validation = finsql.experts.train.validation_accuracy
+    real_validation = finsql.experts.validation.validation_accuracy
 
     def validation_as_inference(session, pairs, progress=True):  # the real check, forward recorded
         model = session.lm.model
         validated.append(type(model).forward is getattr(model.forward, "__func__", None))
         return real_validation(session, pairs, progress=progress)
 
-    monkeypatch.setattr(finsql.experts.train, "validation_accuracy", validation_as_inference)
+    monkeypatch.setattr(finsql.experts.validation, "validation_accuracy", validation_as_inference)
     options = dict(steps=None, epochs=3, eval_steps=4, val_split=0.25, val_ex_limit=1)
     full = train(small_db, "lora", "fp32-3", tiny_model_dir, **options)
     half = train(small_db, "lora", "bf16-3", tiny_model_dir, **{**options, "precision": "bf16"})
-    assert validated == [True, True]  # after bf16 training, validation runs the plain (inference) forward
+    # after bf16 training, validation runs the plain (inference) forward: the expert's, then the base model's
+    assert validated == [True] * 4
     metrics = manifest(half).metrics
     assert metrics["precision"] == "bf16" and metrics["cpu_bf16_speedup"] > 0
     assert manifest(full).metrics["precision"] == "float32"

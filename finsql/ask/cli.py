@@ -6,6 +6,7 @@ it runs, so the command line starts fast.
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -107,13 +108,15 @@ def ask(
     )
     answer = session.ask(question, samples=samples, temperature=temperature, top_p=top_p)
     info = {
-        "model": session.lm.name,
+        "model": session.model_label,
         "expert": session.expert_name,
+        "experts_skipped": [{"expert": s.expert, "reason": s.reason} for s in session.route.skipped],
+        "taught": answer.taught,
         "constrained": answer.grammar != "off",
         "grammar": answer.grammar,
         "retry_tables": list(answer.retry_tables),
-        "linked_tables": answer.linked.table_names(),
-        "matched_values": answer.linked.matched_values,
+        "linked_tables": answer.linked.table_names() if answer.linked else [],
+        "matched_values": answer.linked.matched_values if answer.linked else {},
         "examples": [{"question": e.question, "sql": e.sql} for e in answer.examples],
         "seconds": {k: round(v, 3) for k, v in answer.seconds.items()},
     }
@@ -138,7 +141,9 @@ def ask(
             "sql": answer.sql,
             "row_count": len(answer.rows),
             "truncated": answer.truncated,
-            "confidence": round(answer.confidence, 4),
+            "confidence": round(answer.assessment.confidence, 4),
+            "low_confidence": answer.assessment.low,
+            "warnings": list(answer.assessment.warnings),
             "candidates": candidates,
             **info,
         }
@@ -152,12 +157,32 @@ def ask(
             sys.stdout.flush()
     print_rows(answer.columns, answer.rows, fmt)
     if fmt is Format.table:
-        note = f"{len(answer.rows)} row(s){' (truncated)' if answer.truncated else ''}"
-        if samples:
-            note += f", confidence {answer.confidence:.0%} of {len(candidates)} candidates"
-        err.print(f"[dim]{note} in {answer.seconds['total']:.1f}s[/dim]")
+        _print_notes(answer, len(candidates), db)
     if explain:
         _print_explain(info, candidates)
+
+
+def _print_notes(answer: Any, candidates: int, db: str | None) -> None:
+    """Under the table: rows, confidence and time; a warning when the answer is uncertain; how to keep
+    the answer (or correct it) as a taught example."""
+    assessment = answer.assessment
+    note = f"{len(answer.rows)} row(s){' (truncated)' if answer.truncated else ''}"
+    note += ", the taught answer" if answer.taught else f", confidence {assessment.confidence:.0%}"
+    if candidates > 1:
+        note += f" ({candidates} candidates)"
+    err.print(f"[dim]{note} in {answer.seconds['total']:.1f}s[/dim]", highlight=False)
+    if assessment.low:
+        err.print(
+            f"[yellow]uncertain: {'; '.join(assessment.warnings)}; check the SQL before trusting it[/yellow]",
+            highlight=False,
+        )
+    if not answer.taught:
+        where = f" --db {shlex.quote(db)}" if db else ""
+        err.print(
+            f"[dim]right? keep it: finsql examples add {shlex.quote(answer.question)} "
+            f"{shlex.quote(answer.sql)}{where}  (or give the right SQL instead)[/dim]",
+            highlight=False,
+        )
 
 
 def _print_explain(info: dict, candidates: list[dict]) -> None:
@@ -165,6 +190,10 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
     out.print(
         f"[bold]model[/bold] {info['model']}  [bold]expert[/bold] {info['expert'] or 'none (base model)'}"
     )
+    for skipped in info["experts_skipped"]:
+        out.print(f"[bold]skipped expert[/bold] {skipped['expert']}: {skipped['reason']}", highlight=False)
+    if info["taught"]:
+        out.print("[bold]taught[/bold] this question was taught (finsql examples): its SQL answered")
     grammar = {"schema": "on (whole schema)", "linked": "on (linked tables)", "off": "off"}[info["grammar"]]
     out.print(f"[bold]grammar-constrained decoding[/bold] {grammar}")
     if info["retry_tables"]:

@@ -30,6 +30,7 @@ from finsql.errors import FinsqlError, InputError
 from finsql.storage import write_json_atomic, write_text_atomic
 
 MAX_ROWS = 100_000
+CONFIDENCE_BUCKETS = ((0.0, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 1.0))
 GENERATED_ROWS_NOTE = (
     "Measured on generated rows (finsql bull import), not on BULL's real rows: the published BULL figures "
     "are comparable only in spirit."
@@ -55,6 +56,9 @@ class ItemResult:
     """Decoding steps of the answer's generation."""
     retried: bool = False
     """No candidate validated, so the answer was decoded again within the tables it named."""
+    confidence: float | None = None
+    """The answer's confidence (``finsql.ask.voting.assess``); None when no SQL ran."""
+    low_confidence: bool = True
 
 
 def _figures(items: list[ItemResult]) -> dict:
@@ -102,6 +106,18 @@ class Report:
             out.setdefault(item.db, []).append(item)
         return {k: _figures(v) for k, v in sorted(out.items())}
 
+    def calibration(self) -> dict[str, dict]:
+        """EX per confidence bucket and for answers flagged uncertain or not: whether a confident answer is
+        more often right (items with no valid SQL are left out: they have no confidence)."""
+        answered = [i for i in self.scored if i.confidence is not None]
+        buckets: dict[str, list[ItemResult]] = {}
+        for low, high in CONFIDENCE_BUCKETS:
+            label = f"[{low:.2f}, {high:.2f}{']' if high == 1 else ')'}"
+            buckets[label] = [i for i in answered if low <= i.confidence < high or i.confidence == high == 1]
+        buckets["flagged uncertain"] = [i for i in answered if i.low_confidence]
+        buckets["not flagged"] = [i for i in answered if not i.low_confidence]
+        return {label: _figures(items) for label, items in buckets.items()}
+
     def summary(self) -> dict:
         """Headline figures as a JSON-ready dict."""
         times = [i.seconds for i in self.scored]
@@ -117,6 +133,7 @@ class Report:
             "seconds_mean": round(statistics.fmean(times), 3) if times else None,
             "by_database": self.by_database(),
             "by_category": self.by_category(),
+            "calibration": self.calibration(),
             "notes": self.notes,
         }
 
@@ -135,7 +152,12 @@ class Report:
             f"p50 {s['seconds_p50']} s/question.",
             "",
         ]
-        for title, table in (("Database", s["by_database"]), ("Category", s["by_category"])):
+        tables = (
+            ("Database", s["by_database"]),
+            ("Category", s["by_category"]),
+            ("Confidence", s["calibration"]),
+        )
+        for title, table in tables:
             lines += [f"| {title} | n | correct | EX | wrong | invalid |", "|---|---:|---:|---:|---:|---:|"]
             lines += [
                 f"| {name or '-'} | {f['n']} | {f['correct']} | {f['accuracy']:.1%} | {f['wrong']} "
@@ -204,6 +226,7 @@ def evaluate_pair(
     def result(predicted: str, status: str, seconds: float, detail: str = "") -> ItemResult:
         stages, steps = (answer.seconds, answer.steps) if answer is not None else ({}, 0)
         retried = answer is not None and bool(answer.retry_tables)
+        assessment = answer.assessment if answer is not None else None
         return ItemResult(
             pair.question,
             pair.sql,
@@ -217,6 +240,8 @@ def evaluate_pair(
             stages,
             steps,
             retried,
+            round(assessment.confidence, 4) if assessment else None,
+            assessment.low if assessment else True,
         )
 
     answer = None

@@ -1,28 +1,29 @@
 """Schema grammars for constrained decoding: one DuckDB SELECT over the tables and columns that exist.
 
-``sql_grammar`` writes a Lark grammar for llguidance from the introspected schema, so that a decoder masked
-by it cannot write an unknown table or function, a column no allowed table has, a run-on identifier or a
-parse error (PICARD's idea, with a maintained engine). Closed, because the schema decides: keywords
-(case-insensitive), functions (``FUNCTIONS``), cast types, table and column names (of ``tables``, the
-linked tables, when given; over the whole schema a bare column of any table passes, since FROM comes
-after SELECT), ``table.column`` (that table's columns only). Open, because a context-free grammar cannot
-bind a name to its definition: table aliases (at most ``ALIAS_CHARS`` characters, so a misspelt column
-cannot become a qualifier), ``alias.column`` (any allowed column), output aliases, and bare output-alias
-references in ORDER BY and GROUP BY. Open names are never a keyword or a schema table or column name and
-have at most ``NAME_CHARS`` characters. A statement starting with WITH also opens table names (CTEs) and
-column names (their columns): only there, so an unknown name is no escape hatch elsewhere.
+``sql_grammar`` writes a Lark grammar for llguidance from the introspected schema, so that a decoder masked by
+it cannot write an unknown table or function, a column no allowed table has, a run-on identifier, a parse
+error or a comment (``-`` never follows ``-``: ``1 - -x`` would read ``1 --x``) (PICARD's idea, with a
+maintained engine). Closed, because the schema decides: keywords (case-insensitive), functions
+(``FUNCTIONS``), cast types, table and column names (of ``tables``, the linked tables, when given; over the
+whole schema a bare column of any table passes, since FROM comes after SELECT), ``table.column`` (that table's
+columns only). Open, because a context-free grammar cannot bind a name to its definition: table aliases (at
+most ``ALIAS_CHARS`` characters, so a misspelt column cannot become a qualifier), ``alias.column`` (any
+allowed column), output aliases, and bare output-alias references in ORDER BY and GROUP BY. Open names are
+never a keyword or a schema table or column name and have at most ``NAME_CHARS`` characters. A statement
+starting with WITH also opens table names (CTEs) and column names (their columns): only there, so an unknown
+name is no escape hatch elsewhere.
 
-Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with
-that name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or
-qualified) then need one of the values of that name. Other uses (``lower(col) = ...``, LIKE, BETWEEN,
-``'v' = col``) keep free strings; the other side of a comparison with a bare value column cannot be a string.
+Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with that
+name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or qualified)
+then need one of the values of that name. Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``) keep
+free strings; the other side of a comparison with a bare value column cannot be a string.
 
-There is no ``%ignore``: each lexeme carries its leading blanks (at most one line break, so a blank line
-never splits a statement), and names and keywords that follow a word
-need one, so ``FROM funds`` is not ``FROM fund s`` and ``fund_codeor`` is not ``fund_code OR``. No lexeme
-has inner blanks after a prefix that is itself a lexeme (llguidance's lexer does not backtrack: ``year``
-and ``(`` are two lexemes). The statement ends with an optional ``;``, then the grammar ends, so decoding
-stops. The grammar is no security boundary: the validator and the sandbox stay.
+There is no ``%ignore``: each lexeme carries its leading blanks (at most one line break, so a blank line never
+splits a statement), and names and keywords that follow a word need one, so ``FROM funds`` is not ``FROM fund
+s`` and ``fund_codeor`` is not ``fund_code OR``. No lexeme has inner blanks after a prefix that is itself a
+lexeme (llguidance's lexer does not backtrack: ``year`` and ``(`` are two lexemes). The statement ends with an
+optional ``;``, then the grammar ends, so decoding stops. The grammar is no security boundary: the validator
+and the sandbox stay.
 """
 
 from __future__ import annotations
@@ -114,9 +115,11 @@ pred$: sum$ | cmp$ | inlist$ | vpred$
     | sum$ K_NOTB? K_BETWEEN sum$ K_AND sum$ | sum$ K_NOTB? K_IN LP query$ RP
     | sum$ K_NOTB? K_LIKE sum$ (K_ESCAPE STRING)? | sum$ CMP (K_ANY | K_ALL) LP query$ RP
     | K_EXISTS LP query$ RP
-sum$: sum$ ADDOP term$ | term$
+sum$: sum$ ADDOP term$ | sum$ MINUS uterm$ | term$
 term$: term$ MULOP factor$ | factor$
-factor$: SIGN factor$ | primary$ (DCOLON type)*
+uterm$: uterm$ MULOP factor$ | ufactor$
+factor$: SIGN ufactor$ | ufactor$
+ufactor$: primary$ (DCOLON type)*
 primary$: atom$ | COL% | VCANY% | STRING
 atom$: NUMBER | K_NULL | K_TRUE | K_FALSE | K_NOW | K_DATE DATESTR | K_INTERVAL interval
     | FUNC LP (K_DISTINCT | K_ALLG)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
@@ -131,12 +134,12 @@ window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)
 _VALUE_RULES = """
 cmp$: sumnv$ CMP sumnv$ | sumns$ CMP sumns$
 inlist$: sumnv$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
-sumnv$: sum$ ADDOP term$ | termnv$
+sumnv$: sum$ ADDOP term$ | sum$ MINUS uterm$ | termnv$
 termnv$: term$ MULOP factor$ | factornv$
-factornv$: SIGN factor$ | primary$ (DCOLON type)+ | atom$ | COL% | STRING
-sumns$: sum$ ADDOP term$ | termns$
+factornv$: SIGN ufactor$ | primary$ (DCOLON type)+ | atom$ | COL% | STRING
+sumns$: sum$ ADDOP term$ | sum$ MINUS uterm$ | termns$
 termns$: term$ MULOP factor$ | factorns$
-factorns$: SIGN factor$ | primary$ (DCOLON type)+ | atom$ | COL% | VCANY%
+factorns$: SIGN ufactor$ | primary$ (DCOLON type)+ | atom$ | COL% | VCANY%
 """
 _PLAIN_RULES = """
 cmp$: sum$ CMP sum$
@@ -159,7 +162,8 @@ COMMA: WS0 ","
 STAR: WS0 "*"
 DCOLON: WS0 "::"
 CMP: WS0 /(=|==|!=|<>|<=|>=|<|>)/
-ADDOP: WS0 /(\+|-|\|\|)/
+ADDOP: WS0 /(\+|\|\|)/
+MINUS: WS0 "-"
 MULOP: WS0 /(\*|\/\/|\/|%)/
 SIGN: WS0 /[+-]/
 NUMBER: WS0 /([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?/

@@ -1,8 +1,10 @@
-"""Which expert answers on a database: the one asked for by name, else the newest trained here for its schema.
+"""Which expert answers on a database: the one asked for by name, else the newest trained here for its schema
+and base model that validated at least as well as the base model.
 
-Shipped experts (``data/experts``) are used only when asked for by name: the shipped demo expert answered
-the held-out demo questions no better than the base model and got the README's first question wrong, so an
-expert nobody measured on this machine is never picked by itself.
+Training measures the expert and the base model on the same held-out pairs (``finsql.experts.validation``);
+an expert worse than the base model, or never measured against it, is skipped with the reason said, and its
+training pairs stay the pool examples are retrieved from (the base model was measured that way). Shipped
+experts (``data/experts``) are used only when asked for by name: nobody measured them on this machine.
 """
 
 from __future__ import annotations
@@ -14,43 +16,76 @@ from finsql.ask.pairs import Pair, read_pairs
 from finsql.ask.prompting import PromptSettings
 from finsql.db.schema import Schema
 from finsql.lm import hub
+from finsql.lm.manifest import ExpertManifest
 from finsql.lm.models import resolve_model_path
 
 
 @dataclass(frozen=True)
-class Route:
-    """The expert chosen, the base model it needs, and the prompt settings it was trained with."""
+class Skipped:
+    """An expert routing did not use, and why."""
 
     expert: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who answers: ``expert`` (None: the base model), the base model it needs, the prompt settings it was
+    trained with (None: the session's), the expert whose training pairs are the example pool, and the
+    experts skipped on the way."""
+
+    expert: str | None
     model_name: str | None
-    settings: PromptSettings
+    settings: PromptSettings | None = None
+    pool: str | None = None
+    skipped: tuple[Skipped, ...] = ()
+
+
+def gate_reason(manifest: ExpertManifest) -> str | None:
+    """Why ``manifest``'s expert may not answer by itself (None: it may): it must have validated at least as
+    well as the base model on the same held-out pairs."""
+    metrics = manifest.metrics
+    expert_ex, base_ex = metrics.get("val_ex"), metrics.get("base_val_ex")
+    if expert_ex is None or base_ex is None:
+        return "not validated against the base model"
+    if expert_ex < base_ex:
+        n = metrics.get("val_ex_n", 0)
+        return f"validation EX {expert_ex:.0%} is below the base model's {base_ex:.0%} on {n} held-out pairs"
+    return None
+
+
+def _settings(manifest: ExpertManifest) -> PromptSettings:
+    return PromptSettings(manifest.prompt_style, int(manifest.shots), manifest.example_tokens)
 
 
 def route_expert(
     schema: Schema, model_name: str | None, expert: str | None | Literal[False], force: bool = False
-) -> Route | None:
-    """The route for ``expert``: None picks an expert trained for this schema and base model (if any), a
-    name uses that expert (checked against the schema and model unless ``force``), False none."""
+) -> Route:
+    """The route for ``expert``: None picks the newest expert trained for this schema and base model that
+    passes the gate (``gate_reason``), a name uses that expert (checked against the schema and model unless
+    ``force``), False the base model alone."""
     if expert is False:
-        return None
-    fingerprint = schema.fingerprint()
-    if expert is None:
-        if not any(fingerprint in m.fingerprints() for m in hub.list_experts()):
-            return None  # no weights to hash: the common case stays cheap
-        name = hub.find_expert_for(fingerprint, hub.weights_hash(resolve_model_path(model_name)))
-        if name is None:
-            return None
-        manifest = hub.load_manifest(name)
-    else:
+        return Route(None, model_name)
+    if expert is not None:
         hub.install_bundled(name=expert)
         manifest = hub.load_manifest(expert)
-        name = expert
         if model_name is None and manifest.base_model:
             model_name = manifest.base_model
         base_hash = hub.weights_hash(resolve_model_path(model_name))
-        hub.check_expert(manifest, fingerprint, base_hash, force=force)
-    settings = PromptSettings(manifest.prompt_style, int(manifest.shots), manifest.example_tokens)
-    return Route(name, model_name, settings)
+        hub.check_expert(manifest, schema.fingerprint(), base_hash, force=force)
+        return Route(expert, model_name, _settings(manifest), expert)
+    fingerprint = schema.fingerprint()
+    if not any(fingerprint in m.fingerprints() for m in hub.list_experts()):
+        return Route(None, model_name)  # no weights to hash: the common case stays cheap
+    skipped, pool = [], None
+    for manifest in hub.experts_for(fingerprint, hub.weights_hash(resolve_model_path(model_name))):
+        reason = gate_reason(manifest)
+        if reason is None:
+            return Route(manifest.name, model_name, _settings(manifest), manifest.name, tuple(skipped))
+        skipped.append(Skipped(manifest.name, reason))
+        if pool is None and manifest.metrics.get("base_val_ex") is not None:
+            pool = manifest.name  # the base model was measured with this expert's pool
+    return Route(None, model_name, None, pool, tuple(skipped))
 
 
 def expert_examples(name: str, fingerprint: str) -> list[Pair] | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from finsql.ask.generation import generate
+from finsql.ask.generation import Candidate, generate
 from finsql.ask.grammar import sql_grammar
 from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
@@ -19,16 +19,17 @@ from finsql.ask.prompting import (
     PromptSettings,
     Retriever,
 )
-from finsql.ask.routing import expert_examples, route_expert
+from finsql.ask.routing import Route, expert_examples, route_expert
 from finsql.ask.sqlcheck import sources_named
-from finsql.ask.voting import Decision, decide
+from finsql.ask.taught import TaughtStore
+from finsql.ask.voting import Assessment, Decision, assess, decide
 from finsql.bull.suite import train_pairs_of
 from finsql.db.database import demo_fingerprint
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError, NoValidSQL
 from finsql.lm import hub
-from finsql.lm.models import LoadedModel, load_model
+from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
 
 GRAMMARS = ("schema", "linked", "off")
@@ -57,8 +58,10 @@ class Answer:
     columns: list[str]
     rows: list[tuple]
     truncated: bool
-    confidence: float
-    linked: LinkedSchema
+    assessment: Assessment
+    """How far to trust the answer: confidence, whether it is low, and why."""
+    linked: LinkedSchema | None
+    """The schema linked to the question (None for a taught answer: no prompt was built)."""
     examples: list[Pair]
     decision: Decision
     seconds: dict[str, float] = field(default_factory=dict)
@@ -68,6 +71,8 @@ class Answer:
     """When no candidate was valid, the answer was decoded again within these tables (``RETRY_SAMPLES``)."""
     steps: int = 0
     """Decoding steps of the first generation (its longest row), for per-token timing."""
+    taught: bool = False
+    """Answered with the SQL taught for this very question (``finsql examples``), no model involved."""
 
 
 class Session:
@@ -111,22 +116,31 @@ class Session:
         self.max_rows = max_rows
         self.repairers = list(sql_repairers().items()) if repair else []
         self.force_expert = force_expert
-        route = None if lm is not None else route_expert(self.schema, model_name, expert, force_expert)
-        self.expert_name: str | None = route.expert if route else None
-        if route is not None:
-            self.model_name, self.settings = route.model_name, route.settings
+        self.route = (
+            Route(None, model_name)
+            if lm is not None
+            else route_expert(self.schema, model_name, expert, force_expert)
+        )
+        self.expert_name: str | None = self.route.expert
+        self.model_name = self.route.model_name
+        if self.route.settings is not None:
+            self.settings = self.route.settings
         self._lm = lm
         self._prompts: PromptBuilder | None = None
+        self.taught = TaughtStore(self.schema.fingerprint())
         self.retriever: Retriever = retriever or ExampleRetriever(self._example_pairs(examples_path))
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
-        """Few-shot pool: the given file, else the pairs the expert was trained with, else this database's
-        train pairs when it is an instance of a `finsql bull import`, else the demo training pairs if the
-        database has the demo schema."""
+        """Few-shot pool: the pairs taught for this schema (``finsql examples``), with the given file, else
+        the pairs the routed (or skipped) expert was trained with, else this database's train pairs when it
+        is an instance of a `finsql bull import`, else the demo training pairs for the demo schema."""
+        return self.taught.pairs() + self._stored_pairs(examples_path)
+
+    def _stored_pairs(self, examples_path: Path | None) -> list[Pair]:
         if examples_path is not None:
             return read_pairs(examples_path)
-        if self.expert_name is not None and self.settings.shots > 0:
-            pool = expert_examples(self.expert_name, self.schema.fingerprint())
+        if self.route.pool is not None and self.settings.shots > 0:
+            pool = expert_examples(self.route.pool, self.schema.fingerprint())
             if pool is not None:
                 return pool
         imported = train_pairs_of(Path(self.db_path))
@@ -191,6 +205,11 @@ class Session:
         if not question:
             raise InputError("the question is empty")
         clock = time.perf_counter()
+        taught = self.taught.answer_for(question)
+        if taught is not None:
+            answer = self._taught_answer(question, taught, clock)
+            if answer is not None:
+                return answer
         prompt = self.prompts.build(question)
         t_prompt = time.perf_counter()
         text = self.grammar_for(prompt, scope=scope)
@@ -222,7 +241,7 @@ class Session:
             best.result.columns,
             best.result.rows,
             best.result.truncated,
-            decision.confidence,
+            assess(decision),
             prompt.linked,
             prompt.examples,
             decision,
@@ -238,6 +257,25 @@ class Session:
             retry_scope,
             generation.steps,
         )
+
+    def _taught_answer(self, question: str, taught: Pair, clock: float) -> Answer | None:
+        """The answer of the SQL taught for ``question``; None when it no longer runs (the model answers)."""
+        decision = self._decide([Candidate(taught.sql, taught.sql, 0.0, True)])
+        if decision.best is None or decision.best.result is None:
+            return None
+        result = decision.best.result
+        seconds = {"link": 0.0, "generate": 0.0, "grammar": 0.0}
+        seconds["execute"] = seconds["total"] = time.perf_counter() - clock
+        trusted = Assessment(1.0, False)  # the user's own answer to this very question
+        return Answer(
+            question, taught.sql, result.columns, result.rows, result.truncated, trusted, None, [taught],
+            decision, seconds, None, "off", taught=True,
+        )  # fmt: skip
+
+    @property
+    def model_label(self) -> str:
+        """The model's name, without loading it."""
+        return self._lm.name if self._lm is not None else self.model_name or DEFAULT_MODEL
 
     def _decide(self, candidates: list) -> Decision:
         return decide(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -113,3 +114,38 @@ def decide(
     winners = max(groups.values(), key=strength)
     best = max(winners, key=lambda a: (a.candidate.greedy, a.candidate.logprob))
     return Decision(best, attempts, len(winners) / len(attempts))
+
+
+LOW_CONFIDENCE = 0.5
+"""Below this confidence ``ask`` says the answer is uncertain (see ``assess``; chosen from the calibration
+table in ``benchmarks/results/calibration-demo.json``)."""
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """How far to trust an answer: ``confidence`` in [0, 1], whether it is ``low``, and why (one phrase
+    each) for the user."""
+
+    confidence: float
+    low: bool
+    warnings: tuple[str, ...] = ()
+
+
+def assess(decision: Decision) -> Assessment:
+    """The winner's vote share times its per-token likelihood (the geometric mean of its tokens'
+    probabilities), so a lone greedy answer is scored too. Low when under ``LOW_CONFIDENCE``, when the vote
+    was split, or when the result is empty (an instruction or a question about something the database does
+    not hold often ends in a valid query with no rows)."""
+    best = decision.best
+    if best is None or best.result is None:
+        return Assessment(0.0, True, ("no candidate ran",))
+    confidence = decision.confidence * math.exp(min(best.candidate.logprob, 0.0))
+    warnings = []
+    if len(decision.attempts) > 1 and decision.confidence <= 0.5:
+        agree = round(decision.confidence * len(decision.attempts))
+        warnings.append(f"the candidates disagree ({agree} of {len(decision.attempts)} agree)")
+    if not best.result.rows:
+        warnings.append("the result is empty")
+    if confidence < LOW_CONFIDENCE:
+        warnings.append(f"the model is unsure ({confidence:.0%})")
+    return Assessment(confidence, bool(warnings), tuple(warnings))

@@ -126,6 +126,7 @@ def run_query(
             with lock:
                 state["done"] = True
             timer.cancel()
+            timer.join()  # no timer thread outlives its query (one waking at exit can abort the process)
     except duckdb.Error as e:
         if state["fired"]:
             raise QueryFailed(f"query timed out after {timeout_s:g}s") from None

@@ -175,9 +175,33 @@ def train_cmd(
         user_weight=user_weight,
     )
     check_config(config)  # a bad setting or a taken name is one line before any pair is synthesized
+    pairs += _taught(db, pairs)
     pairs += _synthesized(db, pairs, synth, seed)
     folder = train_expert(db, pairs, config)
     _print_expert_summary(folder)
+
+
+def _taught(db: str | None, pairs: list) -> list:
+    """The pairs taught for ``db``'s schema (``finsql examples``) whose questions are not among ``pairs``;
+    none for a ``finsql bull import`` folder (its pairs name their databases)."""
+    from finsql.ask.taught import TaughtStore, question_key
+    from finsql.bull.suite import is_import
+    from finsql.db.database import resolve_database
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
+
+    if db is not None and is_import(Path(db)):
+        return []
+    con = connect(resolve_database(db))
+    try:
+        fingerprint = introspect(con).fingerprint()
+    finally:
+        con.close()
+    given = {question_key(p.question) for p in pairs}
+    taught = [p for p in TaughtStore(fingerprint).pairs() if question_key(p.question) not in given]
+    if taught:
+        status(f"training on {len(taught)} taught pairs too (finsql examples list)")
+    return taught
 
 
 def _synthesized(db: str | None, pairs: list, synth: int | None, seed: int) -> list:
@@ -207,7 +231,9 @@ def _synthesized(db: str | None, pairs: list, synth: int | None, seed: int) -> l
 
 
 def _print_expert_summary(folder: Path) -> None:
-    """What was trained, how long it took and how it measured, in four lines."""
+    """What was trained, how long it took, how it measured and whether ``ask`` uses it, in five lines."""
+    from finsql.ask.routing import gate_reason
+
     manifest = hub.load_manifest(folder.name)
     m = manifest.metrics
 
@@ -215,6 +241,10 @@ def _print_expert_summary(folder: Path) -> None:
         return "n/a" if value is None else format(value, spec)
 
     val_ex = "n/a" if m.get("val_ex") is None else f"{m['val_ex']:.1%} of {m.get('val_ex_n')}"
+    if m.get("base_val_ex") is not None:
+        val_ex += f" (base model {m['base_val_ex']:.1%})"
+    reason = gate_reason(manifest)
+    used = "ask uses it by default" if reason is None else f"ask skips it unless named: {reason}"
     out.print(
         f"expert {manifest.name} -> {folder}\n"
         f"  {manifest.method} on {manifest.base_model}, {m.get('steps')} steps, "
@@ -222,7 +252,7 @@ def _print_expert_summary(folder: Path) -> None:
         f"  train loss {fmt(m.get('train_loss'), '.4f')}, val loss {fmt(m.get('val_loss'), '.4f')}, "
         f"val EX {val_ex}\n"
         f"  {m.get('trainable_params', 0):,} trainable parameters, "
-        f"adapter {m.get('adapter_bytes', 0) / 1e6:.2f} MB",
+        f"adapter {m.get('adapter_bytes', 0) / 1e6:.2f} MB\n  {used}",
         highlight=False,
     )
 
@@ -230,14 +260,19 @@ def _print_expert_summary(folder: Path) -> None:
 @experts_app.command("list")
 def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON, not a table.")) -> None:
     """List the experts (trained and bundled): schema, base model, method and validation figures."""
+    from finsql.ask.routing import gate_reason
+
     hub.install_bundled()
     manifests = hub.list_experts()
     if as_json:
         sys.stdout.write(json.dumps([_manifest_json(m) for m in manifests], indent=2, default=str) + "\n")
         return
-    table = Table("expert", "method", "base model", "schema", "shots", "val loss", "val EX", "created")
+    table = Table(
+        "expert", "method", "base model", "schema", "shots", "val loss", "val EX", "base EX", "by default"
+    )
     for m in manifests:
-        val_loss, val_ex = m.metrics.get("val_loss"), m.metrics.get("val_ex")
+        val_loss = m.metrics.get("val_loss")
+        val_ex, base_ex = m.metrics.get("val_ex"), m.metrics.get("base_val_ex")
         table.add_row(
             m.name,
             str(m.method),
@@ -246,9 +281,15 @@ def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON,
             str(m.shots),
             "" if val_loss is None else f"{val_loss:.4f}",
             "" if val_ex is None else f"{val_ex:.1%}",
-            str(m.created_at),
+            "" if base_ex is None else f"{base_ex:.1%}",
+            "named only" if m.bundled else "used" if gate_reason(m) is None else "skipped",
         )
     out.print(table)
+    err.print(
+        "[dim]val EX and base EX: the expert and the base model on the same held-out pairs; ask uses an "
+        "expert by itself only when it is at least as good[/dim]",
+        highlight=False,
+    )
 
 
 def _manifest_json(manifest: ExpertManifest) -> dict[str, Any]:

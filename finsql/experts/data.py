@@ -99,16 +99,27 @@ def open_sessions(
 
 
 def _split(pairs: list[Pair], val_split: float, seed: int) -> tuple[list[Pair], list[Pair]]:
-    order = list(range(len(pairs)))
+    """Training and validation pairs. The validation pairs are drawn from the pairs a person wrote when
+    there are at least two (synthesized pairs all train): the expert is measured, and gated against the base
+    model, on the questions users ask; from all pairs otherwise."""
+    people = [i for i, p in enumerate(pairs) if not is_synthetic(p)]
+    pool = people if len(people) >= 2 else list(range(len(pairs)))
+    order = list(pool)
     random.Random(seed).shuffle(order)
-    n_val = int(round(len(pairs) * val_split))
-    if val_split > 0 and n_val == 0 and len(pairs) >= 2:
+    n_val = int(round(len(pool) * val_split))
+    if val_split > 0 and n_val == 0 and len(pool) >= 2:
         n_val = 1
     if n_val >= len(pairs):
         raise InputError(f"--val-split {val_split} leaves no training pairs out of {len(pairs)}")
-    val = sorted(order[:n_val])
-    train = sorted(order[n_val:])
-    return [pairs[i] for i in train], [pairs[i] for i in val]
+    held = set(order[:n_val])
+    train = [p for i, p in enumerate(pairs) if i not in held]
+    return train, [pairs[i] for i in sorted(held)]
+
+
+def validation_source(pairs: Sequence[Pair]) -> str:
+    """What the validation pairs are: ``user`` (pairs a person wrote), ``synthetic`` or ``mixed``."""
+    kinds = {is_synthetic(p) for p in pairs}
+    return "mixed" if len(kinds) > 1 else "synthetic" if kinds == {True} else "user"
 
 
 def prompt_builder(session: Session, train_pairs: list[Pair], config: TrainConfig) -> PromptBuilder:

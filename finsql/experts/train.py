@@ -10,8 +10,8 @@ can learn, at about 1.6x the step time of no examples (``benchmarks/results/trai
 
 The steps: check the settings (``check_config``), build the examples per database (``prepare_data``), set up
 the trainer (``build_run``), train (``run_training``), validate the trained model as ``ask`` would use it
-(``validate``), write the expert and its manifest (``write_expert``). Speed: see ``batching``, ``trainer``,
-``finsql.lm.activations`` and ``finsql.lm.runtime``.
+and the base model beside it (``finsql.experts.validation``), write the expert and its manifest
+(``write_expert``). Speed: see ``batching``, ``trainer``, ``finsql.lm.activations`` and ``finsql.lm.runtime``.
 
 Multi-GPU: run ``accelerate launch -m finsql train ...``; ``Trainer`` does the data parallelism and only the
 main process writes the expert.
@@ -34,9 +34,7 @@ from accelerate import PartialState
 from transformers import EarlyStoppingCallback, set_seed
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
-from finsql.ask.evaluation import evaluate
-from finsql.ask.pairs import ExampleRetriever, Pair
-from finsql.ask.session import Session
+from finsql.ask.pairs import Pair
 from finsql.console import status
 from finsql.errors import InputError, UsageError
 from finsql.experts.batching import Collator
@@ -45,6 +43,7 @@ from finsql.experts.config import DEFAULT_EPOCHS, CheckedConfig, TrainConfig, ch
 from finsql.experts.data import TrainingData, open_sessions, prepare_data
 from finsql.experts.pairs_io import data_hash, read_pairs_any, write_pairs
 from finsql.experts.trainer import ExpertTrainer, RichProgress, StepHook, StepTimer, training_arguments
+from finsql.experts.validation import Validation, validate
 from finsql.lm import hub
 from finsql.lm.activations import ActivationCache
 from finsql.lm.manifest import ExpertManifest
@@ -91,8 +90,7 @@ class Outcome:
     val_loss: float | None
     losses: list[float]
     cached_batches: int
-    val_ex: float | None = None
-    val_ex_n: int = 0
+    validation: Validation | None = None
 
 
 def train_expert(
@@ -118,7 +116,9 @@ def train_expert(
             if not run.trainer.is_world_process_zero():
                 run.world.wait_for_everyone()  # while the main process validates and saves the expert
                 return hub.expert_dir(config.name)
-            outcome.val_ex, outcome.val_ex_n = validate(data, run, config)
+            lm = data.lm
+            trained = LoadedModel(run.model, lm.tokenizer, lm.name, lm.path, lm.device)
+            outcome.validation = validate(data, trained, config)
             folder = write_expert(db_path, data, run, outcome, checked, started)
             run.world.wait_for_everyone()
             if not config.keep_run:
@@ -226,49 +226,6 @@ def run_training(run: TrainingRun, started: float) -> Outcome:
     return Outcome(train_seconds, val_loss, losses, cached_batches)
 
 
-def validation_accuracy(session: Session, pairs: Sequence[Pair], progress: bool = False) -> float | None:
-    """Execution accuracy of greedy answers by ``session``'s model (the trained one) on ``pairs``."""
-    if not pairs:
-        return None
-    session.lm.model.eval()
-    return evaluate(session, list(pairs), samples=0, progress=progress).accuracy
-
-
-def validate(data: TrainingData, run: TrainingRun, config: TrainConfig) -> tuple[float | None, int]:
-    """Execution accuracy on (at most ``val_ex_limit``) validation pairs, and how many: asked as ``ask``
-    asks with the trained model, the examples retrieved from the training pairs (the expert's own pool)."""
-    run.model.eval()
-    val_pairs = data.all_val
-    ex_pairs = val_pairs[: config.val_ex_limit] if config.val_ex_limit is not None else val_pairs
-    if not ex_pairs:
-        return None, 0
-    lm = data.lm
-    trained = LoadedModel(run.model, lm.tokenizer, lm.name, lm.path, lm.device)
-    correct = 0.0
-    for db, opened in data.sessions.items():
-        chosen = [p for p in ex_pairs if not db or p.db == db]
-        if not chosen:
-            continue
-        session = Session(
-            opened.db_path,
-            model_name=config.model_name,
-            linker=opened.linker,
-            shots=config.shots,
-            expert=False,
-            prompt_style=config.prompt_style,
-            example_tokens=config.example_tokens,
-            lm=trained,
-            retriever=ExampleRetriever(data.train_pairs[db]),
-            grammar="schema" if config.constrain else "off",
-        )
-        try:
-            accuracy = validation_accuracy(session, chosen, progress=config.progress) or 0.0
-            correct += accuracy * len(chosen)
-        finally:
-            session.close()
-    return correct / len(ex_pairs), len(ex_pairs)
-
-
 def write_expert(
     db_path: str | os.PathLike | None,
     data: TrainingData,
@@ -283,8 +240,9 @@ def write_expert(
 
     def write_state(target: Path) -> None:
         checked.method.save(run.model, target)
-        if config.shots > 0:  # the expert answers with examples retrieved from its own training pairs
-            write_pairs(target / hub.EXAMPLES_FILE, data.all_train)
+        # its few-shot pool: the expert answers with examples retrieved from its training pairs, and the base
+        # model does when routing skips the expert (it was validated that way)
+        write_pairs(target / hub.EXAMPLES_FILE, data.all_train)
 
     return hub.save_expert(config.name, write_state, manifest, force=config.force)
 
@@ -315,6 +273,7 @@ def _metrics(
 ) -> dict[str, Any]:
     state = run.trainer.state
     losses = outcome.losses
+    validation = outcome.validation
     seconds_per_step = run.timer.seconds_per_step()
     return {
         "train_loss": losses[-1] if losses else None,
@@ -322,8 +281,10 @@ def _metrics(
         "val_loss": outcome.val_loss,
         "best_val_loss": state.best_metric,
         "best_step": state.best_global_step,
-        "val_ex": outcome.val_ex,
-        "val_ex_n": outcome.val_ex_n,
+        "val_ex": validation.expert_ex if validation else None,
+        "base_val_ex": validation.base_ex if validation else None,
+        "val_ex_n": validation.n if validation else 0,
+        "val_source": validation.source if validation else "none",
         "val_constrained": config.constrain,
         "steps": state.global_step,
         "epochs": state.epoch,

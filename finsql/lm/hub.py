@@ -168,20 +168,17 @@ def remove_expert(name: str) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def find_expert_for(fingerprint: str, base_model_hash: str | None) -> str | None:
-    """The most recently created expert trained here for this schema fingerprint and base model hash."""
+def experts_for(fingerprint: str, base_model_hash: str | None) -> list[ExpertManifest]:
+    """The experts trained here for this schema fingerprint and base model hash, newest first (shipped
+    experts answer only when asked for by name)."""
     if base_model_hash is None:
-        return None
+        return []
     matching = [
         m
         for m in list_experts()
-        if fingerprint in m.fingerprints()
-        and m.base_model_hash == base_model_hash
-        and not m.bundled  # shipped experts answer only when asked for by name
+        if fingerprint in m.fingerprints() and m.base_model_hash == base_model_hash and not m.bundled
     ]
-    if not matching:
-        return None
-    return max(matching, key=lambda m: (str(m.created_at), m.name)).name
+    return sorted(matching, key=lambda m: (str(m.created_at), m.name), reverse=True)
 
 
 def check_expert(

@@ -1,0 +1,74 @@
+"""Everyday questions and calibration: EX of the base model (and experts) on the hand-written everyday demo
+questions (``data/everyday.jsonl``, never used for training or retrieval) and the held-out demo questions
+(``data/eval.jsonl``), side by side in one run, with the calibration table (EX by confidence bucket, and
+for answers ``ask`` flags as uncertain against the others).
+
+Usage:
+    python benchmarks/everyday.py --label base --arm base=base
+    python benchmarks/everyday.py --label demo --arm base=base --arm expert=expert:demo-lora --samples 0
+
+An arm is ``LABEL=base`` (the base model, default pool: the demo training pairs) or ``LABEL=expert:NAME``.
+Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
+Writes benchmarks/results/everyday-<label>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+from pathlib import Path
+
+from finsql.ask.evaluation import evaluate_targets, resolve_targets
+from finsql.ask.pairs import read_pairs
+from finsql.ask.session import Session
+from finsql.ask.voting import LOW_CONFIDENCE
+from finsql.storage import write_json_atomic
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "eval.jsonl"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--arm", action="append", required=True, help="LABEL=base or LABEL=expert:NAME")
+    parser.add_argument("--samples", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: both")
+    args = parser.parse_args()
+    results: dict = {
+        "label": args.label,
+        "samples": args.samples,
+        "low_confidence_below": LOW_CONFIDENCE,
+        "machine": platform.processor() or platform.machine(),
+        "arms": {},
+    }
+    for arm in args.arm:
+        name, _, spec = arm.partition("=")
+        expert = spec.partition(":")[2] if spec.startswith("expert:") else False
+        results["arms"][name] = {}
+        for set_name in args.set or sorted(SETS):
+            pairs = read_pairs(SETS[set_name])[: args.limit]
+            started = time.perf_counter()
+            report = evaluate_targets(
+                pairs,
+                resolve_targets(None, pairs),
+                lambda path, expert=expert: Session(path, expert=expert),
+                samples=args.samples,
+            )
+            summary = report.summary()
+            summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+            summary["items"] = [
+                {"q": i.question, "status": i.status, "confidence": i.confidence, "low": i.low_confidence}
+                for i in report.items
+            ]
+            results["arms"][name][set_name] = summary
+            ex = summary["execution_accuracy"]
+            print(f"{name} {set_name}: EX {ex:.1%} of {summary['scored']}", flush=True)
+            write_json_atomic(RESULTS / f"everyday-{args.label}.json", results)
+
+
+if __name__ == "__main__":
+    main()

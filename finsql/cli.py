@@ -7,8 +7,10 @@ plugins' commands and maps every failure to its exit code.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
+from pathlib import Path
 
 import click
 import typer
@@ -20,9 +22,10 @@ from finsql.ask.teach_cli import examples_app
 from finsql.bull.cli import bull_app
 from finsql.console import err, out
 from finsql.db.cli import db_app
-from finsql.errors import FinsqlError, UsageError
+from finsql.errors import FinsqlError, StorageError, UsageError
 from finsql.experts.cli import add_commands as add_train_command
 from finsql.experts.cli import experts_app, hub_app
+from finsql.paths import CACHE_ENV, cache_root
 from finsql.plugins import add_plugin_commands
 from finsql.synth.cli import add_commands as add_synth_command
 from finsql.tabular.cli import tab_app
@@ -90,6 +93,21 @@ def version() -> None:
 
 add_plugin_commands(app)
 
+_STORAGE_ERRNOS = {errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ENOTDIR}
+
+
+def storage_error(exc: OSError) -> StorageError:
+    """One line for a failed write: the path, the reason and, inside the cache, the variable that moves it."""
+    path = Path(exc.filename) if exc.filename else None
+    reason = exc.strerror or type(exc).__name__
+    where = f" {path}" if path else ""
+    message = f"cannot write{where}: {reason}"
+    cache = cache_root()
+    if path is None or cache == path or cache in path.parents:
+        message += f"; set {CACHE_ENV} to a writable folder with free space"
+    return StorageError(message)
+
+
 # typer >= 0.20 vendors click; older releases raise click's own exceptions
 _CLI_ERRORS = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
 _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
@@ -104,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except FinsqlError as exc:
         _fail(exc)
+    except OSError as exc:
+        if exc.errno not in _STORAGE_ERRNOS:
+            raise
+        _fail(storage_error(exc))
     except _CLI_ERRORS as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             err.print(exc.ctx.get_help(), highlight=False)

@@ -55,6 +55,12 @@ class QueryFailed(FinsqlError):
     exit_code = 7
 
 
+class StorageError(FinsqlError):
+    """finsql could not write its cache or an output file: read-only, full or not permitted."""
+
+    exit_code = 8
+
+
 def first_line(error: BaseException | str) -> str:
     """The first non-empty line of an error message (the error's type name when it has no message)."""
     text = str(error).strip()

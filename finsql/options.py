@@ -30,3 +30,9 @@ FormatOption = typer.Option(Format.table, "--format", "-f", help="Output: table,
 ExampleTokensOption = typer.Option(
     None, "--example-tokens", min=1, help="Token budget of the retrieved examples (questions + SQL)."
 )
+MemoryLimitOption = typer.Option(
+    None,
+    "--memory-limit",
+    help="Memory a query may use, e.g. 2GB (default: $FINSQL_MEMORY_LIMIT, else a quarter of the machine's, "
+    "at most 4GB); a query needing more is stopped with one line.",
+)

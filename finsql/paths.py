@@ -8,11 +8,16 @@ from pathlib import Path
 CACHE_ENV = "FINSQL_CACHE_DIR"
 
 
-def cache_dir() -> Path:
-    """The cache: ``$FINSQL_CACHE_DIR``, else ``$XDG_CACHE_HOME/finsql``, else ``~/.cache/finsql``."""
+def cache_root() -> Path:
+    """Where the cache is: ``$FINSQL_CACHE_DIR``, else ``$XDG_CACHE_HOME/finsql``, else ``~/.cache/finsql``
+    (not created: see ``cache_dir``)."""
     if os.environ.get(CACHE_ENV):
-        root = Path(os.environ[CACHE_ENV])
-    else:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "finsql"
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "finsql"
+
+
+def cache_dir() -> Path:
+    """The cache (``cache_root``), created when missing."""
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     return root

@@ -18,7 +18,7 @@ import finsql.experts.train
 import finsql.experts.validation
 import finsql.lm.activations
 from finsql.ask.pairs import Pair, demo_pairs, read_pairs
-from finsql.errors import UsageError
+from finsql.errors import InputError, UsageError
 from finsql.experts.config import TrainConfig
 from finsql.experts.train import train_expert
 from finsql.lm.manifest import ExpertManifest
@@ -154,6 +154,15 @@ def test_resume_refuses_other_settings(train, cache, small_db, tiny_model_dir):
         train(small_db, "lora", "lora-changed", tiny_model_dir, callbacks=[_crash_at(3)])
     with pytest.raises(UsageError, match="other settings .*lr"):
         train(small_db, "lora", "lora-changed", tiny_model_dir, resume=True, lr=1e-3)
+
+
+def test_resume_from_a_damaged_checkpoint_is_one_line(train, cache, small_db, tiny_model_dir):
+    with pytest.raises(KeyboardInterrupt):
+        train(small_db, "lora", "lora-damaged", tiny_model_dir, callbacks=[_crash_at(3)])
+    weights_file = cache / "runs" / "lora-damaged" / "checkpoint-3" / "finsql-trainable.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:20])  # truncated, as by a full disk
+    with pytest.raises(InputError, match="finsql-trainable.safetensors is damaged .*without --resume"):
+        train(small_db, "lora", "lora-damaged", tiny_model_dir, resume=True)
 
 
 def test_same_seed_same_adapter(train, cache, small_db, tiny_model_dir, lora_uninterrupted):

@@ -28,6 +28,7 @@ from finsql.db.database import demo_fingerprint
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError, NoValidSQL
+from finsql.inputs import clean_question
 from finsql.lm import hub
 from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
@@ -201,9 +202,7 @@ class Session:
         """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran.
         ``grammar``: one of ``GRAMMARS`` for this question instead of the session's (to compare)."""
         scope = self.grammar if grammar is None else _checked_grammar(grammar)
-        question = question.strip()
-        if not question:
-            raise InputError("the question is empty")
+        question = clean_question(question)
         clock = time.perf_counter()
         taught = self.taught.answer_for(question)
         if taught is not None:

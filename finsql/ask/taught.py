@@ -18,14 +18,13 @@ from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import run_query
 from finsql.db.schema import Schema
 from finsql.errors import InputError
+from finsql.inputs import SQL_CHARS, clean_question, clean_text
 from finsql.locking import file_lock
 from finsql.paths import cache_dir
 from finsql.storage import write_text_atomic
 
 TAUGHT = "taught"
 """The category of a taught pair."""
-QUESTION_CHARS = 2000
-"""A taught question is at most this long."""
 
 
 def question_key(question: str) -> str:
@@ -36,12 +35,8 @@ def question_key(question: str) -> str:
 def check_taught(question: str, sql: str, schema: Schema, con: duckdb.DuckDBPyConnection) -> Pair:
     """The pair to keep: the question cleaned, the SQL validated against ``schema`` and run in the
     sandbox; one-line errors (``InputError``, ``SQLRefused``, ``QueryFailed``) otherwise."""
-    question = re.sub(r"\s+", " ", question).strip()
-    if not question:
-        raise InputError("the question is empty")
-    if len(question) > QUESTION_CHARS:
-        raise InputError(f"the question is longer than {QUESTION_CHARS} characters")
-    checked = check_sql(sql, schema)
+    question = clean_question(question)
+    checked = check_sql(clean_text(sql, "SQL", SQL_CHARS), schema)
     run_query(con, checked.sql, timeout_s=10.0, max_rows=1)
     return Pair(question, checked.sql, (TAUGHT,))
 

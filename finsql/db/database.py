@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import inspect
 import os
@@ -15,9 +16,10 @@ from finsql.console import status
 from finsql.db.sandbox import connect
 from finsql.db.schema import introspect
 from finsql.errors import DatabaseError, first_line
+from finsql.locking import file_lock
 from finsql.paths import cache_dir
 
-_TABLE_FILES = {".csv": "read_csv_auto", ".tsv": "read_csv_auto", ".parquet": "read_parquet"}
+_TABLE_FILES = (".csv", ".tsv", ".parquet")
 
 
 def demo_db_path() -> Path:
@@ -33,9 +35,14 @@ def ensure_demo_db(rebuild: bool = False) -> Path:
     from finsql.data import build_demo
 
     path = demo_db_path()
-    if rebuild or not path.exists():
-        status(f"building the demo financial database at {path}")
-        build_demo.build(path)
+    if path.exists() and not rebuild:
+        return path
+    with file_lock(
+        cache_dir() / "locks" / "demo.lock", "waiting for another finsql process to build the demo"
+    ):
+        if rebuild or not path.exists():  # another process may have built it while this one waited
+            status(f"building the demo financial database at {path}")
+            build_demo.build(path)
     return path
 
 
@@ -57,6 +64,29 @@ def _table_name(file: Path) -> str:
     return f"t_{name}" if name[0].isdigit() else name
 
 
+def _checked_csv(con: duckdb.DuckDBPyConnection, file: Path) -> tuple[str, str, bool]:
+    """The delimiter, quote and whether there is a header, as DuckDB's sniffer finds them; DatabaseError
+    naming the file and line when a record has another number of fields than the first (DuckDB would skip
+    the lines before the widest record and load what is left without a word)."""
+    sniffed = "SELECT Delimiter, Quote, HasHeader FROM sniff_csv(?)"
+    delimiter, quote, header = con.execute(sniffed, [str(file)]).fetchone()
+    quote = "" if quote == "(empty)" else quote
+    with open(file, newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=quote or None)
+        width = None
+        for record in reader:
+            if not record:
+                continue
+            if width is None:
+                width = len(record)
+            elif len(record) != width:
+                raise DatabaseError(
+                    f"{file} line {reader.line_num}: {len(record)} fields, but its first line has {width}; "
+                    "every line of a CSV file must have as many fields as the first"
+                )
+    return delimiter, quote, bool(header)
+
+
 def materialize_folder(folder: Path) -> Path:
     """Load the CSV/TSV/Parquet files of ``folder`` as tables of a cached DuckDB file (rebuilt on change)."""
     files = sorted(f for f in folder.iterdir() if f.suffix.lower() in _TABLE_FILES and f.is_file())
@@ -75,8 +105,17 @@ def materialize_folder(folder: Path) -> Path:
     try:
         with duckdb.connect(tmp) as con:
             for file in files:
-                reader = _TABLE_FILES[file.suffix.lower()]
-                con.execute(f'CREATE TABLE "{_table_name(file)}" AS SELECT * FROM {reader}(?)', [str(file)])
+                if file.suffix.lower() == ".parquet":
+                    con.execute(
+                        f'CREATE TABLE "{_table_name(file)}" AS SELECT * FROM read_parquet(?)', [str(file)]
+                    )
+                    continue
+                delimiter, quote, header = _checked_csv(con, file)
+                con.execute(
+                    f'CREATE TABLE "{_table_name(file)}" AS SELECT * FROM read_csv(?, delim = ?, quote = ?, '
+                    "header = ?, skip = 0, strict_mode = true)",
+                    [str(file), delimiter, quote or '"', header],
+                )
         os.replace(tmp, target)
     except duckdb.Error as exc:
         Path(tmp).unlink(missing_ok=True)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +14,8 @@ from typing import Any
 
 import duckdb
 
-from finsql.errors import DatabaseError, QueryFailed, SQLRefused, first_line
+from finsql.db.worker import POOL
+from finsql.errors import DatabaseError, SQLRefused, first_line
 
 _CONFIG = {
     "enable_external_access": False,
@@ -27,14 +26,15 @@ _CONFIG = {
     "lock_configuration": True,
 }
 
+_HEADER_BYTES = 3 * 4096
+"""A DuckDB file starts with its main header and two database headers, then ``total_blocks`` blocks: a file
+shorter than that lost its end (a copy cut short, a full disk), which queries would find only one by one."""
+
 # DuckDB's own parse tree (json_serialize_sql) of a SELECT statement may still hold data-modifying or COPY
 # CTEs (INSERT/UPDATE/DELETE/COPY_QUERY_NODE) and SHOW/DESCRIBE/SUMMARIZE (SHOW_REF): only these query
 # nodes are allowed.
 _ALLOWED_QUERY_NODES = frozenset({"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE"})
 _SHOW_REF = "SHOW_REF"
-
-# DuckDB errors that mean the statement itself is not allowed or names unknown objects.
-_REFUSAL_ERRORS = (duckdb.PermissionException, duckdb.CatalogException, duckdb.ParserException)
 
 
 @dataclass
@@ -48,7 +48,8 @@ class QueryResult:
 
 
 def connect(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
-    """Open the database at ``path`` read-only with external access, extensions and settings locked."""
+    """Open the database at ``path`` read-only with external access, extensions and settings locked;
+    DatabaseError when it is missing, not a DuckDB file or truncated."""
     p = Path(path)
     if not p.exists():
         raise DatabaseError(f"database not found: {p}")
@@ -57,9 +58,17 @@ def connect(path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     if not os.access(p, os.R_OK):
         raise DatabaseError(f"database is not readable: {p}")
     try:
-        return duckdb.connect(str(p), read_only=True, config=dict(_CONFIG))
+        con = duckdb.connect(str(p), read_only=True, config=locked_config())
+        _, _, block_size, total_blocks, *_ = con.execute("PRAGMA database_size").fetchone()
     except duckdb.Error as e:
         raise DatabaseError(f"cannot open database {p}: {first_line(e)}") from None
+    expected = _HEADER_BYTES + int(block_size) * int(total_blocks)
+    if p.stat().st_size < expected:
+        con.close()
+        raise DatabaseError(
+            f"database {p} is truncated: {p.stat().st_size:,} bytes where its header counts {expected:,}"
+        )
+    return con
 
 
 def _walk(node: Any) -> Iterator[dict]:
@@ -99,43 +108,26 @@ def _gate(con: duckdb.DuckDBPyConnection, sql: str) -> None:
             raise SQLRefused(f"only pure reads are allowed: found {found} inside the query")
 
 
+def locked_config() -> dict[str, Any]:
+    """The settings every sandboxed connection opens with: no external access or extensions, locked."""
+    return dict(_CONFIG)
+
+
+def database_path(con: duckdb.DuckDBPyConnection) -> str:
+    """The file of the database ``con`` has open."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if not row or not row[0]:
+        raise DatabaseError("queries run only on a database file")
+    return str(row[0])
+
+
 def run_query(
     con: duckdb.DuckDBPyConnection, sql: str, *, timeout_s: float = 10.0, max_rows: int = 1000
 ) -> QueryResult:
-    """Run one SELECT with a timeout, returning at most ``max_rows`` rows."""
+    """Run one SELECT, checked on ``con``, in the database's worker process (``finsql.db.worker``: bounded
+    memory, killed past ``timeout_s``), returning at most ``max_rows`` rows."""
     _gate(con, sql)
-    lock = threading.Lock()
-    state = {"done": False, "fired": False}
-
-    def interrupt() -> None:
-        with lock:
-            if not state["done"]:
-                state["fired"] = True
-                con.interrupt()
-
-    timer = threading.Timer(timeout_s, interrupt)
-    timer.daemon = True
-    start = time.perf_counter()
-    timer.start()
-    try:
-        try:
-            con.execute(sql)
-            columns = [d[0] for d in con.description or []]
-            rows = con.fetchmany(max_rows + 1)
-        finally:
-            with lock:
-                state["done"] = True
-            timer.cancel()
-            timer.join()  # no timer thread outlives its query (one waking at exit can abort the process)
-    except duckdb.Error as e:
-        if state["fired"]:
-            raise QueryFailed(f"query timed out after {timeout_s:g}s") from None
-        if isinstance(e, _REFUSAL_ERRORS):
-            raise SQLRefused(f"refused by the database: {first_line(e)}") from None
-        raise QueryFailed(first_line(e)) from None
-    return QueryResult(
-        columns=columns,
-        rows=rows[:max_rows],
-        truncated=len(rows) > max_rows,
-        seconds=time.perf_counter() - start,
-    )
+    columns, rows, seconds = POOL.worker(database_path(con)).run(sql, timeout_s, max_rows)
+    return QueryResult(columns=columns, rows=rows[:max_rows], truncated=len(rows) > max_rows, seconds=seconds)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from finsql.console import status
-from finsql.errors import InputError, UsageError
+from finsql.errors import InputError, UsageError, first_line
 from finsql.lm.wrapping import extra_state, load_trainable_state, trainable_state
 from finsql.paths import cache_dir
 from finsql.storage import write_json_atomic
@@ -72,6 +72,27 @@ def last_complete_checkpoint(run_dir: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def check_checkpoint(folder: Path) -> None:
+    """InputError (one line, naming the file and how to start over) when a file of the checkpoint does not
+    load: a run killed while writing it, a full disk, a damaged copy."""
+    import torch
+    from safetensors.torch import load_file
+
+    for path in sorted(folder.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                load_file(str(path))
+            elif path.suffix in (".pt", ".pth", ".bin"):
+                torch.load(path, map_location="cpu", weights_only=False)
+            elif path.suffix == ".json":
+                json.loads(path.read_text(encoding="utf-8"))
+        except Exception as exc:  # noqa: BLE001 - safetensors, pickle and zip errors all mean a damaged file
+            raise InputError(
+                f"checkpoint file {path} is damaged ({first_line(exc)}); run again without --resume to "
+                "start over"
+            ) from None
+
+
 def prepare_run_dir(run_dir: Path, config: dict, resume: bool, main: bool) -> Path | None:
     """The checkpoint to resume from (None: start fresh, after clearing an earlier run's folder).
 
@@ -92,6 +113,7 @@ def prepare_run_dir(run_dir: Path, config: dict, resume: bool, main: bool) -> Pa
             )
         checkpoint = last_complete_checkpoint(run_dir)
         if checkpoint is not None:
+            check_checkpoint(checkpoint)
             return checkpoint
     if resume:
         status(f"no checkpoint to resume in {run_dir}: starting from the beginning")

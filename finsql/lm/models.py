@@ -16,6 +16,7 @@ from pathlib import Path
 
 from finsql.console import status
 from finsql.errors import ModelError, first_line
+from finsql.locking import file_lock
 from finsql.paths import cache_dir
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
@@ -162,10 +163,22 @@ def _download_gguf(spec: BuiltinModel) -> Path:
 
 
 def model_dir(spec: BuiltinModel) -> Path:
-    """The safetensors copy of a built-in model, converted from its GGUF on first use."""
+    """The safetensors copy of a built-in model, converted from its GGUF on first use (by one process: a
+    second one started meanwhile waits for it instead of converting too)."""
     folder = cache_dir() / "models" / spec.folder
-    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+
+    def ready() -> bool:
+        return (folder / "config.json").is_file() and (folder / "model.safetensors").is_file()
+
+    if ready():
         return folder
+    lock = cache_dir() / "locks" / f"model-{spec.folder}.lock"
+    with file_lock(lock, f"waiting for another finsql process to prepare model {spec.name}"):
+        return folder if ready() else _convert(spec, folder)
+
+
+def _convert(spec: BuiltinModel, folder: Path) -> Path:
+    """Fetch (if need be) and convert the model's GGUF into ``folder``."""
     if spec.notice:
         status(spec.notice)
     gguf = _find_gguf(spec) or _download_gguf(spec)

@@ -61,7 +61,14 @@ def main() -> None:
             summary = report.summary()
             summary["wall_seconds"] = round(time.perf_counter() - started, 1)
             summary["items"] = [
-                {"q": i.question, "status": i.status, "confidence": i.confidence, "low": i.low_confidence}
+                {
+                    "q": i.question,
+                    "status": i.status,
+                    "confidence": i.confidence,
+                    "low": i.low_confidence,
+                    "sql": i.predicted_sql,
+                    "detail": i.detail,
+                }
                 for i in report.items
             ]
             results["arms"][name][set_name] = summary

@@ -129,7 +129,9 @@ def test_ask_end_to_end_default_model(demo_db):
     if free.returncode == 0:
         assert json.loads(free.stdout)["constrained"] is False
     explained = finsql("ask", "How many funds are there?", "--explain")
+    assert explained.returncode in (0, 6), explained.stderr  # with no valid SQL, it still explains
     assert "grammar-constrained decoding on (whole schema)" in explained.stdout
+    assert "candidate [" in explained.stdout
 
 
 def test_unknown_prompt_style():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from finsql.ask.pairs import ExampleRetriever
+from finsql.ask.pairs import ExampleRetriever, Pair, question_skeleton
 from finsql.ask.session import Session
 from finsql.experts.augment import SKELETON_MARKER, paraphrase_question
 from finsql.experts.examples import ExcludingRetriever, build_examples, end_of_turn_id
@@ -23,6 +23,23 @@ def test_training_retrieval_never_shows_a_pair_its_own_sql(small_pairs):
             assert len(shots) == 3 and pair not in shots
             assert shots == [p for p in plain.nearest(question, 5) if p is not pair][-3:]  # still the closest
     assert rewritten >= 3
+
+
+def test_retrieval_weighs_the_shape_of_the_question():
+    """A plain count question is shown a plain count, not the topical group-bys a bare embedding prefers."""
+    assert question_skeleton("How many bond funds are there?") == "how many x are there"
+    assert (
+        question_skeleton("Which 5 funds had the highest fee in 2023?") == "which N x had the highest x in N"
+    )
+    pairs = [
+        Pair("How many funds are there of each type?", "SELECT fund_type, count(*) FROM fund GROUP BY 1"),
+        Pair("How many funds does each company manage?", "SELECT company_id, count(*) FROM fund GROUP BY 1"),
+        Pair("How many stocks are there?", "SELECT count(*) FROM stock"),
+        Pair("Which stock has the most employees?", "SELECT stock_name FROM stock ORDER BY employees DESC"),
+    ]
+    assert (
+        ExampleRetriever(pairs).nearest("How many funds are there?", 1)[0].sql == "SELECT count(*) FROM stock"
+    )
 
 
 def test_training_prompt_is_the_inference_prompt(cache, small_db, small_pairs, tiny_model_dir):

@@ -20,7 +20,7 @@ from finsql.db.database import resolve_database
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
 from finsql.db.worker import POOL, Limits, parse_size
-from finsql.errors import InputError, UsageError
+from finsql.errors import InputError, NoValidSQL, UsageError
 from finsql.inputs import SQL_CHARS, clean_question, clean_text
 from finsql.options import (
     DbOption,
@@ -122,32 +122,23 @@ def ask(
         repair=not no_repair,
         grammar="off" if no_constrain else "schema",
     )
-    answer = session.ask(question, samples=samples, temperature=temperature, top_p=top_p)
-    info = {
-        "model": session.model_label,
-        "expert": session.expert_name,
-        "experts_skipped": [{"expert": s.expert, "reason": s.reason} for s in session.route.skipped],
+    try:
+        answer = session.ask(question, samples=samples, temperature=temperature, top_p=top_p)
+    except NoValidSQL as failed:
+        if explain:  # what was tried, and why each candidate was refused, before the one error line
+            _print_explain(
+                _route_info(session, "off" if no_constrain else "schema"), _candidates(failed.attempts)
+            )
+        raise
+    info = _route_info(session, answer.grammar) | {
         "taught": answer.taught,
-        "constrained": answer.grammar != "off",
-        "grammar": answer.grammar,
         "retry_tables": list(answer.retry_tables),
         "linked_tables": answer.linked.table_names() if answer.linked else [],
         "matched_values": answer.linked.matched_values if answer.linked else {},
         "examples": [{"question": e.question, "sql": e.sql} for e in answer.examples],
         "seconds": {k: round(v, 3) for k, v in answer.seconds.items()},
     }
-    candidates = [
-        {
-            "sql": a.candidate.sql,
-            "status": a.status,
-            "group": a.group,
-            "logprob": round(a.candidate.logprob, 4),
-            "greedy": a.candidate.greedy,
-            "reason": a.reason,
-            "repaired_by": a.repaired_by,
-        }
-        for a in answer.decision.attempts
-    ]
+    candidates = _candidates(answer.decision.attempts)
     if sql_only:
         sys.stdout.write(answer.sql + "\n")
         return
@@ -176,6 +167,33 @@ def ask(
         _print_notes(answer, len(candidates), db)
     if explain:
         _print_explain(info, candidates)
+
+
+def _route_info(session: Any, grammar: str) -> dict[str, Any]:
+    """Who answered (model, expert, experts skipped and why) and the grammar: known even when no SQL ran."""
+    return {
+        "model": session.model_label,
+        "expert": session.expert_name,
+        "experts_skipped": [{"expert": s.expert, "reason": s.reason} for s in session.route.skipped],
+        "constrained": grammar != "off",
+        "grammar": grammar,
+    }
+
+
+def _candidates(attempts: list) -> list[dict[str, Any]]:
+    """Every candidate as JSON: SQL, what happened to it, its vote group and log-likelihood."""
+    return [
+        {
+            "sql": a.candidate.sql,
+            "status": a.status,
+            "group": a.group,
+            "logprob": round(a.candidate.logprob, 4),
+            "greedy": a.candidate.greedy,
+            "reason": a.reason,
+            "repaired_by": a.repaired_by,
+        }
+        for a in attempts
+    ]
 
 
 def _print_notes(answer: Any, candidates: int, db: str | None) -> None:
@@ -208,19 +226,20 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
     )
     for skipped in info["experts_skipped"]:
         out.print(f"[bold]skipped expert[/bold] {skipped['expert']}: {skipped['reason']}", highlight=False)
-    if info["taught"]:
+    if info.get("taught"):
         out.print("[bold]taught[/bold] this question was taught (finsql examples): its SQL answered")
     grammar = {"schema": "on (whole schema)", "linked": "on (linked tables)", "off": "off"}[info["grammar"]]
     out.print(f"[bold]grammar-constrained decoding[/bold] {grammar}")
-    if info["retry_tables"]:
+    if info.get("retry_tables"):
         tables = ", ".join(info["retry_tables"])
         out.print(
             f"[bold]retried[/bold] no candidate was valid; decoded again within the columns of {tables}"
         )
-    out.print(f"[bold]linked tables[/bold] {', '.join(info['linked_tables'])}")
-    for column, values in info["matched_values"].items():
+    if info.get("linked_tables"):
+        out.print(f"[bold]linked tables[/bold] {', '.join(info['linked_tables'])}")
+    for column, values in info.get("matched_values", {}).items():
         out.print(f"[bold]value[/bold] {column} = {', '.join(map(repr, values))}")
-    for example in info["examples"]:
+    for example in info.get("examples", []):
         out.print(f"[bold]example[/bold] {example['question']} -> {example['sql']}", highlight=False)
     for c in candidates:
         out.print(
@@ -228,7 +247,8 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
             f"{'  (' + c['reason'] + ')' if c['reason'] else ''}",
             highlight=False,
         )
-    out.print(f"[bold]seconds[/bold] {info['seconds']}")
+    if "seconds" in info:
+        out.print(f"[bold]seconds[/bold] {info['seconds']}")
 
 
 def run_sql(

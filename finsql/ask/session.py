@@ -232,7 +232,8 @@ class Session:
         t_run = time.perf_counter()
         if decision.best is None:
             reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))
-            raise NoValidSQL(f"no valid SQL could be produced ({reasons})", candidates[0].sql)
+            message = f"no valid SQL could be produced ({reasons})"
+            raise NoValidSQL(message, candidates[0].sql, decision.attempts)
         best = decision.best
         return Answer(
             question,

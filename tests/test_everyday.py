@@ -8,7 +8,9 @@ import pytest
 from finsql.ask.evaluation import evaluate
 from finsql.ask.pairs import demo_pairs, read_pairs
 
-EVERYDAY_FLOOR = None  # set from benchmarks/results/everyday-base.json
+EVERYDAY_FLOOR = 0.20
+"""Measured 14/55 (25.5%) with the base model (benchmarks/results/everyday-base-shape.json); the floor
+leaves three questions of slack for numeric differences between machines."""
 
 
 def test_everyday_questions_are_new_to_the_pool():

@@ -12,17 +12,17 @@ def test_training_retrieval_never_shows_a_pair_its_own_sql(small_pairs):
     """A paraphrase's nearest pair is the one it rewrites: as a shot it would hand the model the gold SQL."""
     plain = ExampleRetriever(small_pairs)
     excluding = ExcludingRetriever(plain, seed=0)
-    rewritten = 0
+    rewritten = leaks = 0
     for pair in small_pairs:
         rewrite = paraphrase_question(pair.question, 0)
         if rewrite is not None:
             rewritten += 1
-            assert plain.nearest(rewrite, 1) == [pair]  # the leak the exclusion exists for
+            leaks += plain.nearest(rewrite, 1) == [pair]  # the leak the exclusion exists for
         for question in filter(None, (pair.question, rewrite)):
             shots = excluding.nearest(question, 3)
             assert len(shots) == 3 and pair not in shots
             assert shots == [p for p in plain.nearest(question, 5) if p is not pair][-3:]  # still the closest
-    assert rewritten >= 3
+    assert rewritten >= 3 and leaks >= 2  # the leak is real (a rewrite's shape may differ from its source)
 
 
 def test_retrieval_weighs_the_shape_of_the_question():

@@ -7,7 +7,8 @@ Usage:
     python benchmarks/everyday.py --label base --arm base=base
     python benchmarks/everyday.py --label demo --arm base=base --arm expert=expert:demo-lora --samples 0
 
-An arm is ``LABEL=base`` (the base model, default pool: the demo training pairs) or ``LABEL=expert:NAME``.
+An arm is ``LABEL=base`` (the base model, default pool), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the
+base model drawing its examples from the pairs in FILE, e.g. written by ``finsql synth``).
 Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
 Writes benchmarks/results/everyday-<label>.json.
 """
@@ -33,14 +34,18 @@ SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "e
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True)
-    parser.add_argument("--arm", action="append", required=True, help="LABEL=base or LABEL=expert:NAME")
+    parser.add_argument(
+        "--arm", action="append", required=True, help="LABEL=base, LABEL=expert:NAME or LABEL=pool:FILE"
+    )
     parser.add_argument("--samples", type=int, default=0)
+    parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: both")
     args = parser.parse_args()
     results: dict = {
         "label": args.label,
         "samples": args.samples,
+        "precision": args.precision,
         "low_confidence_below": LOW_CONFIDENCE,
         "machine": platform.processor() or platform.machine(),
         "arms": {},
@@ -48,6 +53,7 @@ def main() -> None:
     for arm in args.arm:
         name, _, spec = arm.partition("=")
         expert = spec.partition(":")[2] if spec.startswith("expert:") else False
+        pool = Path(spec.partition(":")[2]) if spec.startswith("pool:") else None
         results["arms"][name] = {}
         for set_name in args.set or sorted(SETS):
             pairs = read_pairs(SETS[set_name])[: args.limit]
@@ -55,7 +61,9 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                lambda path, expert=expert: Session(path, expert=expert),
+                lambda path, expert=expert, pool=pool: Session(
+                    path, expert=expert, examples_path=pool, precision=args.precision
+                ),
                 samples=args.samples,
             )
             summary = report.summary()

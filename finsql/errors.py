@@ -44,10 +44,13 @@ class NoValidSQL(FinsqlError):
 
     exit_code = 6
 
-    def __init__(self, message: str, sql: str = "", attempts: list | None = None) -> None:
+    def __init__(
+        self, message: str, sql: str = "", attempts: list | None = None, seconds: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.sql = sql  # the greedy candidate, kept so evaluation reports can show it
         self.attempts = attempts or []  # every candidate's attempt, for --explain
+        self.seconds = seconds or {}  # where the time went, as ``Answer.seconds``
 
 
 class QueryFailed(FinsqlError):

@@ -36,3 +36,27 @@ MemoryLimitOption = typer.Option(
     help="Memory a query may use, e.g. 2GB (default: $FINSQL_MEMORY_LIMIT, else a quarter of the machine's, "
     "at most 4GB); a query needing more is stopped with one line.",
 )
+
+
+class Precision(str, Enum):
+    """How the model's weights run when answering (``finsql.lm.inference``)."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
+PrecisionOption = typer.Option(
+    Precision.auto,
+    "--precision",
+    help="Model weights when answering: auto (as loaded: fp32 on a CPU, bf16 or fp16 on a GPU), fp32 or bf16 "
+    "(faster on CPUs with AMX; answers may differ).",
+)
+LookupOption = typer.Option(
+    10,
+    "--lookup",
+    min=0,
+    max=32,
+    help="Tokens drafted per step by prompt-lookup decoding for a greedy answer (0: off): the same answer in "
+    "fewer steps.",
+)

@@ -111,6 +111,7 @@ def test_accepts_the_wider_select_language(demo, tok, sql: str) -> None:
         "SELECT count(*) FROM fund WHERE fund_code = 'x' --f.fund_code",  # `- -x` reads as a comment
         "SELECT count(*) - -1 FROM fund",
         "SELECT - -1 FROM fund",
+        "SELECT count(*) FROM fund WHERE company_id = 1000000000000000000000",  # a run-on number
     ],
 )
 def test_rejects_invalid_sql(demo, tok, sql: str) -> None:

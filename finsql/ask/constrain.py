@@ -89,47 +89,65 @@ def accepts(grammar: str, sql: str, tokenizer: object) -> bool:
 class GrammarConstraint(LogitsProcessor):
     """Masks each row's logits to the tokens its own matcher allows; one matcher per batch row.
 
-    transformers calls a processor once per step with every row's tokens so far: from the second call on,
-    each row's last token is fed to its matcher first. A row whose matcher has stopped (the statement
-    ended), failed or whose sequence already ended may only write an end-of-sequence token, so finished
-    rows cost no mask. Masks of several rows are computed in parallel by llguidance's executor.
+    transformers calls a processor with every row's tokens so far. Each row's matcher follows those tokens
+    wherever they go: it rolls back to the longest prefix it shares with them and consumes the rest. Plain
+    decoding adds one token per call; prompt-lookup decoding also asks about drafted tokens it may then
+    reject, and the next call simply starts from a shorter sequence. A row whose statement ended, whose
+    sequence holds an end-of-sequence token or a token the grammar refuses (a draft about to be rejected)
+    may only write an end-of-sequence token. Masks of several rows are computed in parallel by llguidance's
+    executor.
     """
 
     def __init__(self, grammar: str, tokenizer: object, vocab_size: int, eos_ids: Sequence[int]) -> None:
         self.lltok = ll_tokenizer(tokenizer, vocab_size, eos_ids)
         self.grammar, self.eos_ids = grammar, list(eos_ids)
         self.matchers: list[llguidance.LLMatcher] = []
-        self.done: list[bool] = []
+        self.consumed: list[list[int]] = []
+        self.prompt_length = 0
         self.mask_seconds = 0.0  # time spent on masks, for the overhead measurement
         self.steps = 0
+        self._eos = set(self.eos_ids)
         self._executor = llguidance.LLExecutor()
         words = llguidance.numpy.allocate_token_bitmask(1, self.lltok.vocab_size).shape[1]
         self._eos_only = _only(self.eos_ids, words)  # the mask of every finished row
 
-    def _start(self, rows: int) -> None:
+    def _start(self, rows: int, prompt_length: int) -> None:
         first = compile_grammar(self.grammar, self.lltok)
         self.matchers = [first] + [first.deep_copy() for _ in range(rows - 1)]
-        self.done = [False] * rows
+        self.consumed = [[] for _ in range(rows)]
+        self.prompt_length = prompt_length
+
+    def _follow(self, row: int, tokens: list[int]) -> bool:
+        """Bring row ``row``'s matcher to ``tokens`` (the row's tokens after the prompt); whether the row may
+        still write more than an end-of-sequence token."""
+        matcher, consumed = self.matchers[row], self.consumed[row]
+        ended = next((i for i, t in enumerate(tokens) if t in self._eos), None)
+        tokens = tokens if ended is None else tokens[:ended]
+        common = 0
+        for had, wants in zip(consumed, tokens, strict=False):
+            if had != wants:
+                break
+            common += 1
+        if common < len(consumed):
+            matcher.rollback(len(consumed) - common)
+            del consumed[common:]
+        taken = matcher.try_consume_tokens(tokens[common:]) if len(tokens) > common else 0
+        consumed += tokens[common : common + taken]
+        return ended is None and len(consumed) == len(tokens) and not matcher.is_stopped()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         clock = time.perf_counter()
         rows = scores.shape[0]
-        if self.steps == 0:
-            self._start(rows)
-        else:
-            for row, token in enumerate(input_ids[:, -1].tolist()):
-                if self.done[row]:
-                    continue
-                if token in self.eos_ids or not self.matchers[row].consume_token(token):
-                    self.done[row] = True
+        if not self.matchers:
+            self._start(rows, input_ids.shape[1])
         self.steps += 1
         mask = llguidance.numpy.allocate_token_bitmask(rows, self.lltok.vocab_size)
         live = []
-        for row, matcher in enumerate(self.matchers):
-            if self.done[row] or matcher.is_stopped():
-                mask[row] = self._eos_only
+        for row, tokens in enumerate(input_ids[:, self.prompt_length :].tolist()):
+            if self._follow(row, tokens):
+                live.append((self.matchers[row], row))
             else:
-                live.append((matcher, row))
+                mask[row] = self._eos_only
         if live:
             llguidance.numpy.fill_next_token_bitmask_par(self._executor, live, mask)
         allowed = _unpack(mask, scores.shape[-1]).to(scores.device)

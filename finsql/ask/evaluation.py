@@ -223,8 +223,10 @@ def evaluate_pair(
     overrides the session's (``Session.ask``)."""
     labels, count = list(pair.category), 1 + len(instances)
 
-    def result(predicted: str, status: str, seconds: float, detail: str = "") -> ItemResult:
-        stages, steps = (answer.seconds, answer.steps) if answer is not None else ({}, 0)
+    def result(
+        predicted: str, status: str, seconds: float, detail: str = "", spent: dict | None = None
+    ) -> ItemResult:
+        stages, steps = (answer.seconds, answer.steps) if answer is not None else (spent or {}, 0)
         retried = answer is not None and bool(answer.retry_tables)
         assessment = answer.assessment if answer is not None else None
         return ItemResult(
@@ -253,7 +255,8 @@ def evaluate_pair(
     try:
         answer = session.ask(pair.question, samples=samples, grammar=grammar)
     except FinsqlError as exc:
-        return result(getattr(exc, "sql", ""), "invalid", time.perf_counter() - start, str(exc))
+        spent = getattr(exc, "seconds", None)  # NoValidSQL: where the time went before it gave up
+        return result(getattr(exc, "sql", ""), "invalid", time.perf_counter() - start, str(exc), spent)
     seconds = time.perf_counter() - start
     ordered = is_ordered(pair.sql)
     try:

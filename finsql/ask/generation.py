@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -17,6 +18,13 @@ from finsql.lm.models import LoadedModel
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
 STOP_STRINGS = [";", "\n\n", "```"]
+RUNON_REPEATS = 4
+RUNON_PERIOD = 16
+RUNON_MIN_TOKENS = 12
+"""A row whose last tokens are one block of at most 16 tokens written 4 times over (12 tokens at least) has
+run on (``'C' * x.y * x.y * x.y ...``): it ends there instead of at the token limit."""
+LOOKUP_NGRAM = 3
+"""Prompt-lookup decoding matches the answer's last 3 tokens (down to 1) earlier in the text."""
 NUCLEUS_CANDIDATES = 64
 """Top-p sampling looks for its nucleus among this many most likely tokens, not the whole vocabulary."""
 
@@ -39,6 +47,10 @@ class Generation:
     constrained: bool
     steps: int
     mask_seconds: float
+    prefill_seconds: float = 0.0
+    """The first forward pass: the prompt (the rest of the generation is decoding and masking)."""
+    passes: int = 0
+    """Forward passes of the model: one per token, fewer when prompt lookup's drafts were accepted."""
 
 
 def extract_sql(text: str) -> str:
@@ -100,49 +112,38 @@ def generate(
     max_new_tokens: int = 128,
     seed: int | None = 0,
     grammar: str | None = None,
+    lookup: int = 0,
 ) -> Generation:
     """Greedy decode, plus ``samples`` sampled candidates advancing in the same batched forward passes.
 
     ``grammar``: a Lark grammar (``grammar.sql_grammar``) every row is masked by, each with its own matcher;
-    the grammar's end then ends a row, so no stop strings are needed.
+    the grammar's end then ends a row, so no stop strings are needed. ``lookup``: with no samples, draft up
+    to this many tokens by copying what followed the last tokens where they occur earlier in the prompt or
+    answer (prompt-lookup decoding: SQL copies table, column and clause spans from the schema and the
+    examples), verified by one forward pass; the answer is the same greedy answer.
     """
     tok = lm.tokenizer
     prefix = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
-    rows = 1 + max(samples, 0)
-    prompt_length = inputs["input_ids"].shape[1]
-    kwargs: dict = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
-    processors = LogitsProcessorList()
-    constraint = None
-    if grammar is not None:
-        vocab = lm.model.get_output_embeddings().weight.shape[0]
-        constraint = GrammarConstraint(grammar, tok, vocab, _eos_ids(lm))
-        processors.append(constraint)
-    else:
-        kwargs.update(stop_strings=STOP_STRINGS, tokenizer=tok)
-    if rows > 1:
-        if seed is not None:
-            torch.manual_seed(seed)
-        kwargs.update(
-            do_sample=True,  # the sampling warpers are _Nucleus's: transformers' own are switched off
-            temperature=1.0,
-            top_p=1.0,
-            top_k=0,
-            logits_processor=LogitsProcessorList(
-                [*processors, _FirstRowGreedy(rows), _Nucleus(temperature, top_p)]
-            ),
-            stopping_criteria=StoppingCriteriaList([_SamplesNoLongerThanGreedy(lm, prompt_length)]),
-        )
-        if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
-            kwargs["num_return_sequences"] = rows
-        else:
-            kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
-            inputs = {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}
-    else:
-        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=processors)
-    with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
-        warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
-        out = lm.model.generate(**inputs, **kwargs, output_logits=True, return_dict_in_generate=True)
+    constraint = (
+        GrammarConstraint(grammar, tok, _logits_width(lm.model), _eos_ids(lm))
+        if grammar is not None
+        else None
+    )
+    clock = _FirstPass(lm.model)
+    try:
+        inputs, kwargs = _decoding(lm, inputs, samples, constraint, temperature, top_p, seed, lookup)
+        with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
+            warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+            out = lm.model.generate(
+                **inputs,
+                **kwargs,
+                max_new_tokens=max_new_tokens,
+                output_logits=True,
+                return_dict_in_generate=True,
+            )
+    finally:
+        clock.remove()
     new = out.sequences[:, inputs["input_ids"].shape[1] :]
     logits = torch.stack(out.logits, dim=1).float()
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
@@ -153,12 +154,125 @@ def generate(
     for row in range(new.shape[0]):
         ids = new[row].tolist()
         length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
+        length = runon_end(ids[:length]) or length
         text = prefix + _decode_after(tok, anchor, head, ids[:length])
         mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
         candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
+    masking = constraint.mask_seconds if constraint is not None else 0.0
+    return Generation(candidates, constraint is not None, new.shape[1], masking, clock.seconds, clock.calls)
+
+
+def _decoding(
+    lm: LoadedModel,
+    inputs: dict,
+    samples: int,
+    constraint: GrammarConstraint | None,
+    temperature: float,
+    top_p: float,
+    seed: int | None,
+    lookup: int,
+) -> tuple[dict, dict]:
+    """The inputs and ``generate`` arguments of one call: greedy (with prompt lookup when asked), or greedy
+    plus ``samples`` rows sharing one prompt pass."""
+    tok = lm.tokenizer
+    rows = 1 + max(samples, 0)
+    prompt_length = inputs["input_ids"].shape[1]
+    stops = StoppingCriteriaList([_RunOn(prompt_length)])
+    kwargs: dict = {"pad_token_id": tok.pad_token_id, "stopping_criteria": stops}
+    processors = LogitsProcessorList([constraint] if constraint is not None else [])
     if constraint is None:
-        return Generation(candidates, False, new.shape[1], 0.0)
-    return Generation(candidates, True, new.shape[1], constraint.mask_seconds)
+        kwargs.update(stop_strings=STOP_STRINGS, tokenizer=tok)
+    if rows == 1:
+        kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None, logits_processor=processors)
+        if lookup > 0 and not is_prompt_learning(lm.model):
+            kwargs.update(prompt_lookup_num_tokens=lookup, max_matching_ngram_size=LOOKUP_NGRAM)
+        return inputs, kwargs
+    if seed is not None:
+        torch.manual_seed(seed)
+    stops.append(_SamplesNoLongerThanGreedy(lm, prompt_length))
+    kwargs.update(
+        do_sample=True,  # the sampling warpers are _Nucleus's: transformers' own are switched off
+        temperature=1.0,
+        top_p=1.0,
+        top_k=0,
+        logits_processor=LogitsProcessorList(
+            [*processors, _FirstRowGreedy(rows), _Nucleus(temperature, top_p)]
+        ),
+    )
+    if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
+        kwargs["num_return_sequences"] = rows
+        return inputs, kwargs
+    kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
+    return {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}, kwargs
+
+
+class _FirstPass:
+    """Times the model's first forward pass (the prompt's) with a pair of hooks, removed afterwards."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.seconds, self._started, self.calls = 0.0, 0.0, 0
+        model = (
+            model.get_base_model() if hasattr(model, "get_base_model") else model
+        )  # peft: the model it runs
+        self._hooks = [
+            model.register_forward_pre_hook(self._before),
+            model.register_forward_hook(self._after),
+        ]
+
+    def _before(self, *_: object) -> None:
+        self._started = time.perf_counter()
+
+    def _after(self, *_: object) -> None:
+        if self.calls == 0:
+            self.seconds = time.perf_counter() - self._started
+        self.calls += 1
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
+def _runs_on(ids: list[int]) -> bool:
+    """Whether ``ids`` ends with one block of at most ``RUNON_PERIOD`` tokens written ``RUNON_REPEATS``
+    times over (``RUNON_MIN_TOKENS`` at least)."""
+    for period in range(1, RUNON_PERIOD + 1):
+        span = period * RUNON_REPEATS
+        if span > len(ids):
+            break
+        if span >= RUNON_MIN_TOKENS and all(ids[-span + i] == ids[-period + i % period] for i in range(span)):
+            return True
+    return False
+
+
+def runon_end(ids: list[int]) -> int | None:
+    """Where an answer that ends running on first ran on (its tokens up to there), or None: the answer is
+    cut there whether decoding stopped at once or, drafting several tokens a step, a few tokens later."""
+    if not _runs_on(ids):
+        return None
+    return next(end for end in range(RUNON_MIN_TOKENS, len(ids) + 1) if _runs_on(ids[:end]))
+
+
+class _RunOn(StoppingCriteria):
+    """Ends each row whose answer has run on: its last ``RUNON_REPEATS`` blocks of some period up to
+    ``RUNON_PERIOD`` tokens are identical. Such a row would only fill the token limit with the same block
+    and end incomplete; stopping it early saves most of the steps of a looping answer."""
+
+    def __init__(self, prompt_length: int) -> None:
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_length :]
+        rows, length = new.shape
+        done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
+        for period in range(1, RUNON_PERIOD + 1):
+            span = period * RUNON_REPEATS
+            if span > length:
+                break
+            if span < RUNON_MIN_TOKENS:
+                continue
+            blocks = new[:, -span:].reshape(rows, RUNON_REPEATS, period)
+            done |= (blocks == blocks[:, :1]).flatten(1).all(dim=1)
+        return done
 
 
 class _SamplesNoLongerThanGreedy(StoppingCriteria):
@@ -193,10 +307,19 @@ def _decode_after(tokenizer: object, anchor: int, head: str, ids: list[int]) -> 
 
 def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int) -> object:
     """The prompt's KV cache computed once (all but its last token) and copied for ``rows`` rows, so N
-    samples cost one prompt pass instead of N; ``generate`` then starts from the last prompt token."""
-    cache = model(input_ids=input_ids[:, :-1], use_cache=True).past_key_values
+    samples cost one prompt pass instead of N; ``generate`` then starts from the last prompt token. Only
+    the cache is wanted: logits for one position, not the prompt's hundreds (a fifth of the pass)."""
+    try:
+        cache = model(input_ids=input_ids[:, :-1], use_cache=True, logits_to_keep=1).past_key_values
+    except TypeError:  # a model without ``logits_to_keep``
+        cache = model(input_ids=input_ids[:, :-1], use_cache=True).past_key_values
     cache.batch_repeat_interleave(rows)
     return cache
+
+
+def _logits_width(model: object) -> int:
+    """How many logits the model writes per token (a padded vocabulary can be wider than the tokenizer)."""
+    return int(model.get_output_embeddings().weight.shape[0])
 
 
 def _eos_ids(lm: LoadedModel) -> list[int]:

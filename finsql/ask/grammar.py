@@ -38,6 +38,8 @@ from finsql.db.schema import Schema
 ALIAS_CHARS = 4
 NAME_CHARS = 40
 STRING_CHARS = 200
+NUMBER_DIGITS = 18
+"""Digits of a number literal, before and after its point: no run-on ``1000000000...`` to the token limit."""
 VALUE_LIMIT = 2000
 """A text column with more distinct values than this keeps free string literals."""
 
@@ -166,7 +168,7 @@ ADDOP: WS0 /(\+|\|\|)/
 MINUS: WS0 "-"
 MULOP: WS0 /(\*|\/\/|\/|%)/
 SIGN: WS0 /[+-]/
-NUMBER: WS0 /([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?/
+NUMBER: WS0 /([0-9]{1,DIGITS}(\.[0-9]{0,DIGITS})?|\.[0-9]{1,DIGITS})([eE][+-]?[0-9]{1,3})?/
 STRING: WS0 /'([^'\r\n]|''){0,STRING_CHARS}'/
 DATESTR: WS0 /'[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?'/
 IDENT: /[A-Za-z_][A-Za-z0-9_]{0,NAME_MAX}/
@@ -379,5 +381,10 @@ def _build(
     lines += ["TYPE_WORD: (" + " | ".join(_lit(w) for w in TYPES) + ")"]
     lines += [f"K_{w.upper()}: WS0 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _SINGLE]
     lines += [f"K_{w.upper()}: WS1 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _AFTER_WORD]
-    sizes = {"STRING_CHARS": STRING_CHARS, "NAME_MAX": NAME_CHARS - 1, "ALIAS_MAX": ALIAS_CHARS - 1}
+    sizes = {
+        "STRING_CHARS": STRING_CHARS,
+        "NAME_MAX": NAME_CHARS - 1,
+        "ALIAS_MAX": ALIAS_CHARS - 1,
+        "DIGITS": NUMBER_DIGITS,
+    }
     return "\n".join(lines) + re.sub("|".join(sizes), lambda m: str(sizes[m.group(0)]), _SHARED)

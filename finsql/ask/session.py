@@ -27,9 +27,10 @@ from finsql.bull.suite import train_pairs_of
 from finsql.db.database import demo_fingerprint
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
-from finsql.errors import InputError, NoValidSQL
+from finsql.errors import InputError, NoValidSQL, UsageError
 from finsql.inputs import clean_question
 from finsql.lm import hub
+from finsql.lm.inference import Prepared, check_precision, prepare
 from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
 
@@ -40,6 +41,8 @@ RETRY_SAMPLES = 3
 """When no candidate validates, the greedy answer and this many samples are decoded again within the tables
 and aliases the refused answer named (closed), and voted with the first candidates."""
 GRAMMAR_VALUE_CHARS = (1, 200)
+DEFAULT_LOOKUP = 10
+"""Tokens prompt-lookup decoding drafts per step for a greedy answer (``benchmarks/latency.py``)."""
 """Text values of this many characters become the value-aware literals of the grammar."""
 
 
@@ -96,14 +99,25 @@ class Session:
         lm: LoadedModel | None = None,
         retriever: Retriever | None = None,
         grammar: str = "schema",
+        precision: str = "auto",
+        lookup: int = DEFAULT_LOOKUP,
+        merge: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
         ``prompt_style``, ``example_tokens``: see ``PromptSettings``) are the ones it was trained with.
         ``lm``: a model already loaded, used as it is (no expert is applied to it), and ``retriever``: where
         examples come from instead of the default pool; training validates its model this way. ``grammar``:
-        one of ``GRAMMARS``, what constrains decoding."""
+        one of ``GRAMMARS``, what constrains decoding. ``precision``: one of ``inference.PRECISIONS``, how
+        the loaded model runs (a model passed as ``lm`` runs as it is). ``lookup``: tokens drafted by
+        prompt-lookup decoding for a greedy answer (0: none; see ``generation.generate``). ``merge``: fold
+        a LoRA expert into the weights (``inference.prepare``; off only to measure what it saves)."""
         self.grammar = _checked_grammar(grammar)
+        self.precision = check_precision(precision)
+        self.prepared: Prepared | None = None
+        if lookup < 0:
+            raise UsageError("the prompt-lookup draft length cannot be negative")
+        self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
         self.db_path = db_path
@@ -152,12 +166,13 @@ class Session:
 
     @property
     def lm(self) -> LoadedModel:
-        """The language model (with the expert applied), loaded on first use."""
+        """The language model (with the expert applied, merged and at the session's precision), loaded on
+        first use."""
         if self._lm is None:
             lm = load_model(self.model_name)
             if self.expert_name is not None:
                 lm = hub.load_expert(lm, self.expert_name, self.schema, force=self.force_expert)
-            self._lm = lm
+            self._lm, self.prepared = prepare(lm, self.precision, self.merge)
         return self._lm
 
     @property
@@ -213,27 +228,45 @@ class Session:
         t_prompt = time.perf_counter()
         text = self.grammar_for(prompt, scope=scope)
         generation = generate(
-            self.lm, prompt.text, samples, temperature=temperature, top_p=top_p, grammar=text
+            self.lm,
+            prompt.text,
+            samples,
+            temperature=temperature,
+            top_p=top_p,
+            grammar=text,
+            lookup=self.lookup,
         )
         candidates = generation.candidates
         t_gen = time.perf_counter()
         decision = self._decide(candidates)
         retry_scope: tuple[str, ...] = ()
+        retry_seconds = 0.0
         if decision.best is None and text is not None:
             sources = sources_named(candidates[0].sql, self.schema)
             if sources:
                 retry_scope = tuple(dict.fromkeys(sources.values()))
                 scoped = self.grammar_for(prompt, retry_scope, scope, sources)
+                started = time.perf_counter()
                 retry = generate(self.lm, prompt.text, RETRY_SAMPLES, temperature=temperature, grammar=scoped)
+                retry_seconds = time.perf_counter() - started
                 for candidate in retry.candidates:
                     candidate.greedy = False
                 candidates = candidates + retry.candidates
                 decision = self._decide(candidates)
         t_run = time.perf_counter()
+        seconds = {
+            "link": t_prompt - clock,
+            "generate": t_gen - t_prompt,
+            "prefill": generation.prefill_seconds,
+            "grammar": generation.mask_seconds,
+            "execute": t_run - t_gen - retry_seconds,
+            "retry": retry_seconds,
+            "total": t_run - clock,
+        }
         if decision.best is None:
             reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))
             message = f"no valid SQL could be produced ({reasons})"
-            raise NoValidSQL(message, candidates[0].sql, decision.attempts)
+            raise NoValidSQL(message, candidates[0].sql, decision.attempts, seconds)
         best = decision.best
         return Answer(
             question,
@@ -245,13 +278,7 @@ class Session:
             prompt.linked,
             prompt.examples,
             decision,
-            {
-                "link": t_prompt - clock,
-                "generate": t_gen - t_prompt,
-                "grammar": generation.mask_seconds,
-                "execute": t_run - t_gen,  # with the retry, if one ran
-                "total": t_run - clock,
-            },
+            seconds,
             self.expert_name,
             scope,
             retry_scope,

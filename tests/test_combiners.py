@@ -192,7 +192,7 @@ def test_compose_lorahub_saves_an_expert_that_routes(trained, tiny_model_dir):
     assert ("funds2-hub", "not validated against the base model") in [
         (s.expert, s.reason) for s in auto.route.skipped
     ]
-    session = Session(trained["other_db"], model_name=str(tiny_model_dir), expert="funds2-hub")
+    session = Session(trained["other_db"], model_name=str(tiny_model_dir), expert="funds2-hub", merge=False)
     try:
         assert session.expert_name == "funds2-hub"
         assert session.lm.model.peft_config["default"].r == 8

@@ -125,7 +125,7 @@ assert (folder / "adapter_config.json").is_file() and (folder / "finsql-expert.j
 calls = []
 real_generate = pipeline.generate
 pipeline.generate = lambda lm, *args, **kwargs: calls.append(lm) or real_generate(lm, *args, **kwargs)
-session = pipeline.Session(db, model_name=model_dir)
+session = pipeline.Session(db, model_name=model_dir, merge=False)  # the adapter as loaded, to inspect
 assert session.expert_name == "vera-demo", session.expert_name
 try:
     outcome = "answer expert=" + str(session.ask("How many funds are there?").expert)

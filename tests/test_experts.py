@@ -133,7 +133,10 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
     import finsql.ask.session as pipeline
     from finsql.ask.session import Session
 
-    session = Session(dbs[0], model_name=str(tiny_model_dir))
+    merged = Session(dbs[0], model_name=str(tiny_model_dir))
+    assert merged.expert_name == trained and merged.lm is not None and merged.prepared.merged  # asked merged
+    merged.close()
+    session = Session(dbs[0], model_name=str(tiny_model_dir), merge=False)  # the adapter itself, to inspect
     assert session.expert_name == trained and session.settings.shots == 3  # the default it was trained with
     assert session.settings.style == hub.load_manifest(trained).prompt_style == "names"
     assert (

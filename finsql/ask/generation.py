@@ -211,9 +211,8 @@ class _FirstPass:
 
     def __init__(self, model: torch.nn.Module) -> None:
         self.seconds, self._started, self.calls = 0.0, 0.0, 0
-        model = (
-            model.get_base_model() if hasattr(model, "get_base_model") else model
-        )  # peft: the model it runs
+        if hasattr(model, "get_base_model"):  # peft: time the model it runs
+            model = model.get_base_model()
         self._hooks = [
             model.register_forward_pre_hook(self._before),
             model.register_forward_hook(self._after),
@@ -261,18 +260,8 @@ class _RunOn(StoppingCriteria):
         self.prompt_length = prompt_length
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        new = input_ids[:, self.prompt_length :]
-        rows, length = new.shape
-        done = torch.zeros(rows, dtype=torch.bool, device=input_ids.device)
-        for period in range(1, RUNON_PERIOD + 1):
-            span = period * RUNON_REPEATS
-            if span > length:
-                break
-            if span < RUNON_MIN_TOKENS:
-                continue
-            blocks = new[:, -span:].reshape(rows, RUNON_REPEATS, period)
-            done |= (blocks == blocks[:, :1]).flatten(1).all(dim=1)
-        return done
+        rows = input_ids[:, self.prompt_length :].tolist()
+        return torch.tensor([_runs_on(row) for row in rows], dtype=torch.bool, device=input_ids.device)
 
 
 class _SamplesNoLongerThanGreedy(StoppingCriteria):

@@ -41,9 +41,9 @@ RETRY_SAMPLES = 3
 """When no candidate validates, the greedy answer and this many samples are decoded again within the tables
 and aliases the refused answer named (closed), and voted with the first candidates."""
 GRAMMAR_VALUE_CHARS = (1, 200)
+"""Text values of this many characters become the value-aware literals of the grammar."""
 DEFAULT_LOOKUP = 10
 """Tokens prompt-lookup decoding drafts per step for a greedy answer (``benchmarks/latency.py``)."""
-"""Text values of this many characters become the value-aware literals of the grammar."""
 
 
 def _checked_grammar(name: str) -> str:

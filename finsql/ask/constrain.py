@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
-LIMITS = {"initial_lexer_fuel": 100_000_000}
-"""llguidance's default lexer fuel (1M) cannot precompute the value lexemes of a wide schema (~0.5 s here)."""
+LIMITS = {"initial_lexer_fuel": 100_000_000, "step_max_items": 2_000_000, "step_lexer_fuel": 20_000_000}
+"""llguidance's defaults suit ~32k-token vocabularies: its lexer fuel (1M) cannot precompute the value lexemes
+of a wide schema (~0.5 s here), and one mask of a 262k vocabulary (Gemma 3) after ``count(*)`` needs more
+than its 50,000 parser items, which left only end-of-sequence allowed."""
 _TOKENIZERS: dict[tuple, tuple[object, llguidance.LLTokenizer]] = {}
 _COMPILED: OrderedDict[tuple[int, str], llguidance.LLMatcher] = OrderedDict()
 _COMPILED_SIZE = 8
@@ -150,6 +152,9 @@ class GrammarConstraint(LogitsProcessor):
                 mask[row] = self._eos_only
         if live:
             llguidance.numpy.fill_next_token_bitmask_par(self._executor, live, mask)
+            for matcher, _ in live:
+                if matcher.is_error():  # an engine limit, not the model's token: never end the row silently
+                    raise RuntimeError(f"grammar engine: {matcher.get_error().splitlines()[0]}")
         allowed = _unpack(mask, scores.shape[-1]).to(scores.device)
         self.mask_seconds += time.perf_counter() - clock
         return scores.masked_fill(~allowed, float("-inf"))

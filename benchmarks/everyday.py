@@ -7,8 +7,10 @@ Usage:
     python benchmarks/everyday.py --label base --arm base=base
     python benchmarks/everyday.py --label demo --arm base=base --arm expert=expert:demo-lora --samples 0
 
-An arm is ``LABEL=base`` (the base model, default pool), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the
-base model drawing its examples from the pairs in FILE, e.g. written by ``finsql synth``).
+An arm is ``LABEL=base`` (the base model: the default pool, and the database's synthesized
+pool when fewer than 200 pairs were written),
+``LABEL=nosynth`` (the default pool alone), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the base model
+drawing its examples from the pairs in FILE alone, e.g. written by ``finsql synth``).
 Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
 Writes benchmarks/results/everyday-<label>.json.
 """
@@ -25,6 +27,7 @@ from finsql.ask.pairs import read_pairs
 from finsql.ask.session import Session
 from finsql.ask.voting import LOW_CONFIDENCE
 from finsql.storage import write_json_atomic
+from finsql.synth.pool import POOL_PAIRS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -35,7 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True)
     parser.add_argument(
-        "--arm", action="append", required=True, help="LABEL=base, LABEL=expert:NAME or LABEL=pool:FILE"
+        "--arm",
+        action="append",
+        required=True,
+        help="LABEL=base, LABEL=nosynth, LABEL=expert:NAME or LABEL=pool:FILE",
     )
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
@@ -54,6 +60,7 @@ def main() -> None:
         name, _, spec = arm.partition("=")
         expert = spec.partition(":")[2] if spec.startswith("expert:") else False
         pool = Path(spec.partition(":")[2]) if spec.startswith("pool:") else None
+        synth = POOL_PAIRS if spec == "base" else 0
         results["arms"][name] = {}
         for set_name in args.set or sorted(SETS):
             pairs = read_pairs(SETS[set_name])[: args.limit]
@@ -61,8 +68,8 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                lambda path, expert=expert, pool=pool: Session(
-                    path, expert=expert, examples_path=pool, precision=args.precision
+                lambda path, expert=expert, pool=pool, synth=synth: Session(
+                    path, expert=expert, examples_path=pool, precision=args.precision, synth_pool=synth
                 ),
                 samples=args.samples,
             )

@@ -9,8 +9,10 @@ Usage:
     python benchmarks/synth.py --label profile --profile-db demo \
         --profile-db /tmp/bull-en/ccks_fund/instance-0.duckdb
 
-An arm is ``LABEL=base`` (the base model with the database's default few-shot pool), ``LABEL=pool:FILE`` (the
-base model retrieving from FILE's pairs) or ``LABEL=expert:NAME`` (that expert, with its own pool). Arms are
+An arm is ``LABEL=base`` (the base model with the database's default few-shot pool, and its synthesized pool
+when fewer than 200 pairs were written),
+``LABEL=nosynth`` (the same without the synthesized pool), ``LABEL=pool:FILE`` (the base model retrieving from
+FILE's pairs alone) or ``LABEL=expert:NAME`` (that expert, with its own pool). Arms are
 evaluated one after another in the same process, constrained decoding on (``--no-constrain`` to compare).
 Writes benchmarks/results/synth-<label>.json: per arm ``execution_accuracy`` and the rest of the summary.
 """
@@ -28,6 +30,7 @@ from finsql.ask.session import Session
 from finsql.db.database import resolve_database
 from finsql.experts.pairs_io import read_pairs_any
 from finsql.storage import write_json_atomic
+from finsql.synth.pool import POOL_PAIRS
 from finsql.synth.synthesizer import synthesize_database
 
 RESULTS = Path(__file__).parent / "results"
@@ -36,8 +39,8 @@ RESULTS = Path(__file__).parent / "results"
 def open_arm(spec: str, grammar: str):
     """A function opening a session for one database path, as the arm ``spec`` asks."""
     kind, _, value = spec.partition(":")
-    if kind not in ("base", "pool", "expert"):
-        raise SystemExit(f"unknown arm {spec!r}: base, pool:FILE or expert:NAME")
+    if kind not in ("base", "nosynth", "pool", "expert"):
+        raise SystemExit(f"unknown arm {spec!r}: base, nosynth, pool:FILE or expert:NAME")
 
     def open_session(path: Path) -> Session:
         return Session(
@@ -45,6 +48,7 @@ def open_arm(spec: str, grammar: str):
             expert=value if kind == "expert" else False,
             examples_path=Path(value) if kind == "pool" else None,
             grammar=grammar,
+            synth_pool=POOL_PAIRS if kind == "base" else 0,
         )
 
     return open_session

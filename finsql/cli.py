@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 import click
+import duckdb
 import typer
 from rich.table import Table
 
@@ -108,6 +111,23 @@ def storage_error(exc: OSError) -> StorageError:
     return StorageError(message)
 
 
+_STORAGE_REASONS = {
+    os.strerror(code): code for code in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM)
+}
+_QUOTED_PATH = re.compile(r'"([^"]+)"')
+
+
+def engine_storage_error(exc: Exception) -> StorageError | None:
+    """``storage_error`` for a DuckDB error that is a failed write (DuckDB reports the OS reason in its
+    message, as in ``Could not write file "PATH": No space left on device``), else None."""
+    text = str(exc)
+    for reason, code in _STORAGE_REASONS.items():
+        if reason in text:
+            quoted = _QUOTED_PATH.search(text)
+            return storage_error(OSError(code, reason, quoted.group(1) if quoted else None))
+    return None
+
+
 # typer >= 0.20 vendors click; older releases raise click's own exceptions
 _CLI_ERRORS = (click.ClickException, getattr(typer, "TyperException", click.ClickException))
 _ABORTS = (click.exceptions.Abort, typer.Abort, KeyboardInterrupt)
@@ -126,6 +146,11 @@ def main(argv: list[str] | None = None) -> None:
         if exc.errno not in _STORAGE_ERRNOS:
             raise
         _fail(storage_error(exc))
+    except duckdb.Error as exc:  # a failed write inside the engine (the demo build on a full disk)
+        failed = engine_storage_error(exc)
+        if failed is None:
+            raise
+        _fail(failed)
     except _CLI_ERRORS as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":
             err.print(exc.ctx.get_help(), highlight=False)

@@ -3,6 +3,7 @@ holds control characters or holds bytes that are not text, before any model or d
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from finsql.errors import InputError
@@ -12,6 +13,12 @@ QUESTION_CHARS = 2000
 SQL_CHARS = 100_000
 """The longest SQL statement ``finsql sql`` and ``finsql examples`` accept."""
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
+_WRITE_REQUEST = re.compile(
+    r"\b(?:(?:drop|truncate|alter|create|replace)\s+(?:or\s+replace\s+)?(?:temp(?:orary)?\s+)?"
+    r"(?:table|view|schema|database|index|macro|sequence)|delete\s+from|insert\s+(?:or\s+\w+\s+)?into"
+    r"|update\s+[\w.\"]+\s+set)\b|\battach(?=\s+(?:database\s+)?['\"])",
+    re.IGNORECASE,
+)
 
 
 def clean_text(text: str, what: str, limit: int) -> str:
@@ -32,5 +39,14 @@ def clean_text(text: str, what: str, limit: int) -> str:
 
 
 def clean_question(question: str) -> str:
-    """The question, checked (see ``clean_text``), its spacing collapsed."""
-    return " ".join(clean_text(question, "question", QUESTION_CHARS).split())
+    """The question, checked (see ``clean_text``), its spacing collapsed; a request to change the database
+    (``DROP TABLE``, ``DELETE FROM`` ...) is refused in one line: finsql only reads, and a model asked for
+    a write would otherwise answer some unrelated SELECT."""
+    question = " ".join(clean_text(question, "question", QUESTION_CHARS).split())
+    wanted = _WRITE_REQUEST.search(question)
+    if wanted:
+        raise InputError(
+            f"finsql only answers questions by reading the database; it will not run "
+            f"{' '.join(wanted.group(0).split()).upper()} (ask a question instead)"
+        )
+    return question

@@ -49,8 +49,16 @@ class Precision(str, Enum):
 PrecisionOption = typer.Option(
     Precision.auto,
     "--precision",
-    help="Model weights when answering: auto (as loaded: fp32 on a CPU, bf16 or fp16 on a GPU), fp32 or bf16 "
-    "(faster on CPUs with AMX; answers may differ).",
+    help="Model weights when answering: auto (bf16 on a CPU whose bf16 matmuls are 1.5x fp32 or more, as "
+    "with AMX; else as loaded: fp32 on a CPU, bf16 or fp16 on a GPU), fp32 or bf16 (answers may differ).",
+)
+SynthPoolOption = typer.Option(
+    2000,
+    "--synth-pool",
+    min=0,
+    max=20000,
+    help="Example pairs synthesized from the database (once per schema, cached) and retrieved beside the "
+    "pairs people wrote or taught when those are fewer than 200 (0: none); an expert uses its own pool.",
 )
 LookupOption = typer.Option(
     10,

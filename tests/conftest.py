@@ -29,8 +29,12 @@ def demo_db(finsql_cache: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory, demo_db: Path):
-    """A cache of the test module's own (experts, runs), one torch thread (steady timings when busy)."""
+    """A cache of the test module's own (experts, runs), one torch thread (steady timings when busy); the
+    synthesized example pools are the session's (deterministic, and about 20 s to draw each)."""
     folder = tmp_path_factory.mktemp("module-cache")
+    pools = demo_db.parent / "synth"
+    pools.mkdir(exist_ok=True)
+    (folder / "synth").symlink_to(pools, target_is_directory=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FINSQL_CACHE_DIR", str(folder))
         patch.setenv("FINSQL_THREADS", "1")

@@ -61,3 +61,26 @@ def test_training_prompt_is_the_inference_prompt(cache, small_db, small_pairs, t
         " fund_name FROM fund WHERE fund_type = _"
     )
     session.close()
+
+
+def test_synthesized_pairs_are_retrieved_beside_written_ones_which_win_a_near_tie():
+    written = [Pair("How many funds are there?", "SELECT count(*) FROM fund")]
+    drawn = [Pair("How many funds are there?", "SELECT count(*) FROM fund AS f", ("synthetic", "count"))]
+    assert ExampleRetriever(written, drawn).nearest("How many funds are there?", 1) == written
+    far = [Pair("Which bond has the highest coupon rate?", "SELECT bond_name FROM bond LIMIT 1")]
+    near = [Pair("How many funds are there?", "SELECT count(*) FROM fund", ("synthetic", "count"))]
+    found = ExampleRetriever(far, near).nearest("How many funds are there in all?", 2)
+    assert found == far + near  # the closest, the synthesized one, sits next to the question
+
+
+def test_the_base_model_retrieves_from_the_synthesized_pool_an_expert_does_not(cache, small_db):
+    from finsql.synth.synthesizer import is_synthetic
+
+    plain = Session(small_db, expert=False, synth_pool=0)
+    pooled = Session(small_db, expert=False, synth_pool=40)
+    assert plain.synth_pool == 0 and not any(is_synthetic(p) for p in plain.retriever.pairs)
+    drawn = [p for p in pooled.retriever.pairs if is_synthetic(p)]
+    assert pooled.synth_pool == 40 and 0 < len(drawn) <= 40
+    assert Session(small_db, expert=False, shots=0).synth_pool == 0  # no examples, nothing to draw
+    given = Session(small_db, expert=False, retriever=plain.retriever)
+    assert given.synth_pool == 0 and given.retriever is plain.retriever

@@ -20,6 +20,7 @@ from finsql.db.schema import introspect
 from finsql.errors import UsageError
 from finsql.lm.inference import merge_adapter, prepare
 from finsql.lm.models import LoadedModel, load_model
+from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP
 from finsql.lm.testing import build_tiny_model
 from finsql.plugins import peft_methods
 
@@ -59,7 +60,13 @@ def test_precision_sets_the_weights_dtype(tiny) -> None:
     assert all(p.dtype == torch.bfloat16 for p in bf16.model.parameters())
     assert torch.corrcoef(torch.stack([before, _logits(bf16, PROMPT)]))[0, 1] > 0.99
     auto, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "auto")
-    assert done.precision == "float32" and torch.equal(_logits(auto, PROMPT), before)  # as loaded on a CPU
+    assert done.bf16_speedup is not None and done.bf16_speedup > 0
+    assert done.precision == ("bfloat16" if done.bf16_speedup >= CPU_BF16_MIN_SPEEDUP else "float32")
+    if done.precision == "float32":
+        assert torch.equal(_logits(auto, PROMPT), before)  # as loaded
+    cpu, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "fp32")
+    assert done.precision == "float32" and done.bf16_speedup is None
+    assert torch.equal(_logits(cpu, PROMPT), before)
 
 
 def _rest(lm: LoadedModel) -> tuple:

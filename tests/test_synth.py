@@ -72,9 +72,8 @@ def test_joins_follow_foreign_keys_with_aliases(demo_synth) -> None:
     _, _, pairs, _ = demo_synth
     joined = [p.sql for p in pairs if " JOIN " in p.sql]
     assert len(joined) > 30
-    assert any(
-        "JOIN stock s ON sf.ticker = s.ticker JOIN industry i ON s.industry_id = i.industry_id" in s
-        for s in joined
+    assert any(  # two hops: each ON joins the new alias to the one before
+        " JOIN stock s ON " in s and "JOIN industry i ON s.industry_id = i.industry_id" in s for s in joined
     )
     assert all(" ON " in sql for sql in joined)
 
@@ -219,3 +218,45 @@ def test_train_on_a_bull_import_needs_pairs(cache: Path, tmp_path: Path) -> None
     proc = _finsql("train", "--db", str(tmp_path), "--name", "x", cache=cache)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert proc.returncode == 2 and len(lines) == 1 and "give --data" in lines[0], proc.stderr
+
+
+def test_the_pool_is_drawn_once_per_schema_and_kept_with_its_embeddings(cache, demo_db: Path) -> None:
+    import numpy as np
+
+    from finsql.synth.pool import pool_path, synthesized_pool, synthesizer_digest
+
+    con = connect(demo_db)
+    try:
+        schema = introspect(con)
+        first = synthesized_pool(con, schema, n=50, seed=11)
+        path = pool_path(schema, 50, 11)
+        kept = path.stat().st_mtime_ns
+        again = synthesized_pool(con, schema, n=50, seed=11)
+        drawn, _ = Synthesizer(con, schema).run(50, seed=11)
+    finally:
+        con.close()
+    assert synthesizer_digest() in path.name and schema.fingerprint() in path.name
+    assert path.stat().st_mtime_ns == kept  # read back, not drawn again
+    assert [(p.question, p.sql) for p in again.pairs] == [(p.question, p.sql) for p in drawn]
+    assert all(is_synthetic(p) for p in again.pairs)
+    assert again.vectors.shape[0] == len(again.pairs) == 50
+    assert np.allclose(again.vectors, first.vectors)
+
+
+def test_tables_get_plain_counts_and_top_k_asks_for_the_figure_only_when_it_shows_it(
+    demo_db: Path,
+) -> None:
+    con = connect(demo_db)
+    try:
+        pairs, _ = Synthesizer(con, introspect(con)).run(1500, seed=0)
+    finally:
+        con.close()
+    plain_counts = {p.sql for p in pairs if p.category[1] == "count" and " WHERE " not in p.sql}
+    assert len(plain_counts) >= 10  # of the 18 tables
+    assert any(p.category[1] == "filter" and " WHERE " not in p.sql for p in pairs)  # "List all ..."
+    top = [p for p in pairs if p.category[1] == "top_k"]
+    name_only = [p for p in top if p.sql.split(" FROM ")[0].count(",") == 0]
+    assert name_only and len(name_only) < len(top)
+    for pair in top:
+        shows_figure = pair.sql.split(" FROM ")[0].count(",") == 1
+        assert shows_figure == (", with their" in pair.question or ", and what is it" in pair.question), pair

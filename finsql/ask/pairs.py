@@ -62,6 +62,9 @@ STRUCTURE_WORDS = frozenset(
 """Words that carry what a question asks (its shape), not what it is about: the rest are masked."""
 STRUCTURE_WEIGHT = 1.0
 """Weight of the shape similarity (Jaccard of skeleton bigrams, in [0, 1]) next to the embedding cosine."""
+SYNTHESIZED_PENALTY = 0.1
+"""Subtracted from a synthesized pair's similarity (cosine + shape, in [-1, 2]): a pair a person wrote for
+this schema wins when the two are about as close."""
 
 
 def question_skeleton(question: str) -> str:
@@ -88,19 +91,32 @@ def shape_similarity(a: frozenset, b: frozenset) -> float:
 class ExampleRetriever:
     """Finds the training pairs closest to a new question: embedding cosine of the questions plus the
     similarity of their shapes (``question_skeleton``, after DAIL-SQL's masked-question similarity), so a
-    plain count question is shown plain counts, not the topical group-bys a bare embedding prefers."""
+    plain count question is shown plain counts, not the topical group-bys a bare embedding prefers.
 
-    def __init__(self, pairs: list[Pair]) -> None:
-        self.pairs = pairs
-        self._emb = embed([p.question for p in pairs])
-        self._shapes = [_bigrams(question_skeleton(p.question)) for p in pairs]
+    ``synthesized``: pairs drawn from the database itself (``finsql.synth.pool``), retrieved beside the
+    pairs a person wrote, which win a near tie (``SYNTHESIZED_PENALTY``); ``synthesized_vectors``: their
+    question embeddings when already known (a cached pool)."""
+
+    def __init__(
+        self,
+        pairs: list[Pair],
+        synthesized: list[Pair] | None = None,
+        synthesized_vectors: np.ndarray | None = None,
+    ) -> None:
+        synthesized = synthesized or []
+        self.pairs = pairs + synthesized
+        if synthesized_vectors is None:
+            synthesized_vectors = embed([p.question for p in synthesized])
+        self._emb = np.concatenate([embed([p.question for p in pairs]), synthesized_vectors])
+        self._bias = np.array([0.0] * len(pairs) + [-SYNTHESIZED_PENALTY] * len(synthesized))
+        self._shapes = [_bigrams(question_skeleton(p.question)) for p in self.pairs]
 
     def nearest(self, question: str, k: int) -> list[Pair]:
         """The ``k`` most similar pairs, least similar first (so the closest sits next to the question)."""
         if k <= 0 or not self.pairs:
             return []
         shape = _bigrams(question_skeleton(question))
-        sims = self._emb @ embed([question])[0]
+        sims = self._emb @ embed([question])[0] + self._bias
         sims = sims + STRUCTURE_WEIGHT * np.array([shape_similarity(shape, s) for s in self._shapes])
         top = np.argsort(-sims, kind="stable")[:k]
         return [self.pairs[i] for i in reversed(top)]

@@ -33,6 +33,7 @@ from finsql.lm import hub
 from finsql.lm.inference import Prepared, check_precision, prepare
 from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
+from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS, synthesized_pool
 
 GRAMMARS = ("schema", "linked", "off")
 """What constrains decoding: the whole schema's grammar, the grammar of the question's linked tables only,
@@ -102,6 +103,8 @@ class Session:
         precision: str = "auto",
         lookup: int = DEFAULT_LOOKUP,
         merge: bool = True,
+        synth_pool: int = POOL_PAIRS,
+        retry_samples: int = RETRY_SAMPLES,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -111,12 +114,19 @@ class Session:
         one of ``GRAMMARS``, what constrains decoding. ``precision``: one of ``inference.PRECISIONS``, how
         the loaded model runs (a model passed as ``lm`` runs as it is). ``lookup``: tokens drafted by
         prompt-lookup decoding for a greedy answer (0: none; see ``generation.generate``). ``merge``: fold
-        a LoRA expert into the weights (``inference.prepare``; off only to measure what it saves)."""
+        a LoRA expert into the weights (``inference.prepare``; off only to measure what it saves).
+        ``synth_pool``: pairs synthesized from the database (``finsql.synth.pool``; 0: none) and retrieved
+        beside the pairs people wrote when they are fewer than ``FEW_PAIRS`` and no expert brings its pool.
+        ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
+        with prompt lookup)."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
         if lookup < 0:
             raise UsageError("the prompt-lookup draft length cannot be negative")
+        if synth_pool < 0 or retry_samples < 0:
+            raise UsageError("the synthesized pool size and the retry samples cannot be negative")
+        self.retry_samples = retry_samples
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
@@ -143,7 +153,20 @@ class Session:
         self._lm = lm
         self._prompts: PromptBuilder | None = None
         self.taught = TaughtStore(self.schema.fingerprint())
-        self.retriever: Retriever = retriever or ExampleRetriever(self._example_pairs(examples_path))
+        self.synth_pool = 0
+        self.retriever: Retriever = retriever or self._retriever(examples_path, synth_pool)
+
+    def _retriever(self, examples_path: Path | None, synth_pool: int) -> ExampleRetriever:
+        """Retrieval from ``_example_pairs``, and from ``synth_pool`` pairs synthesized from the database when
+        fewer than ``FEW_PAIRS`` were written or taught (the base model's pool; an expert brings its own)."""
+        pairs = self._example_pairs(examples_path)
+        if self.route.pool is not None or self.settings.shots == 0 or len(pairs) >= FEW_PAIRS:
+            return ExampleRetriever(pairs)
+        self.synth_pool = synth_pool
+        if not synth_pool:
+            return ExampleRetriever(pairs)
+        pool = synthesized_pool(self.con, self.schema, synth_pool)
+        return ExampleRetriever(pairs, pool.pairs, pool.vectors)
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
         """Few-shot pool: the pairs taught for this schema (``finsql examples``), with the given file, else
@@ -247,7 +270,14 @@ class Session:
                 retry_scope = tuple(dict.fromkeys(sources.values()))
                 scoped = self.grammar_for(prompt, retry_scope, scope, sources)
                 started = time.perf_counter()
-                retry = generate(self.lm, prompt.text, RETRY_SAMPLES, temperature=temperature, grammar=scoped)
+                retry = generate(
+                    self.lm,
+                    prompt.text,
+                    self.retry_samples,
+                    temperature=temperature,
+                    grammar=scoped,
+                    lookup=self.lookup,
+                )
                 retry_seconds = time.perf_counter() - started
                 for candidate in retry.candidates:
                     candidate.greedy = False
@@ -264,8 +294,13 @@ class Session:
             "total": t_run - clock,
         }
         if decision.best is None:
-            reasons = "; ".join(dict.fromkeys(a.reason for a in decision.attempts))
-            message = f"no valid SQL could be produced ({reasons})"
+            reasons = list(dict.fromkeys(a.reason for a in decision.attempts))
+            first = reasons[0] if len(reasons[0]) <= 120 else reasons[0][:117] + "..."
+            message = (
+                f"no valid SQL could be produced ({len(decision.attempts)} candidates refused, the first: "
+                f"{first}); rephrase the question, or check that this database holds what it asks about "
+                "(--explain shows every candidate)"
+            )
             raise NoValidSQL(message, candidates[0].sql, decision.attempts, seconds)
         best = decision.best
         return Answer(

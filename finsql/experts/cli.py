@@ -24,12 +24,12 @@ from finsql.lm import hub
 from finsql.lm.manifest import ExpertManifest
 from finsql.options import ExampleTokensOption, ModelOption, PromptStyle
 from finsql.plugins import combiners, peft_methods
+from finsql.synth.pool import FEW_PAIRS
 
 SYNTH_ALONE = 2000
 """Pairs synthesized for an expert trained from the database alone (no --data)."""
 SYNTH_FEW = 1000
 """Pairs synthesized and mixed in when fewer than ``FEW_PAIRS`` pairs are given."""
-FEW_PAIRS = 200
 
 experts_app = typer.Typer(help="List, show or remove trained domain experts.", no_args_is_help=True)
 hub_app = typer.Typer(

@@ -1,11 +1,14 @@
 """A loaded model made ready to answer: the expert merged into the base weights, in the precision asked.
 
 A merged LoRA expert costs no extra matmuls per projection (LoRA's own promise). ``bf16`` halves the weights
-a step reads and, on a CPU with AMX, runs the prompt pass about 1.6x faster; it is not the default on a CPU
-because greedy answers drift (14 of 16 demo questions kept their SQL, ``benchmarks/latency.py``). int8
-dynamic quantization (torch's fbgemm kernels) was measured and left out: 2x faster, but 1 of 16 greedy
-answers kept and everyday EX 14/55 -> 6/55 (per-tensor activation scales do not suit this model). Training
-never goes through here.
+a step reads and, on a CPU with AMX, answers about 1.5x faster (warm p50 7.76 -> 5.16 s on the held-out demo
+questions with the demo expert). Greedy answers drift a little (40 of 55 everyday questions kept their SQL)
+but not the accuracy: everyday 14/55 in both, the same questions right; held-out demo 1/80 and 35 invalid
+in both (``benchmarks/everyday.py --precision``, ``benchmarks/latency.py``). So ``auto`` runs bf16 on a CPU
+whose bf16 matmul is at least ``CPU_BF16_MIN_SPEEDUP`` times faster than fp32 (measured, as training
+decides its autocast), and keeps fp32 elsewhere. int8 dynamic quantization (torch's fbgemm kernels) was
+measured and left out: 2x faster, but 1 of 16 greedy answers kept and everyday EX 14/55 -> 6/55
+(per-tensor activation scales do not suit this model). Training never goes through here.
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from dataclasses import dataclass, replace
 from finsql.errors import UsageError
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
+from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, cpu_bf16_speedup
 
 PRECISIONS = ("auto", "fp32", "bf16")
-"""``auto``: the dtype the model was loaded in (fp32 on a CPU, bf16 or fp16 on CUDA)."""
+"""``auto``: bf16 on a CPU with fast bf16 matmuls, else the dtype the model was loaded in (fp32 on other
+CPUs, bf16 or fp16 on CUDA)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class Prepared:
     merged: bool
     """Whether an adapter was merged into the base weights."""
     seconds: float
+    bf16_speedup: float | None = None
+    """On a CPU under ``auto``: how much faster a bf16 matmul of the model's width ran than fp32 here."""
 
 
 def check_precision(precision: str) -> str:
@@ -58,8 +65,14 @@ def prepare(lm: LoadedModel, precision: str = "auto", merge: bool = True) -> tup
     check_precision(precision)
     clock = time.perf_counter()
     model, merged = merge_adapter(lm.model) if merge else (lm.model, False)
+    speedup = None
+    if precision == "auto" and lm.device == "cpu" and next(model.parameters()).dtype == torch.float32:
+        config = model.config
+        width = getattr(config, "hidden_size", 576)
+        speedup = round(cpu_bf16_speedup(width, getattr(config, "intermediate_size", 4 * width)), 2)
+        precision = "bf16" if speedup >= CPU_BF16_MIN_SPEEDUP else "fp32"
     if precision != "auto":
         model = model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
     model.eval()
     label = str(next(model.parameters()).dtype).removeprefix("torch.")
-    return replace(lm, model=model), Prepared(label, merged, time.perf_counter() - clock)
+    return replace(lm, model=model), Prepared(label, merged, time.perf_counter() - clock, speedup)

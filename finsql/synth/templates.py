@@ -178,23 +178,22 @@ class Composer:
     def filter(self) -> Draft | None:
         source, shown = self._listed(lambda t: bool(t.of(*FILTER_ROLES)))
         base = source.base
-        conditions = self._conditions(source, self.rng.choice((1, 1, 2)))
-        if not conditions:
-            return None
+        conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
         extra = [c for c in base.of("measure") if any(ident(c.name) in k.sql for k in conditions)]
         columns = self._finish(source, shown, *extra[:1])
         sql = f"SELECT {columns} FROM {source.sql()}{_where(conditions)}"
         phrase = noun_phrase(self.db.tables[shown.table], conditions, self.rng)
-        opening = self.rng.choice(("Which {}?", "List the {}.", "Show all {}.", "What are the {}?"))
+        if conditions:
+            opening = self.rng.choice(("Which {}?", "List the {}.", "Show all {}.", "What are the {}?"))
+        else:  # every row (the synthesizer keeps it only for a small table)
+            opening = self.rng.choice(("List all {}.", "Show all the {}.", "What {} are there?"))
         text = opening.format(phrase)
         return Draft("filter", sentence(text[:-1], text.endswith("?")), sql)
 
     def count(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of(*FILTER_ROLES)))
         source = self._source(base)
-        conditions = self._conditions(source, self.rng.choice((1, 1, 2)))
-        if not conditions:
-            return None
+        conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
         phrase = noun_phrase(base, conditions, self.rng)
         text = self.rng.choice(
             (f"How many {phrase} are there", f"How many {phrase}", f"What is the number of {phrase}")
@@ -277,20 +276,24 @@ class Composer:
         conditions = self._conditions(source, self.rng.choice((0, 1, 1)))
         k, k_words = self._k()
         high = self.rng.random() < 0.7
-        sql = f"SELECT {self._finish(source, shown, measure)} FROM {source.sql()}{_where(conditions)} "
+        shows_measure = self.rng.random() < 0.4  # the question then asks for the figure too
+        columns = self._finish(source, shown, measure) if shows_measure else self._finish(source, shown)
+        sql = f"SELECT {columns} FROM {source.sql()}{_where(conditions)} "
         sql += f"ORDER BY {source.ref(measure)} {'DESC' if high else 'ASC'} LIMIT {k}"
         most = self.rng.choice(("highest", "largest") if high else ("lowest", "smallest"))
         mw, table = column_words(measure, self.rng), self.db.tables[shown.table]
         if k == 1:
             one = noun_phrase(table, conditions, self.rng, many=False)
-            return Draft("top_k", sentence(f"Which {one} has the {most} {mw}"), sql)
+            also = ", and what is it" if shows_measure else ""
+            return Draft("top_k", sentence(f"Which {one} has the {most} {mw}{also}"), sql)
         phrase = noun_phrase(table, conditions, self.rng)
+        also = f", with their {mw}" if shows_measure else ""
         return self._ask(
             "top_k",
             sql,
-            f"Which {k_words} {phrase} have the {most} {mw}",
-            f"What are the {'top' if high else 'bottom'} {k_words} {phrase} by {mw}",
-            f"Show the {k_words} {phrase} with the {most} {mw}",
+            f"Which {k_words} {phrase} have the {most} {mw}{also}",
+            f"What are the {'top' if high else 'bottom'} {k_words} {phrase} by {mw}{also}",
+            f"Show the {k_words} {phrase} with the {most} {mw}{also}",
         )
 
     def group_top(self) -> Draft | None:

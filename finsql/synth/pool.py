@@ -1,0 +1,98 @@
+"""Synthesized example pools: the pairs ``ask`` retrieves from on a database few people wrote pairs for.
+
+The base model answers from its few-shot examples far more than from the schema (BULL fund: 36/200 with
+three retrieved training pairs, 0/200 without). A user's own database has no pairs, so ``ask`` draws them
+from the database itself (``Synthesizer``: typed templates, each query run and kept only when its result
+answers a question) and retrieves from them beside any pairs a person wrote or taught. A pool is built
+once per schema and kept in ``<cache>/synth/`` with its question embeddings; its name carries a digest of
+the synthesizer's own code, so a finsql that draws differently builds it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import duckdb
+import numpy as np
+
+from finsql.ask.linking import embed, embedding_model_dir
+from finsql.ask.pairs import Pair, read_pairs
+from finsql.console import status
+from finsql.db.schema import Schema
+from finsql.experts.pairs_io import write_pairs
+from finsql.locking import file_lock
+from finsql.paths import cache_dir
+from finsql.storage import write_bytes_atomic
+from finsql.synth.synthesizer import Synthesizer
+
+POOL_PAIRS = 2000
+"""Pairs synthesized for a pool: about 15 s once per schema on a 2-core CPU."""
+FEW_PAIRS = 200
+"""Fewer pairs written by people than this, and synthesized ones are drawn: retrieved by ``ask`` (the demo's
+371 written pairs answered its everyday questions as well alone as with 2000 synthesized beside them, 14/55
+both) and mixed into ``train``."""
+POOL_SEED = 0
+
+
+@dataclass(frozen=True)
+class SynthesizedPool:
+    """A schema's synthesized pairs and the embeddings of their questions (row ``i`` is pair ``i``)."""
+
+    pairs: list[Pair]
+    vectors: np.ndarray
+
+
+@cache
+def synthesizer_digest() -> str:
+    """First 12 hex digits of the sha256 of the synthesizer's modules: what a cached pool was drawn by."""
+    folder = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in ("conditions.py", "phrasing.py", "profile.py", "synthesizer.py", "templates.py"):
+        digest.update((folder / name).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def pool_path(schema: Schema, n: int = POOL_PAIRS, seed: int = POOL_SEED) -> Path:
+    """Where the pairs of ``schema``'s pool are kept (they may not be drawn yet)."""
+    name = f"{schema.fingerprint()}-{n}-s{seed}-{synthesizer_digest()}.jsonl"
+    return cache_dir() / "synth" / name
+
+
+def _vectors_path(path: Path) -> Path:
+    """Where the embeddings of the pool at ``path`` are kept, per embedding model."""
+    model = hashlib.sha256(embedding_model_dir().encode()).hexdigest()[:8]
+    return path.with_name(f"{path.stem}-{model}.npy")
+
+
+def _vectors(path: Path, pairs: list[Pair]) -> np.ndarray:
+    """The question embeddings of ``pairs`` (the pool at ``path``): read, else computed and kept."""
+    where = _vectors_path(path)
+    if where.is_file():
+        vectors = np.load(where)
+        if vectors.shape[0] == len(pairs):
+            return vectors
+    vectors = embed([p.question for p in pairs])
+    buffer = io.BytesIO()
+    np.save(buffer, vectors)
+    write_bytes_atomic(where, buffer.getvalue())
+    return vectors
+
+
+def synthesized_pool(
+    con: duckdb.DuckDBPyConnection, schema: Schema, n: int = POOL_PAIRS, seed: int = POOL_SEED
+) -> SynthesizedPool:
+    """The pool of ``schema``: read from the cache, else synthesized on ``con`` and kept (atomic writes,
+    under a lock, so two processes build it once)."""
+    path = pool_path(schema, n, seed)
+    with file_lock(path.with_suffix(".lock"), "waiting for another finsql process to synthesize examples"):
+        if path.is_file():
+            pairs = read_pairs(path)
+        else:
+            status(f"synthesizing {n} example pairs from this database (once per schema)")
+            pairs, _ = Synthesizer(con, schema).run(n, seed)
+            write_pairs(path, pairs, with_db=False)
+        return SynthesizedPool(pairs, _vectors(path, pairs))

@@ -5,8 +5,11 @@ Arms (each a warm session of its own; every question is asked by every arm in a 
 machine's noise falls on all of them alike):
     before       fp32 weights, plain greedy decoding, an expert left unmerged (as before this change)
     merged       the expert merged into the weights, plain greedy (merging alone)
-    after        the defaults: ``--precision auto`` (fp32 on a CPU), expert merged, prompt lookup
+    after        the defaults: ``--precision auto`` (bf16 on a CPU with fast bf16 matmuls, as here, else
+                 fp32; it was fp32 on every CPU before 2026-12-06), expert merged, prompt lookup
     bf16-lookup  the defaults with bf16 weights (``--precision bf16``)
+    greedy-retry the defaults, but an invalid answer is decoded again greedily (lookup on), not with 3 samples
+    bf16-greedy-retry  both
 
 Usage:
     FINSQL_CACHE_DIR=DIR python benchmarks/latency.py --label demo-expert --expert demo-lora
@@ -41,6 +44,8 @@ ARMS = {
     "merged": {"precision": "fp32", "lookup": 0},
     "after": {"precision": "auto", "lookup": DEFAULT_LOOKUP},
     "bf16-lookup": {"precision": "bf16", "lookup": DEFAULT_LOOKUP},
+    "greedy-retry": {"precision": "auto", "lookup": DEFAULT_LOOKUP, "retry_samples": 0},
+    "bf16-greedy-retry": {"precision": "bf16", "lookup": DEFAULT_LOOKUP, "retry_samples": 0},
 }
 STAGES = ("link", "prefill", "generate", "grammar", "execute", "retry", "total")
 N_TABLE = (0, 1, 4, 8, 16)

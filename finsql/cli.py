@@ -111,9 +111,8 @@ def storage_error(exc: OSError) -> StorageError:
     return StorageError(message)
 
 
-_STORAGE_REASONS = {
-    os.strerror(code): code for code in (errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM)
-}
+_STORAGE_REASONS = {os.strerror(code): code for code in (errno.EROFS, errno.ENOSPC, errno.EDQUOT)}
+"""OS reasons a DuckDB error message can carry that only a write meets (a read may be denied too)."""
 _QUOTED_PATH = re.compile(r'"([^"]+)"')
 
 

@@ -53,6 +53,12 @@ class NoValidSQL(FinsqlError):
         self.seconds = seconds or {}  # where the time went, as ``Answer.seconds``
 
 
+class GrammarEngineError(FinsqlError):
+    """The grammar engine could not compute a mask (one of its limits): a finsql defect, not the model's."""
+
+    exit_code = 6
+
+
 class QueryFailed(FinsqlError):
     """A validated query failed at execution: runtime error or timeout."""
 

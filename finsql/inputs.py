@@ -13,10 +13,38 @@ QUESTION_CHARS = 2000
 SQL_CHARS = 100_000
 """The longest SQL statement ``finsql sql`` and ``finsql examples`` accept."""
 _ALLOWED_CONTROLS = frozenset("\t\n\r")
+_NAME = r"(?:\"[^\"]+\"|[a-z_][\w.]*)"
 _WRITE_REQUEST = re.compile(
-    r"\b(?:(?:drop|truncate|alter|create|replace)\s+(?:or\s+replace\s+)?(?:temp(?:orary)?\s+)?"
-    r"(?:table|view|schema|database|index|macro|sequence)|delete\s+from|insert\s+(?:or\s+\w+\s+)?into"
-    r"|update\s+[\w.\"]+\s+set)\b|\battach(?=\s+(?:database\s+)?['\"])",
+    r"\b(?:(?:drop|truncate)\s+(?:table|view|schema|database|index|macro|sequence)\s+"
+    + _NAME
+    + r"|alter\s+(?:table|view|schema|database|index|sequence)\s+"
+    + _NAME
+    + r"\s+(?:add|drop|rename|alter|set)\b"
+    + r"|create\s+(?:or\s+replace\s+)?(?:temp(?:orary)?\s+)?(?:table|view|schema|macro|sequence)\s+"
+    + _NAME
+    + r"\s*(?:\(|as\b|;|$)|create\s+(?:unique\s+)?index\s+"
+    + _NAME
+    + r"\s+on\b"
+    + r"|delete\s+from\s+"
+    + _NAME
+    + r"\s*(?:where\b|using\b|returning\b|;|$)"
+    + r"|insert\s+(?:or\s+\w+\s+)?into\s+"
+    + _NAME
+    + r"\s*(?:\(|values\b|select\b|by\s+name\b|default\b)"
+    + r"|update\s+"
+    + _NAME
+    + r"(?:\s+(?:as\s+)?\w+)?\s+set\s+"
+    + _NAME
+    + r"\s*="
+    + r"|merge\s+into\s+"
+    + _NAME
+    + r"(?:\s+(?:as\s+)?\w+)?\s+using\b|copy\s+"
+    + _NAME
+    + r"\s+(?:to|from)\s+'"
+    + r"|detach\s+(?:database\s+)?"
+    + _NAME
+    + r"\s*(?:;|$)"
+    + r")|\battach(?=\s+(?:database\s+)?['\"])",
     re.IGNORECASE,
 )
 
@@ -45,8 +73,9 @@ def clean_question(question: str) -> str:
     question = " ".join(clean_text(question, "question", QUESTION_CHARS).split())
     wanted = _WRITE_REQUEST.search(question)
     if wanted:
+        verb = wanted.group(0).split()[0].upper()
         raise InputError(
-            f"finsql only answers questions by reading the database; it will not run "
-            f"{' '.join(wanted.group(0).split()).upper()} (ask a question instead)"
+            f"finsql only answers questions by reading the database; it will not run {verb} statements "
+            "(ask a question instead)"
         )
     return question

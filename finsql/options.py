@@ -7,6 +7,7 @@ from enum import Enum
 import typer
 
 from finsql.output import Format
+from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS
 
 
 class PromptStyle(str, Enum):
@@ -53,12 +54,12 @@ PrecisionOption = typer.Option(
     "with AMX; else as loaded: fp32 on a CPU, bf16 or fp16 on a GPU), fp32 or bf16 (answers may differ).",
 )
 SynthPoolOption = typer.Option(
-    2000,
+    POOL_PAIRS,
     "--synth-pool",
     min=0,
     max=20000,
-    help="Example pairs synthesized from the database (once per schema, cached) and retrieved beside the "
-    "pairs people wrote or taught when those are fewer than 200 (0: none); an expert uses its own pool.",
+    help="Example pairs synthesized from the database (once, cached) and retrieved beside the pairs people "
+    f"wrote or taught when those are fewer than {FEW_PAIRS} (0: none); an expert uses its own pool.",
 )
 LookupOption = typer.Option(
     10,

@@ -64,9 +64,15 @@ def test_training_prompt_is_the_inference_prompt(cache, small_db, small_pairs, t
 
 
 def test_synthesized_pairs_are_retrieved_beside_written_ones_which_win_a_near_tie():
-    written = [Pair("How many funds are there?", "SELECT count(*) FROM fund")]
-    drawn = [Pair("How many funds are there?", "SELECT count(*) FROM fund AS f", ("synthetic", "count"))]
-    assert ExampleRetriever(written, drawn).nearest("How many funds are there?", 1) == written
+    from finsql.ask.linking import embed
+    from finsql.ask.pairs import SYNTHESIZED_PENALTY
+
+    question = "How many funds are there?"
+    written = [Pair("How many funds are there", "SELECT count(*) FROM fund")]  # same shape, cosine < 1
+    drawn = [Pair(question, "SELECT count(*) FROM fund AS f", ("synthetic", "count"))]
+    gap = 1.0 - float(embed([written[0].question])[0] @ embed([question])[0])
+    assert 0 < gap < SYNTHESIZED_PENALTY  # the synthesized pair is closer, by less than the penalty
+    assert ExampleRetriever(written, drawn).nearest(question, 1) == written
     far = [Pair("Which bond has the highest coupon rate?", "SELECT bond_name FROM bond LIMIT 1")]
     near = [Pair("How many funds are there?", "SELECT count(*) FROM fund", ("synthetic", "count"))]
     found = ExampleRetriever(far, near).nearest("How many funds are there in all?", 2)
@@ -74,13 +80,22 @@ def test_synthesized_pairs_are_retrieved_beside_written_ones_which_win_a_near_ti
 
 
 def test_the_base_model_retrieves_from_the_synthesized_pool_an_expert_does_not(cache, small_db):
+    from finsql.synth.pool import pool_path
     from finsql.synth.synthesizer import is_synthetic
 
     plain = Session(small_db, expert=False, synth_pool=0)
     pooled = Session(small_db, expert=False, synth_pool=40)
-    assert plain.synth_pool == 0 and not any(is_synthetic(p) for p in plain.retriever.pairs)
-    drawn = [p for p in pooled.retriever.pairs if is_synthetic(p)]
-    assert pooled.synth_pool == 40 and 0 < len(drawn) <= 40
-    assert Session(small_db, expert=False, shots=0).synth_pool == 0  # no examples, nothing to draw
+    unshown = Session(small_db, expert=False, shots=0)
     given = Session(small_db, expert=False, retriever=plain.retriever)
-    assert given.synth_pool == 0 and given.retriever is plain.retriever
+    try:
+        assert plain.synth_pool == 0 and not any(is_synthetic(p) for p in plain.retriever.pairs)
+        kept = pool_path(pooled.schema, small_db, 40)
+        assert not kept.is_file()  # drawn on the first retrieval, not when the session opens
+        drawn = [p for p in pooled.retriever.pairs if is_synthetic(p)]
+        assert kept.is_file()
+        assert pooled.synth_pool == 40 and 0 < len(drawn) <= 40
+        assert unshown.synth_pool == 0  # no examples in the prompt, nothing to draw
+        assert given.synth_pool == 0 and given.retriever is plain.retriever
+    finally:
+        for session in (plain, pooled, unshown, given):
+            session.close()

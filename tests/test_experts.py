@@ -308,7 +308,8 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
     path = tmp_path / "pool.jsonl"
     path.write_text("".join(json.dumps({"question": p.question, "sql": p.sql}) + "\n" for p in pool))
     question = "How many bond funds are there?"
-    plain = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=3, examples_path=path)
+    given = dict(examples_path=path, synth_pool=0)  # this pool alone: the budget is what is measured
+    plain = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=3, **given)
     tok = plain.lm.tokenizer
     size = {
         p.question: len(tok(f"{p.question}\n{p.sql}", add_special_tokens=False)["input_ids"]) for p in pool
@@ -323,8 +324,8 @@ def test_an_example_token_budget_keeps_the_closest_examples_that_fit(
         expert=False,
         shots=2,
         example_tokens=budget,
-        examples_path=path,
         lm=plain.lm,
+        **given,
     )
     assert capped.prompts.examples_for(question) == [ranked[shortest], ranked[0]]
     assert plain.prompts.examples_for(question) == plain.retriever.nearest(

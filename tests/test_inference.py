@@ -20,7 +20,7 @@ from finsql.db.schema import introspect
 from finsql.errors import UsageError
 from finsql.lm.inference import merge_adapter, prepare
 from finsql.lm.models import LoadedModel, load_model
-from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP
+from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, model_bf16_speedup
 from finsql.lm.testing import build_tiny_model
 from finsql.plugins import peft_methods
 
@@ -53,20 +53,24 @@ def _logits(lm: LoadedModel, text: str) -> torch.Tensor:
         return lm.model(input_ids=ids).logits[0, -1].float()
 
 
-def test_precision_sets_the_weights_dtype(tiny) -> None:
+def test_precision_sets_the_weights_dtype(tiny, monkeypatch) -> None:
     before = _logits(tiny, PROMPT)
     bf16, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "bf16")
     assert done.precision == "bfloat16" and not done.merged
     assert all(p.dtype == torch.bfloat16 for p in bf16.model.parameters())
     assert torch.corrcoef(torch.stack([before, _logits(bf16, PROMPT)]))[0, 1] > 0.99
-    auto, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "auto")
-    assert done.bf16_speedup is not None and done.bf16_speedup > 0
-    assert done.precision == ("bfloat16" if done.bf16_speedup >= CPU_BF16_MIN_SPEEDUP else "float32")
-    if done.precision == "float32":
-        assert torch.equal(_logits(auto, PROMPT), before)  # as loaded
     cpu, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "fp32")
     assert done.precision == "float32" and done.bf16_speedup is None
     assert torch.equal(_logits(cpu, PROMPT), before)
+    # auto follows the measured bf16 speedup of this CPU: each side of the threshold
+    import finsql.lm.inference as inference
+
+    for speedup, dtype in ((CPU_BF16_MIN_SPEEDUP + 0.5, "bfloat16"), (CPU_BF16_MIN_SPEEDUP - 0.5, "float32")):
+        monkeypatch.setattr(inference, "model_bf16_speedup", lambda model, s=speedup: s)
+        auto, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "auto")
+        assert done.precision == dtype and done.bf16_speedup == speedup
+        assert next(auto.model.parameters()).dtype == getattr(torch, dtype)
+    assert model_bf16_speedup(tiny.model) > 0  # the real measurement runs
 
 
 def _rest(lm: LoadedModel) -> tuple:

@@ -228,14 +228,18 @@ def test_the_pool_is_drawn_once_per_schema_and_kept_with_its_embeddings(cache, d
     con = connect(demo_db)
     try:
         schema = introspect(con)
-        first = synthesized_pool(con, schema, n=50, seed=11)
-        path = pool_path(schema, 50, 11)
+        first = synthesized_pool(con, schema, demo_db, n=50, seed=11)
+        path = pool_path(schema, demo_db, 50, 11)
         kept = path.stat().st_mtime_ns
-        again = synthesized_pool(con, schema, n=50, seed=11)
+        again = synthesized_pool(con, schema, demo_db, n=50, seed=11)
         drawn, _ = Synthesizer(con, schema).run(50, seed=11)
     finally:
         con.close()
     assert synthesizer_digest() in path.name and schema.fingerprint() in path.name
+    copy = cache / "copy.duckdb"
+    copy.write_bytes(demo_db.read_bytes())
+    os.utime(copy, ns=(1, 1))
+    assert pool_path(schema, copy, 50, 11) != path  # other data (or the same, touched): drawn again
     assert path.stat().st_mtime_ns == kept  # read back, not drawn again
     assert [(p.question, p.sql) for p in again.pairs] == [(p.question, p.sql) for p in drawn]
     assert all(is_synthetic(p) for p in again.pairs)

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from transformers import LogitsProcessor
 
+from finsql.errors import GrammarEngineError
+
 LIMITS = {"initial_lexer_fuel": 100_000_000, "step_max_items": 2_000_000, "step_lexer_fuel": 20_000_000}
 """llguidance's defaults suit ~32k-token vocabularies: its lexer fuel (1M) cannot precompute the value lexemes
 of a wide schema (~0.5 s here), and one mask of a 262k vocabulary (Gemma 3) after ``count(*)`` needs more
@@ -154,7 +156,10 @@ class GrammarConstraint(LogitsProcessor):
             llguidance.numpy.fill_next_token_bitmask_par(self._executor, live, mask)
             for matcher, _ in live:
                 if matcher.is_error():  # an engine limit, not the model's token: never end the row silently
-                    raise RuntimeError(f"grammar engine: {matcher.get_error().splitlines()[0]}")
+                    raise GrammarEngineError(
+                        f"the grammar engine failed ({matcher.get_error().splitlines()[0]}); "
+                        "--no-constrain decodes without it"
+                    )
         allowed = _unpack(mask, scores.shape[-1]).to(scores.device)
         self.mask_seconds += time.perf_counter() - clock
         return scores.masked_fill(~allowed, float("-inf"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -33,7 +34,7 @@ from finsql.lm import hub
 from finsql.lm.inference import Prepared, check_precision, prepare
 from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
-from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS, synthesized_pool
+from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS, SynthesizedPool, synthesized_pool
 
 GRAMMARS = ("schema", "linked", "off")
 """What constrains decoding: the whole schema's grammar, the grammar of the question's linked tables only,
@@ -45,6 +46,30 @@ GRAMMAR_VALUE_CHARS = (1, 200)
 """Text values of this many characters become the value-aware literals of the grammar."""
 DEFAULT_LOOKUP = 10
 """Tokens prompt-lookup decoding drafts per step for a greedy answer (``benchmarks/latency.py``)."""
+
+
+class PooledRetriever:
+    """``ExampleRetriever`` over written pairs and a synthesized pool that is drawn on the first retrieval
+    (a taught answer, or a session that never asks, never pays for it)."""
+
+    def __init__(self, written: list[Pair], draw: Callable[[], SynthesizedPool]) -> None:
+        self.written, self._draw = written, draw
+        self._built: ExampleRetriever | None = None
+
+    def _retriever(self) -> ExampleRetriever:
+        if self._built is None:
+            pool = self._draw()
+            self._built = ExampleRetriever(self.written, pool.pairs, pool.vectors)
+        return self._built
+
+    @property
+    def pairs(self) -> list[Pair]:
+        """The written pairs, then the synthesized ones (drawing them if need be)."""
+        return self._retriever().pairs
+
+    def nearest(self, question: str, k: int) -> list[Pair]:
+        """``ExampleRetriever.nearest`` over both."""
+        return self._retriever().nearest(question, k)
 
 
 def _checked_grammar(name: str) -> str:
@@ -73,7 +98,7 @@ class Answer:
     expert: str | None = None
     grammar: str = "off"
     retry_tables: tuple[str, ...] = ()
-    """When no candidate was valid, the answer was decoded again within these tables (``RETRY_SAMPLES``)."""
+    """When no candidate was valid, the answer was decoded again within these tables (``retry_samples``)."""
     steps: int = 0
     """Decoding steps of the first generation (its longest row), for per-token timing."""
     taught: bool = False
@@ -156,7 +181,7 @@ class Session:
         self.synth_pool = 0
         self.retriever: Retriever = retriever or self._retriever(examples_path, synth_pool)
 
-    def _retriever(self, examples_path: Path | None, synth_pool: int) -> ExampleRetriever:
+    def _retriever(self, examples_path: Path | None, synth_pool: int) -> Retriever:
         """Retrieval from ``_example_pairs``, and from ``synth_pool`` pairs synthesized from the database when
         fewer than ``FEW_PAIRS`` were written or taught (the base model's pool; an expert brings its own)."""
         pairs = self._example_pairs(examples_path)
@@ -165,8 +190,9 @@ class Session:
         self.synth_pool = synth_pool
         if not synth_pool:
             return ExampleRetriever(pairs)
-        pool = synthesized_pool(self.con, self.schema, synth_pool)
-        return ExampleRetriever(pairs, pool.pairs, pool.vectors)
+        return PooledRetriever(
+            pairs, lambda: synthesized_pool(self.con, self.schema, self.db_path, synth_pool)
+        )
 
     def _example_pairs(self, examples_path: Path | None) -> list[Pair]:
         """Few-shot pool: the pairs taught for this schema (``finsql examples``), with the given file, else

@@ -36,6 +36,7 @@ from finsql.experts.weights import (
 )
 from finsql.lm import hub
 from finsql.lm.manifest import ExpertManifest
+from finsql.lm.models import load_model
 from finsql.lm.runtime import torch_threads
 from finsql.storage import jsonable
 
@@ -164,6 +165,8 @@ def open_composition(
             expert=False,
             prompt_style=first.prompt_style,
             example_tokens=first.example_tokens,
+            lm=load_model(_base_model(first)),  # as loaded: the experts are composed on these weights
+            synth_pool=0,  # composing retrieves from the given pairs
         )
         try:
             yield _open(session, sources, list(pairs), batch_size)

@@ -22,7 +22,7 @@ from finsql.console import status
 from finsql.errors import InputError
 from finsql.experts.config import CheckedConfig, TrainConfig
 from finsql.experts.examples import Example, ExampleCounts, ExcludingRetriever, build_examples
-from finsql.lm.models import LoadedModel
+from finsql.lm.models import LoadedModel, load_model
 from finsql.synth.synthesizer import is_synthetic
 
 
@@ -90,7 +90,8 @@ def open_sessions(
                 prompt_style=config.prompt_style,
                 example_tokens=config.example_tokens,
                 linker=first.linker if first else None,
-                lm=first.lm if first else None,
+                lm=first.lm if first else load_model(config.model_name),  # as loaded: training's weights
+                synth_pool=0,  # training retrieves from its own pairs (prompt_builder)
             )
         yield sessions
     finally:

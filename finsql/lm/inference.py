@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from finsql.errors import UsageError
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
-from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, cpu_bf16_speedup
+from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, model_bf16_speedup
 
 PRECISIONS = ("auto", "fp32", "bf16")
 """``auto``: bf16 on a CPU with fast bf16 matmuls, else the dtype the model was loaded in (fp32 on other
@@ -67,9 +67,7 @@ def prepare(lm: LoadedModel, precision: str = "auto", merge: bool = True) -> tup
     model, merged = merge_adapter(lm.model) if merge else (lm.model, False)
     speedup = None
     if precision == "auto" and lm.device == "cpu" and next(model.parameters()).dtype == torch.float32:
-        config = model.config
-        width = getattr(config, "hidden_size", 576)
-        speedup = round(cpu_bf16_speedup(width, getattr(config, "intermediate_size", 4 * width)), 2)
+        speedup = model_bf16_speedup(model, rows=1024)  # a prompt pass's shape: bf16 units show clearly
         precision = "bf16" if speedup >= CPU_BF16_MIN_SPEEDUP else "fp32"
     if precision != "auto":
         model = model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[precision])

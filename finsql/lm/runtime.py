@@ -70,6 +70,14 @@ def cpu_bf16_speedup(width: int, hidden: int, rows: int = 256) -> float:
     return best_of(x, w) / max(best_of(x.bfloat16(), w.bfloat16()), 1e-9)
 
 
+def model_bf16_speedup(model: object, rows: int = 256) -> float:
+    """``cpu_bf16_speedup`` at the width of ``model``'s text layers (a multimodal config nests them)."""
+    config = model.config
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    width = getattr(text, "hidden_size", 576)
+    return round(cpu_bf16_speedup(width, getattr(text, "intermediate_size", 4 * width), rows=rows), 2)
+
+
 def mixed_precision(lm: LoadedModel, precision: str) -> tuple[str | None, float | None]:
     """The autocast dtype training uses (``"bf16"``, ``"fp16"`` or None for none) and, on a CPU, the measured
     bf16 matmul speedup that decided it.
@@ -85,9 +93,7 @@ def mixed_precision(lm: LoadedModel, precision: str) -> tuple[str | None, float 
         return {"auto": native, "bf16": "bf16", "fp32": None}[precision], None
     if lm.device != "cpu" or precision == "fp32":
         return None, None
-    config = lm.model.config
-    width = getattr(config, "hidden_size", 576)
-    speedup = round(cpu_bf16_speedup(width, getattr(config, "intermediate_size", 4 * width)), 2)
+    speedup = model_bf16_speedup(lm.model)
     if precision == "bf16" or speedup >= CPU_BF16_MIN_SPEEDUP:
         return "bf16", speedup
     return None, speedup

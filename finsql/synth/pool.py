@@ -3,15 +3,18 @@
 The base model answers from its few-shot examples far more than from the schema (BULL fund: 36/200 with
 three retrieved training pairs, 0/200 without). A user's own database has no pairs, so ``ask`` draws them
 from the database itself (``Synthesizer``: typed templates, each query run and kept only when its result
-answers a question) and retrieves from them beside any pairs a person wrote or taught. A pool is built
-once per schema and kept in ``<cache>/synth/`` with its question embeddings; its name carries a digest of
-the synthesizer's own code, so a finsql that draws differently builds it again.
+answers a question) and retrieves from them beside any pairs a person wrote or taught. A pool is drawn
+once per database file and kept in ``<cache>/synth/`` with its question embeddings; its name carries the
+schema, the file's size and time, and a digest of the synthesizer's own code, so new data or a finsql that
+draws differently draws it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -56,43 +59,65 @@ def synthesizer_digest() -> str:
     return digest.hexdigest()[:12]
 
 
-def pool_path(schema: Schema, n: int = POOL_PAIRS, seed: int = POOL_SEED) -> Path:
-    """Where the pairs of ``schema``'s pool are kept (they may not be drawn yet)."""
-    name = f"{schema.fingerprint()}-{n}-s{seed}-{synthesizer_digest()}.jsonl"
+def pool_path(schema: Schema, db_path: str | os.PathLike, n: int = POOL_PAIRS, seed: int = POOL_SEED) -> Path:
+    """Where the pairs of the pool of the database at ``db_path`` are kept (they may not be drawn yet): named
+    by its schema, its file's size and modification time (the pairs hold its values, so new data draws
+    them again), the request and the synthesizer's code."""
+    stat = Path(db_path).stat()
+    data = hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:8]
+    name = f"{schema.fingerprint()}-{data}-{n}-s{seed}-{synthesizer_digest()}.jsonl"
     return cache_dir() / "synth" / name
 
 
-def _vectors_path(path: Path) -> Path:
-    """Where the embeddings of the pool at ``path`` are kept, per embedding model."""
+def _vectors_path(path: Path, pairs: list[Pair]) -> Path:
+    """Where the embeddings of ``pairs`` (the pool at ``path``) are kept: per embedding model and pairs."""
     model = hashlib.sha256(embedding_model_dir().encode()).hexdigest()[:8]
-    return path.with_name(f"{path.stem}-{model}.npy")
+    questions = hashlib.sha256("\n".join(p.question for p in pairs).encode()).hexdigest()[:8]
+    return path.with_name(f"{path.stem}-{model}-{questions}.npy")
 
 
 def _vectors(path: Path, pairs: list[Pair]) -> np.ndarray:
-    """The question embeddings of ``pairs`` (the pool at ``path``): read, else computed and kept."""
-    where = _vectors_path(path)
+    """The question embeddings of ``pairs``: read, else computed and kept (when the cache can be written)."""
+    where = _vectors_path(path, pairs)
     if where.is_file():
-        vectors = np.load(where)
-        if vectors.shape[0] == len(pairs):
-            return vectors
+        return np.load(where)
     vectors = embed([p.question for p in pairs])
     buffer = io.BytesIO()
     np.save(buffer, vectors)
-    write_bytes_atomic(where, buffer.getvalue())
+    with contextlib.suppress(OSError):  # a read-only cache: computed again next time
+        write_bytes_atomic(where, buffer.getvalue())
     return vectors
 
 
 def synthesized_pool(
-    con: duckdb.DuckDBPyConnection, schema: Schema, n: int = POOL_PAIRS, seed: int = POOL_SEED
+    con: duckdb.DuckDBPyConnection,
+    schema: Schema,
+    db_path: str | os.PathLike,
+    n: int = POOL_PAIRS,
+    seed: int = POOL_SEED,
 ) -> SynthesizedPool:
-    """The pool of ``schema``: read from the cache, else synthesized on ``con`` and kept (atomic writes,
-    under a lock, so two processes build it once)."""
-    path = pool_path(schema, n, seed)
-    with file_lock(path.with_suffix(".lock"), "waiting for another finsql process to synthesize examples"):
-        if path.is_file():
-            pairs = read_pairs(path)
-        else:
-            status(f"synthesizing {n} example pairs from this database (once per schema)")
-            pairs, _ = Synthesizer(con, schema).run(n, seed)
-            write_pairs(path, pairs, with_db=False)
+    """The pool of the database at ``db_path`` (open as ``con``): read from the cache, else synthesized and
+    kept (atomic writes under a lock, so two processes draw it once; an empty pool is not kept). A cache that
+    cannot be written still gets its pool, drawn for this process alone."""
+    path = pool_path(schema, db_path, n, seed)
+    if path.is_file():  # written atomically: no lock needed to read it
+        pairs = read_pairs(path)
         return SynthesizedPool(pairs, _vectors(path, pairs))
+    try:
+        waiting = "waiting for another finsql process to synthesize examples"
+        with file_lock(path.with_suffix(".lock"), waiting):
+            if path.is_file():
+                pairs = read_pairs(path)
+            else:
+                pairs = _draw(con, schema, n, seed)
+                if pairs:
+                    write_pairs(path, pairs, with_db=False)
+    except OSError:  # a read-only or full cache
+        pairs = _draw(con, schema, n, seed)
+    return SynthesizedPool(pairs, _vectors(path, pairs))
+
+
+def _draw(con: duckdb.DuckDBPyConnection, schema: Schema, n: int, seed: int) -> list[Pair]:
+    status(f"synthesizing {n} example pairs from this database (once per schema and data)")
+    pairs, _ = Synthesizer(con, schema).run(n, seed)
+    return pairs

@@ -178,7 +178,10 @@ class Composer:
     def filter(self) -> Draft | None:
         source, shown = self._listed(lambda t: bool(t.of(*FILTER_ROLES)))
         base = source.base
-        conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
+        wanted = self.rng.choice((0, 1, 1, 2))
+        conditions = self._conditions(source, wanted)
+        if wanted and not conditions:  # the joins it tried stay in the FROM clause: no plain list of them
+            return None
         extra = [c for c in base.of("measure") if any(ident(c.name) in k.sql for k in conditions)]
         columns = self._finish(source, shown, *extra[:1])
         sql = f"SELECT {columns} FROM {source.sql()}{_where(conditions)}"
@@ -193,7 +196,10 @@ class Composer:
     def count(self) -> Draft | None:
         base = self._table(lambda t: bool(t.of(*FILTER_ROLES)))
         source = self._source(base)
-        conditions = self._conditions(source, self.rng.choice((0, 1, 1, 2)))
+        wanted = self.rng.choice((0, 1, 1, 2))
+        conditions = self._conditions(source, wanted)
+        if wanted and not conditions:  # the joins it tried would filter a plain count
+            return None
         phrase = noun_phrase(base, conditions, self.rng)
         text = self.rng.choice(
             (f"How many {phrase} are there", f"How many {phrase}", f"What is the number of {phrase}")

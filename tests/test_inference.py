@@ -66,7 +66,7 @@ def test_precision_sets_the_weights_dtype(tiny, monkeypatch) -> None:
     import finsql.lm.inference as inference
 
     for speedup, dtype in ((CPU_BF16_MIN_SPEEDUP + 0.5, "bfloat16"), (CPU_BF16_MIN_SPEEDUP - 0.5, "float32")):
-        monkeypatch.setattr(inference, "model_bf16_speedup", lambda model, s=speedup: s)
+        monkeypatch.setattr(inference, "model_bf16_speedup", lambda model, rows=256, s=speedup: s)
         auto, done = prepare(LoadedModel(copy.deepcopy(tiny.model), *_rest(tiny)), "auto")
         assert done.precision == dtype and done.bf16_speedup == speedup
         assert next(auto.model.parameters()).dtype == getattr(torch, dtype)

@@ -29,12 +29,14 @@ cat >"$scratch/pairs.jsonl" <<'J'
 {"question": "What is the average coupon rate?", "sql": "SELECT avg(coupon_rate) FROM bond"}
 J
 export FINSQL_CACHE_DIR="$scratch/cache-train"
-train=(finsql train --data "$scratch/pairs.jsonl" --model "$scratch/tiny" --name damaged --steps 40 --eval-steps 2
-       --batch-size 2 --val-split 0 --val-ex 0 --synth 0 --threads 1)
+train=(finsql train --data "$scratch/pairs.jsonl" --model "$scratch/tiny" --name damaged --steps 400 --eval-steps 2
+       --batch-size 2 --val-split 0.34 --val-ex 0 --synth 0 --threads 1)
 "${train[@]}" >/dev/null 2>&1 &
 pid=$!
-while [ ! -d "$FINSQL_CACHE_DIR/runs/damaged/checkpoint-2" ] && kill -0 $pid 2>/dev/null; do sleep 0.2; done
-sleep 1; kill -INT $pid; wait $pid
+until compgen -G "$FINSQL_CACHE_DIR/runs/damaged/checkpoint-*" >/dev/null || ! kill -0 $pid 2>/dev/null; do
+  sleep 0.05
+done
+sleep 1; kill -KILL $pid; wait $pid  # a crash (an async job ignores SIGINT)
 last=$(ls -d "$FINSQL_CACHE_DIR"/runs/damaged/checkpoint-* | sort -t- -k2 -n | tail -1)
 file=$(ls "$last"/*.safetensors | head -1)
 head -c 20 "$file" >"$file.cut" && mv "$file.cut" "$file"
@@ -42,8 +44,9 @@ echo "truncated $file"
 row "train --resume after its last checkpoint was truncated" "${train[@]}" --resume
 export FINSQL_CACHE_DIR="$scratch/cache-fresh"
 start=$(date +%s.%N)
-row "first ask, process A" finsql ask "How many funds are there?" --format json &
+question="How many funds are there of each fund type?"  # the README's
+row "first ask, process A" finsql ask "$question" --format json &
 sleep 2
-row "first ask, process B (started 2 s later)" finsql ask "How many bonds are there?" --format json &
+row "first ask, process B (started 2 s later)" finsql ask "$question" --format json &
 wait
 echo "both done in $(echo "$(date +%s.%N) - $start" | bc) s"

@@ -8,7 +8,8 @@ Usage:
     python benchmarks/everyday.py --label demo --arm base=base --arm expert=expert:demo-lora --samples 0
 
 An arm is ``LABEL=base`` (the base model: the default pool, and the database's synthesized
-pool when fewer than 200 pairs were written),
+pool when fewer than 200 pairs were written), ``LABEL=ungrounded`` (``base`` with string literals free of
+the question: ``Session(ground=False)``),
 ``LABEL=nosynth`` (the default pool alone), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the base model
 drawing its examples from the pairs in FILE alone, e.g. written by ``finsql synth``).
 Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
@@ -41,7 +42,7 @@ def main() -> None:
         "--arm",
         action="append",
         required=True,
-        help="LABEL=base, LABEL=nosynth, LABEL=expert:NAME or LABEL=pool:FILE",
+        help="LABEL=base, LABEL=ungrounded, LABEL=nosynth, LABEL=expert:NAME or LABEL=pool:FILE",
     )
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
@@ -60,7 +61,8 @@ def main() -> None:
         name, _, spec = arm.partition("=")
         expert = spec.partition(":")[2] if spec.startswith("expert:") else False
         pool = Path(spec.partition(":")[2]) if spec.startswith("pool:") else None
-        synth = POOL_PAIRS if spec == "base" else 0
+        synth = POOL_PAIRS if spec in ("base", "ungrounded") else 0
+        ground = spec != "ungrounded"
         results["arms"][name] = {}
         for set_name in args.set or sorted(SETS):
             pairs = read_pairs(SETS[set_name])[: args.limit]
@@ -68,8 +70,13 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                lambda path, expert=expert, pool=pool, synth=synth: Session(
-                    path, expert=expert, examples_path=pool, precision=args.precision, synth_pool=synth
+                lambda path, expert=expert, pool=pool, synth=synth, ground=ground: Session(
+                    path,
+                    expert=expert,
+                    examples_path=pool,
+                    precision=args.precision,
+                    synth_pool=synth,
+                    ground=ground,
                 ),
                 samples=args.samples,
             )

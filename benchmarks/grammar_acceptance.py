@@ -14,6 +14,10 @@ from instance-0) it measures, with SmolLM2's tokenizer and llguidance's own matc
   errors, mean and worst mask time);
 - grammar size, text build time and compile time (the widest BULL schema is reported apart);
 - for the demo database, the share accepted by the grammar of the question's linked tables only;
+- the share accepted by each question's grounded grammar (what ``ask`` decodes with: text columns equal only
+  the values the question mentions, bare numbers in comparisons and LIMIT only its numbers, date literals
+  only its years and months; ``grounding``),
+  with that grammar's mean build-and-compile time (``--grounded-only`` measures just this);
 - typical invalid SQL, which must be rejected.
 
 Every rejected query is listed with the grammar's error. Writes benchmarks/results/grammar-acceptance.json.
@@ -31,6 +35,7 @@ import llguidance.numpy as lln
 
 from finsql.ask import constrain
 from finsql.ask import grammar as gm
+from finsql.ask.grounding import ValueGrounder, mentioned_dates, mentioned_numbers
 from finsql.ask.linking import EmbeddingLinker, collect_values, embed
 from finsql.db.database import ensure_demo_db
 from finsql.db.sandbox import connect
@@ -165,6 +170,36 @@ def linked(schema: Schema, values: dict, rows: list[dict], con, tok) -> dict:
     }
 
 
+def grounded(schema: Schema, values: dict, rows: list[dict], con, tok) -> dict:
+    """Share of gold accepted by each question's own grounded grammar (values of 1 to 200 characters, as
+    ``ask`` reads them), and what building and compiling one costs."""
+    grounder = ValueGrounder.index(con, schema, values)
+    rejected, seconds = [], []
+    for row in rows:
+        started = time.perf_counter()
+        question = row["question"]
+        years, months = mentioned_dates(question)
+        text = gm.sql_grammar(
+            schema,
+            values=grounder.mentioned(question),
+            numbers=mentioned_numbers(question),
+            years=years,
+            months=months,
+        )
+        constrain.compile_grammar(text, tok)
+        seconds.append(time.perf_counter() - started)
+        error = constrain.grammar_error(text, row["sql"], tok)
+        if error:
+            rejected.append({**row, "error": error})
+    return {
+        "accepted": len(rows) - len(rejected),
+        "queries": len(rows),
+        "share": round((len(rows) - len(rejected)) / max(len(rows), 1), 4),
+        "build_and_compile_mean_s": round(sum(seconds) / max(len(seconds), 1), 4),
+        "rejected": rejected,
+    }
+
+
 def measure(name: str, db_path: Path, rows: list[dict], args: argparse.Namespace, tok) -> dict:
     """Everything measured for one database."""
     con = connect(db_path)
@@ -182,6 +217,11 @@ def measure(name: str, db_path: Path, rows: list[dict], args: argparse.Namespace
         "share": {},
         "rejected": {},
     }
+    out["grounded"] = grounded(schema, wide, rows, con, tok)
+    print(f"{name:12s} grounded {out['grounded']['accepted']}/{len(rows)}", flush=True)
+    if args.grounded_only:
+        con.close()
+        return out
     for variant in VARIANTS:
         rejected = accept(schema, {"short": values, "wide": wide}, rows, variant, tok)
         out["accepted"][variant] = len(rows) - len(rejected)
@@ -216,6 +256,7 @@ def main() -> None:
     parser.add_argument("--mask-sample", type=int, default=30)
     parser.add_argument("--no-linked", dest="linked", action="store_false")
     parser.add_argument("--out", type=Path, default=RESULTS / "grammar-acceptance.json")
+    parser.add_argument("--grounded-only", action="store_true", help="only the grounded grammars")
     args = parser.parse_args()
     from transformers import AutoTokenizer
 
@@ -231,7 +272,8 @@ def main() -> None:
         },
         "databases": {},
     }
-    demo_rows = gold([("train", ROOT / "data/train.jsonl"), ("eval", ROOT / "data/eval.jsonl")], None)
+    demo_splits = [(split, ROOT / f"data/{split}.jsonl") for split in ("train", "eval", "everyday")]
+    demo_rows = gold(demo_splits, None)
     report["databases"]["demo"] = measure("demo", ensure_demo_db(), demo_rows, args, tok)
     splits = [("train", args.bull / "train.jsonl"), ("dev", args.bull / "dev.jsonl")]
     for db in sorted(p.name for p in args.bull.iterdir() if (p / "instance-0.duckdb").exists()):
@@ -246,7 +288,10 @@ def main() -> None:
             **bull[widest]["grammar"],
             "columns": bull[widest]["columns"],
         }
-    report["summary"] = {k: {"queries": v["queries"], **v["share"]} for k, v in report["databases"].items()}
+    report["summary"] = {
+        k: {"queries": v["queries"], **v["share"], "grounded": v["grounded"]["share"]}
+        for k, v in report["databases"].items()
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps(report["summary"], indent=1))

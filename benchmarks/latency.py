@@ -10,6 +10,8 @@ machine's noise falls on all of them alike):
     bf16-lookup  the defaults with bf16 weights (``--precision bf16``)
     greedy-retry the defaults, but an invalid answer is decoded again greedily (lookup on), not with 3 samples
     bf16-greedy-retry  both
+    ungrounded   the defaults, but the grammar admits any known value, number and date (``--no-ground``;
+                 grounding in the question is the default since 2026-12-06)
 
 Usage:
     FINSQL_CACHE_DIR=DIR python benchmarks/latency.py --label demo-expert --expert demo-lora
@@ -46,6 +48,7 @@ ARMS = {
     "bf16-lookup": {"precision": "bf16", "lookup": DEFAULT_LOOKUP},
     "greedy-retry": {"precision": "auto", "lookup": DEFAULT_LOOKUP, "retry_samples": 0},
     "bf16-greedy-retry": {"precision": "bf16", "lookup": DEFAULT_LOOKUP, "retry_samples": 0},
+    "ungrounded": {"precision": "auto", "lookup": DEFAULT_LOOKUP, "ground": False},
 }
 STAGES = ("link", "prefill", "generate", "grammar", "execute", "retry", "total")
 N_TABLE = (0, 1, 4, 8, 16)

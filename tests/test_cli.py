@@ -116,6 +116,7 @@ def test_ask_end_to_end_default_model(demo_db):
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
     assert payload["expert"] is None  # the shipped demo expert answers only when asked for by name
     assert payload["constrained"] is True and payload["grammar"] == "schema"  # on by default
+    assert payload["grounded"] is True
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
     named = finsql("ask", "How many funds are there?", "--format", "json", "--expert", "demo-lora")
@@ -128,9 +129,13 @@ def test_ask_end_to_end_default_model(demo_db):
     assert free.returncode in (0, 6), free.stderr
     if free.returncode == 0:
         assert json.loads(free.stdout)["constrained"] is False
+    loose = finsql("ask", "How many funds are there?", "--format", "json", "--no-ground")
+    assert loose.returncode in (0, 6), loose.stderr
+    if loose.returncode == 0:
+        assert json.loads(loose.stdout)["grounded"] is False
     explained = finsql("ask", "How many funds are there?", "--explain")
     assert explained.returncode in (0, 6), explained.stderr  # with no valid SQL, it still explains
-    assert "grammar-constrained decoding on (whole schema)" in explained.stdout
+    assert "grammar-constrained decoding on (whole schema), literals grounded" in explained.stdout
     assert "candidate [" in explained.stdout
 
 

@@ -126,7 +126,11 @@ def test_session_grammar_settings(small_db: Path, tiny_model_dir: Path) -> None:
     text = session.grammar_for(prompt)
     assert text is not None and session.grammar_for(prompt, scope="off") is None
     assert session.grammar_for(prompt, scope="linked") is not None
-    assert "'bond'" in text  # value-aware literals from the database
+    assert "'bond'" not in text  # values grounded in the question: it names no fund type
+    assert "'bond'" in session.grammar_for(session.prompts.build("How many bond funds are there?"))
+    loose = Session(small_db, model_name=str(tiny_model_dir), expert=False, shots=0, ground=False)
+    assert "'bond'" in loose.grammar_for(loose.prompts.build("How many funds are there?"))  # every value
+    loose.close()
     with pytest.raises(InputError):
         session.ask("How many funds are there?", grammar="loose")
     session.close()

@@ -49,6 +49,11 @@ NoConstrainOption = typer.Option(
     "--no-constrain",
     help="Decode freely instead of within the database's SQL grammar (to compare; more invalid SQL).",
 )
+NoGroundOption = typer.Option(
+    False,
+    "--no-ground",
+    help="Let the grammar admit any value, number or date, not only the question's (to compare).",
+)
 PromptOption = typer.Option(
     PromptStyle.full,
     "--prompt",
@@ -109,6 +114,7 @@ def ask(
     no_expert: bool = NoExpertOption,
     no_repair: bool = NoRepairOption,
     no_constrain: bool = NoConstrainOption,
+    no_ground: bool = NoGroundOption,
     precision: Precision = PrecisionOption,
     lookup: int = LookupOption,
     synth_pool: int = SynthPoolOption,
@@ -129,6 +135,7 @@ def ask(
         expert=choice,
         repair=not no_repair,
         grammar="off" if no_constrain else "schema",
+        ground=not no_ground,
         precision=precision.value,
         lookup=lookup,
         synth_pool=synth_pool,
@@ -190,6 +197,7 @@ def _route_info(session: Any, grammar: str) -> dict[str, Any]:
         "experts_skipped": [{"expert": s.expert, "reason": s.reason} for s in session.route.skipped],
         "constrained": grammar != "off",
         "grammar": grammar,
+        "grounded": grammar != "off" and session.ground,
         "precision": session.prepared.precision if session.prepared else None,
         "merged": session.prepared.merged if session.prepared else False,
         "bf16_speedup": session.prepared.bf16_speedup if session.prepared else None,
@@ -247,6 +255,8 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
     if info.get("taught"):
         out.print("[bold]taught[/bold] this question was taught (finsql examples): its SQL answered")
     grammar = {"schema": "on (whole schema)", "linked": "on (linked tables)", "off": "off"}[info["grammar"]]
+    if info.get("grounded"):
+        grammar += ", literals grounded in the question"
     out.print(f"[bold]grammar-constrained decoding[/bold] {grammar}")
     if info.get("precision"):
         merged = ", expert merged into the weights" if info["merged"] else ""
@@ -319,6 +329,7 @@ def evaluate_cmd(
     no_expert: bool = NoExpertOption,
     no_repair: bool = NoRepairOption,
     no_constrain: bool = NoConstrainOption,
+    no_ground: bool = NoGroundOption,
     memory_limit: str | None = MemoryLimitOption,
     precision: Precision = PrecisionOption,
     lookup: int = LookupOption,
@@ -344,6 +355,7 @@ def evaluate_cmd(
             expert=choice,
             repair=not no_repair,
             grammar="off" if no_constrain else "schema",
+            ground=not no_ground,
             precision=precision.value,
             lookup=lookup,
             synth_pool=synth_pool,
@@ -351,7 +363,9 @@ def evaluate_cmd(
 
     report = evaluate_targets(pairs, resolve_targets(db, pairs), open_session, samples=samples)
     report.notes.append(
-        "decoding " + ("free (--no-constrain)" if no_constrain else "within the schema grammar")
+        "decoding "
+        + ("free (--no-constrain)" if no_constrain else "within the schema grammar")
+        + ("" if no_constrain or no_ground else ", literals grounded in the question")
     )
     if report_path:
         markdown = write_report(report, report_path)

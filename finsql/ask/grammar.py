@@ -15,8 +15,12 @@ name is no escape hatch elsewhere.
 
 Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with that
 name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or qualified)
-then need one of the values of that name. Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``) keep
-free strings; the other side of a comparison with a bare value column cannot be a string.
+then need one of the values of that name (an empty list: the column equals no string; ``ask`` passes the
+values the question mentions, ``grounding``). Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``)
+keep free strings; the other side of a comparison with a bare value column is a column, a function, a
+subquery: no string, number or arithmetic. A string literal is never an operand of arithmetic (only of
+``||``), so a refused value cannot slip through as ``'v' - 1`` or ``'v' * x``: where a small model had
+started an unknown value, that was how the grammar let it finish.
 
 There is no ``%ignore``: each lexeme carries its leading blanks (at most one line break, so a blank line never
 splits a statement), and names and keywords that follow a word need one, so ``FROM funds`` is not ``FROM fund
@@ -86,6 +90,8 @@ _GAP = (
     "select distinct not interval where having qualify limit offset on and or between when then else".split()
 )
 
+_RESERVED = frozenset(KEYWORDS)
+"""Names that are keywords are written quoted (``"order"``), as DuckDB needs."""
 _WORD_SETS = {"KW": KEYWORDS, "FUNC": FUNCTIONS, "TYPE": TYPES, "UNIT": UNITS}  # KW: excluded from names
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CACHE: OrderedDict[tuple, str] = OrderedDict()
@@ -108,22 +114,26 @@ having$: K_HAVING expr$
 qualify$: K_QUALIFY expr$
 order$: K_ORDER_BY oitem$ (COMMA oitem$)*
 oitem$: (expr$ | OUT_REF) (K_ASC | K_DESC)? K_NULLS_POS?
-limit$: K_LIMIT NUMBER (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT NUMBER)?
+limit$: K_LIMIT CNUM (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT CNUM)?
 expr$: and$ (K_OR and$)*
 and$: not$ (K_AND not$)*
 not$: K_NOT not$ | pred$
-pred$: sum$ | cmp$ | inlist$ | vpred$
-    | sum$ K_IS K_NOTB? (K_NULLB | K_TRUEB | K_FALSEB | K_DISTINCTB K_FROM sum$)
-    | sum$ K_NOTB? K_BETWEEN sum$ K_AND sum$ | sum$ K_NOTB? K_IN LP query$ RP
-    | sum$ K_NOTB? K_LIKE sum$ (K_ESCAPE STRING)? | sum$ CMP (K_ANY | K_ALL) LP query$ RP
+pred$: val$ | cmp$ | inlist$ | vpred$
+    | val$ K_IS K_NOTB? (K_NULLB | K_TRUEB | K_FALSEB | K_DISTINCTB K_FROM val$)
+    | val$ K_NOTB? K_BETWEEN sumnv$ K_AND sumnv$ | val$ K_NOTB? K_IN LP query$ RP
+    | val$ K_NOTB? K_LIKE val$ (K_ESCAPE STRING)? | val$ CMP (K_ANY | K_ALL) LP query$ RP
     | K_EXISTS LP query$ RP
-sum$: sum$ ADDOP term$ | sum$ MINUS uterm$ | term$
+val$: sum$ | STRING | cat$
+cat$: (sum$ | STRING) (CONCAT (sum$ | STRING))+
+sum$: sum$ PLUS term$ | sum$ MINUS uterm$ | term$
 term$: term$ MULOP factor$ | factor$
 uterm$: uterm$ MULOP factor$ | ufactor$
 factor$: SIGN ufactor$ | ufactor$
 ufactor$: primary$ (DCOLON type)*
-primary$: atom$ | COL% | VCANY% | STRING
-atom$: NUMBER | K_NULL | K_TRUE | K_FALSE | K_NOW | K_DATE DATESTR | K_INTERVAL interval
+primary$: atom$ | COL% | VCANY%
+atom$: NUMBER | K_NULL | atomn$
+atomn$: K_TRUE | K_FALSE | CSTR (DCOLON type)+ | atomx$
+atomx$: K_NOW | K_DATE CDATE | K_INTERVAL interval
     | FUNC LP (K_DISTINCT | K_ALLG)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
     | K_COUNT LP STAR RP over$? | K_CAST LP expr$ K_AS astype RP
     | K_EXTRACT LP (UNIT | STRING) K_FROM expr$ RP
@@ -132,20 +142,20 @@ over$: K_FILTER expr$ RP | (K_FILTER expr$ RP)? K_OVER LP window$ RP
 window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)? frame?
     | (K_ORDER_BY0 oitem$ (COMMA oitem$)*)? frame?
 """
-# With values, a bare value column is compared only with its values (vpred), other operands freely.
-_VALUE_RULES = """
-cmp$: sumnv$ CMP sumnv$ | sumns$ CMP sumns$
+# A bare value column is compared only with its values (vpred) or with names, functions and subqueries
+# (sidens). Other sides are free, but a side that is or starts with a bare number starts with one of the
+# question's (CNUM, when grounded: `= 1000 * x` is no way round it), and NULL is no side (`= NULL` is never
+# true; IS NULL is).
+_COMPARE_RULES = """
+cmp$: sumnv$ CMP sumnv$ | sidens$ CMP sidens$
 inlist$: sumnv$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
-sumnv$: sum$ ADDOP term$ | sum$ MINUS uterm$ | termnv$
-termnv$: term$ MULOP factor$ | factornv$
-factornv$: SIGN ufactor$ | primary$ (DCOLON type)+ | atom$ | COL% | STRING
-sumns$: sum$ ADDOP term$ | sum$ MINUS uterm$ | termns$
-termns$: term$ MULOP factor$ | factorns$
-factorns$: SIGN ufactor$ | primary$ (DCOLON type)+ | atom$ | COL% | VCANY%
-"""
-_PLAIN_RULES = """
-cmp$: sum$ CMP sum$
-inlist$: sum$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
+sumnv$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | termnv$ | CSTR | cat$ | SIGN? CNUM
+lsum$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | lterm$
+lterm$: lterm$ MULOP factor$ | SIGN? ufactorn$ | SIGN? CNUM
+termnv$: lterm$ MULOP factor$ | factornv$
+factornv$: SIGN ufactorn$ | (atomn$ | COL%) (DCOLON type)*
+ufactorn$: (atomn$ | COL% | VCANY%) (DCOLON type)*
+sidens$: (atomx$ | COL% | VCANY%) (DCOLON type)*
 """
 _SHARED = r"""
 interval: (STRING | NUMBER | LP expr_c RP) UNIT?
@@ -164,13 +174,14 @@ COMMA: WS0 ","
 STAR: WS0 "*"
 DCOLON: WS0 "::"
 CMP: WS0 /(=|==|!=|<>|<=|>=|<|>)/
-ADDOP: WS0 /(\+|\|\|)/
+PLUS: WS0 "+"
+CONCAT: WS0 "||"
 MINUS: WS0 "-"
 MULOP: WS0 /(\*|\/\/|\/|%)/
 SIGN: WS0 /[+-]/
 NUMBER: WS0 /([0-9]{1,DIGITS}(\.[0-9]{0,DIGITS})?|\.[0-9]{1,DIGITS})([eE][+-]?[0-9]{1,3})?/
 STRING: WS0 /'([^'\r\n]|''){0,STRING_CHARS}'/
-DATESTR: WS0 /'[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?'/
+TIMEPART: /([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?/
 IDENT: /[A-Za-z_][A-Za-z0-9_]{0,NAME_MAX}/
 SHORT: /[A-Za-z][A-Za-z0-9_]{0,ALIAS_MAX}/
 QUOTED: /"[^"\r\n]{1,NAME_MAX}"/
@@ -221,12 +232,14 @@ def _lit(text: str, fold: bool = True) -> str:
 
 
 def _names(names: Sequence[str]) -> str:
-    """Alternatives matching each name as an identifier: bare when it is a plain one, and double-quoted."""
+    """Alternatives matching each name as an identifier: bare when it is a plain one, else double-quoted
+    (a plain name quoted is how a small model wrote a string it was refused: ``= "MARKET"``)."""
     out = []
     for name in sorted(set(names), key=str.lower):
-        if _SIMPLE.match(name):
+        if _SIMPLE.match(name) and name.lower() not in _RESERVED:
             out.append(_lit(name))
-        out.append(_lit('"' + name.replace('"', '""') + '"'))
+        else:
+            out.append(_lit('"' + name.replace('"', '""') + '"'))
     return "(" + " | ".join(out) + ")"
 
 
@@ -248,10 +261,8 @@ def _value_columns(
             owners.setdefault(column.name.lower(), []).append(table.name.lower())
     for name, tables in owners.items():
         found = [lists.get((t, name)) for t in tables]
-        if all(v and len(v) <= VALUE_LIMIT for v in found):
-            merged = {v for vs in found for v in vs if isinstance(v, str) and v.isprintable()}
-            if merged:
-                out[name] = sorted(merged)
+        if all(v is not None and len(v) <= VALUE_LIMIT for v in found):
+            out[name] = sorted({v for vs in found for v in vs if isinstance(v, str) and v.isprintable()})
     return out
 
 
@@ -268,6 +279,9 @@ def sql_grammar(
     after_select: bool = False,
     open_names: bool = False,
     aliases: dict[str, str] | None = None,
+    numbers: Sequence[str] | None = None,
+    years: Sequence[str] = (),
+    months: Sequence[int] = (),
 ) -> str:
     """The Lark grammar of one DuckDB SELECT over ``schema`` (cached by fingerprint and arguments).
 
@@ -276,7 +290,10 @@ def sql_grammar(
     gives the grammar of what follows a leading ``SELECT`` (the prompt's answer prefix: it must start with
     a blank); ``open_names`` opens every column reference and long aliases, to measure what closing costs.
     ``aliases`` (alias -> table) closes the aliases too: only these, and ``alias.column`` only for a column
-    of that alias's table (a retry knows the FROM clause of the answer it retries).
+    of that alias's table (a retry knows the FROM clause of the answer it retries). ``numbers``: the only
+    numbers a comparison may have as a whole side, and LIMIT (``grounding.mentioned_numbers``; None: any).
+    ``years``: when given, a date literal compared with something (``'2020-12-31'``, ``DATE '2020-12-31'``)
+    has one of these years, and with ``months`` one of these months (``grounding.mentioned_dates``).
     """
     key = (
         schema.fingerprint(),
@@ -285,11 +302,14 @@ def sql_grammar(
         after_select,
         open_names,
         tuple(sorted(aliases.items())) if aliases is not None else None,
+        tuple(numbers) if numbers is not None else None,
+        tuple(years),
+        tuple(months),
     )
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    grammar = _build(schema, values, tables, after_select, open_names, aliases)
+    grammar = _build(schema, values, tables, after_select, open_names, aliases, numbers, years, months)
     _CACHE[key] = grammar
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
@@ -301,6 +321,19 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def _date_lexemes(years: Sequence[str], months: Sequence[int]) -> list[str]:
+    """``CDATE`` (a date literal) and ``CSTR`` (a string literal compared with something): with ``years``,
+    a date-like string must be a date of those years (and ``months``); other strings stay free."""
+    if not years:
+        return ["CDATE: WS0 /'[0-9]{4}-[0-9]{2}-[0-9]{2}/ TIMEPART \"'\"", "CSTR: STRING"]
+    year = "(" + "|".join(re.escape(y) for y in years) + ")"
+    month = "(" + "|".join(f"{m:02d}" for m in months) + ")" if months else "[0-9]{2}"
+    return [
+        f"CDATE: WS0 /'{year}-{month}-[0-9]{{2}}/ TIMEPART \"'\"",
+        f"CSTR: WS0 (/'([^'\\r\\n]|''){{0,{STRING_CHARS}}}'/ & ~/'[0-9]{{4}}-[^']*'/) | CDATE",
+    ]
+
+
 def _build(
     schema: Schema,
     values: dict[tuple[str, str], list[str]] | None,
@@ -308,6 +341,9 @@ def _build(
     after_select: bool,
     open_names: bool,
     aliases: dict[str, str] | None = None,
+    numbers: Sequence[str] | None = None,
+    years: Sequence[str] = (),
+    months: Sequence[int] = (),
 ) -> str:
     """Write the grammar text: the family rules, then the schema's names and values as lexemes.
 
@@ -315,6 +351,8 @@ def _build(
     for value columns, ``VC<i>`` for value column i before its values): Earley then predicts one item per
     reference kind, not one per table, which keeps llguidance's per-mask item budget for wide schemas.
     """
+    if numbers is not None and not numbers:
+        raise ValueError("a grammar with grounded numbers needs at least one")
     allowed = list(schema.tables) if tables is None else [schema.table(name) for name in tables]
     if None in allowed or not allowed:
         raise ValueError(f"a grammar needs known tables, not {tables!r}")
@@ -335,15 +373,19 @@ def _build(
         if aliases
         else f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
         "QB_W: IDENT & ~KW & ~ALLTABLES",
+        "CNUM: NUMBER" if numbers is None else f"CNUM: WS0 ({' | '.join(_lit(n) for n in numbers)})",
+        *_date_lexemes(years, months),
     ]
     own = {
         k: [a for a, name in (aliases or {}).items() if name.lower() == t.name.lower()]
         for k, t in enumerate(allowed)
     }
     lines += [f"TN_{k}: {_names([t.name, *own[k]])}" for k, t in enumerate(allowed)]
+    spoken = [i for i, vals in enumerate(valued.values()) if vals]  # closed columns with values to compare
     for i, vals in enumerate(valued.values()):
-        lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
-        lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
+        if vals:
+            lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
+            lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
     for fam in ["c"] if after_select else ["c", "w"]:
         qb, opened = f"QB_{fam.upper()}", fam == "w" or open_names
         qualified = f'({qb} ".")? ' if not (aliases and fam == "c") else ""  # closed: via TN_k only
@@ -357,9 +399,10 @@ def _build(
         vcany += [
             f"{qualified}{_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}"
         ]
-        rules = _RULES + (_VALUE_RULES if valued else _PLAIN_RULES)
+        rules = _RULES + _COMPARE_RULES
         rules = rules if col else rules.replace(" | COL%", "")
-        rules = rules if valued else rules.replace(" | VCANY%", "").replace(" | vpred$", "")
+        rules = rules if valued else rules.replace(" | VCANY%", "")
+        rules = rules if spoken else rules.replace(" | vpred$", "")
         lines.append(rules.replace("$", "_" + fam).replace("%", "_" + fam.upper()))
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
@@ -369,8 +412,11 @@ def _build(
         lines += [f"ALIAS_{F}: WS1 {qb}"]
         if valued:
             lines.append(f"VCANY_{F}: WS0 (" + " | ".join(vcany) + ")")
-            lines.append(f"vpred_{fam}: " + " | ".join(f"VC{i}_{F} vtail{i}" for i in range(len(valued))))
+        if spoken:
+            lines.append(f"vpred_{fam}: " + " | ".join(f"VC{i}_{F} vtail{i}" for i in spoken))
             for i, name in enumerate(valued):
+                if not valued[name]:
+                    continue
                 owners = " | ".join(f"TN_{k}" for k, t in enumerate(allowed) if t.column(name) is not None)
                 names = _names([c.name for t in allowed for c in t.columns if c.name.lower() == name])
                 heads_i = f"{qb} | {owners}" if qualified else owners

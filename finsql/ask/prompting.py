@@ -137,6 +137,7 @@ class Prompt:
     text: str
     linked: LinkedSchema
     examples: list[Pair]
+    question: str
 
 
 class PromptBuilder:
@@ -168,7 +169,7 @@ class PromptBuilder:
         examples = self.examples_for(question)
         used = tuple(dict.fromkeys(t for e in examples for t in self.tables_of(e)))
         linked = self.linker.link(question, self.schema, must_include=used)
-        return Prompt(self.render(question, linked, examples), linked, examples)
+        return Prompt(self.render(question, linked, examples), linked, examples, question)
 
     def render(self, question: str, linked: LinkedSchema, examples: list[Pair]) -> str:
         """The prompt text for ``question`` over an already linked schema and chosen examples (training's

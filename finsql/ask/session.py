@@ -10,6 +10,7 @@ from typing import Literal
 
 from finsql.ask.generation import Candidate, generate
 from finsql.ask.grammar import sql_grammar
+from finsql.ask.grounding import ValueGrounder, mentioned_dates, mentioned_numbers
 from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
 from finsql.ask.prompting import (
@@ -130,6 +131,7 @@ class Session:
         merge: bool = True,
         synth_pool: int = POOL_PAIRS,
         retry_samples: int = RETRY_SAMPLES,
+        ground: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -143,7 +145,9 @@ class Session:
         ``synth_pool``: pairs synthesized from the database (``finsql.synth.pool``; 0: none) and retrieved
         beside the pairs people wrote when they are fewer than ``FEW_PAIRS`` and no expert brings its pool.
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
-        with prompt lookup)."""
+        with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
+        a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
+        (``grounding``; off only to compare)."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -154,6 +158,8 @@ class Session:
         self.retry_samples = retry_samples
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
+        self.ground = ground
+        self._grounder: ValueGrounder | None = None
         self.settings = PromptSettings(prompt_style, shots, example_tokens)
         self.db_path = db_path
         self.con = connect(db_path)
@@ -242,17 +248,30 @@ class Session:
     ) -> str | None:
         """The grammar that constrains the answer to ``prompt`` (None when decoding is free): the text after
         the prompt's ``SELECT``, over the whole schema, the linked tables or ``tables``, with this database's
-        values. ``scope``: one of ``GRAMMARS`` instead of the session's; ``aliases`` closes aliases too."""
+        values (those the question mentions, when grounded). ``scope``: one of ``GRAMMARS`` instead of the
+        session's; ``aliases`` closes aliases too."""
         scope = scope or self.grammar
         if scope == "off":
             return None
         if self._values is None:
             self._values = collect_values(self.con, self.schema, lengths=GRAMMAR_VALUE_CHARS)
+            self._grounder = ValueGrounder.index(self.con, self.schema, self._values)
+        values, numbers, (years, months) = self._values, None, ((), ())
+        if self.ground and self._grounder is not None:
+            values, numbers = self._grounder.mentioned(prompt.question), mentioned_numbers(prompt.question)
+            years, months = mentioned_dates(prompt.question)
         if tables is None and scope == "linked":
             tables = tuple(prompt.linked.table_names())
         after_select = prompt.text.endswith(ANSWER_PREFIX)
         return sql_grammar(
-            self.schema, values=self._values, tables=tables, after_select=after_select, aliases=aliases
+            self.schema,
+            values=values,
+            tables=tables,
+            after_select=after_select,
+            aliases=aliases,
+            numbers=numbers,
+            years=years,
+            months=months,
         )
 
     def ask(

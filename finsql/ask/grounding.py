@@ -1,0 +1,239 @@
+"""Question-grounded literals: the values of each text column that a question mentions.
+
+A small model copies filters from its examples (``WHERE gender = 'F'`` for "How many funds are there?") or
+swaps a name for another it knows (``'Shenzhen'`` for "Shanghai"). A string literal compared with a column
+almost always names something the question says, so the grammar of a question lets a closed text column
+(one whose values ``linking.collect_values`` read) equal only the values the question mentions; a column
+with none mentioned is compared with no string at all (LIKE and functions of the column stay free).
+
+A value is mentioned when
+- its text occurs in the question (case folded, at word boundaries);
+- all its words do, in any order, stemmed (``'money market'`` in "money market funds", ``'Banking'`` in
+  "banks");
+- for names of several words, at least half of them do and one of those is distinctive in its column (in at
+  most ``DISTINCTIVE_SHARE`` of its values: "Harbor Growth" names 'Harbor Growth Equity Fund', "Equity Fund"
+  names none);
+- it is a one-letter code and a question word of ``CODE_WORD_CHARS`` letters or more that names nothing in
+  the schema starts with it (``'F'`` for "female"; "funds" names a table);
+- it stands in the same row as a mentioned value that names at most ``NAMED_ROWS`` rows of a table of at most
+  ``ROW_LIMIT`` rows (the code ``'GBP'`` of "British Pound", the ticker of a named company).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import duckdb
+
+from finsql.db.schema import Schema
+
+DISTINCTIVE_SHARE = 0.2
+"""A word in at most this share of a column's values (or in one) tells its values apart."""
+CODE_WORD_CHARS = 4
+ROW_LIMIT = 5000
+"""Tables of at most this many rows lend a mentioned value's row-mates (funds, currencies: dimensions)."""
+NAMED_ROWS = 2
+"""A value in at most this many rows names them (a name or a code); one in more is a category, whose
+row-mates the question did not name."""
+_WORD = re.compile(r"[0-9a-z]+")
+_STOP = frozenset(
+    "a an and are as at be by for from how in is it its of on or per than that the their there this to was "
+    "were what when where which who whose with all each list show give me many much do does did".split()
+)
+
+Key = tuple[str, str]
+
+
+def stem(word: str) -> str:
+    """A light stem, enough to meet plurals and -ing forms: banks, banking -> bank; securities -> security."""
+    if len(word) > 5 and word.endswith("ing"):
+        return word[:-3]
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def tokens(text: str) -> set[str]:
+    """Stemmed content words of ``text``."""
+    return {stem(w) for w in _WORD.findall(text.lower().replace("_", " ")) if w not in _STOP}
+
+
+@dataclass(frozen=True)
+class _Value:
+    text: str
+    folded: str
+    tokens: frozenset[str]
+    distinctive: frozenset[str]
+
+
+class ValueGrounder:
+    """The values of each column, indexed once, and the ones a question mentions (``mentioned``)."""
+
+    def __init__(
+        self,
+        values: dict[Key, list[str]],
+        rows: dict[str, list[dict[str, str]]] | None = None,
+        schema_words: set[str] | None = None,
+    ) -> None:
+        """``values``: (table, column) -> its values; ``rows``: per table, its rows' values of those
+        columns (for row-mates); ``schema_words``: stemmed words of table and column names."""
+        self._columns: dict[Key, list[_Value]] = {}
+        for key, texts in values.items():
+            words = [frozenset(tokens(t)) for t in texts]
+            counts = Counter(w for ws in words for w in ws)
+            limit = max(1.0, DISTINCTIVE_SHARE * len(texts))
+            self._columns[key] = [
+                _Value(t, t.casefold(), ws, frozenset(w for w in ws if counts[w] <= limit))
+                for t, ws in zip(texts, words, strict=True)
+            ]
+        self._rows = rows or {}
+        self._schema_words = schema_words or set()
+
+    @classmethod
+    def index(
+        cls, con: duckdb.DuckDBPyConnection, schema: Schema, values: dict[Key, list[str]]
+    ) -> ValueGrounder:
+        """Index ``values`` with the rows of the small tables they come from, read from ``con``."""
+        rows: dict[str, list[dict[str, str]]] = {}
+        for table in schema.tables:
+            columns = [c.name for c in table.columns if (table.name, c.name) in values]
+            if not columns:
+                continue
+            (count,) = con.execute(f'SELECT count(*) FROM "{table.name}"').fetchone()
+            if count > ROW_LIMIT:
+                continue
+            listed = ", ".join(f'"{c}"' for c in columns)
+            rows[table.name] = [
+                {c: v for c, v in zip(columns, row, strict=True) if isinstance(v, str)}
+                for row in con.execute(f'SELECT {listed} FROM "{table.name}"').fetchall()
+            ]
+        names = {t.name for t in schema.tables} | {c.name for t in schema.tables for c in t.columns}
+        return cls(values, rows, {w for name in names for w in tokens(name)})
+
+    def mentioned(self, question: str) -> dict[Key, list[str]]:
+        """Every indexed column, each with the values ``question`` mentions (possibly none)."""
+        folded = question.casefold()
+        asked = tokens(question)
+        initials = {
+            w[0] for w in asked if len(w) >= CODE_WORD_CHARS and w.isalpha() and w not in self._schema_words
+        }
+        found = {
+            key: {v.text for v in values if _mentions(folded, asked, initials, v)}
+            for key, values in self._columns.items()
+        }
+        mates: list[tuple[Key, str]] = []
+        for (table, column), texts in found.items():
+            for text in texts:
+                rows = [row for row in self._rows.get(table, ()) if row.get(column) == text]
+                if len(rows) <= NAMED_ROWS:
+                    mates += [((table, other), mate) for row in rows for other, mate in row.items()]
+        for key, text in mates:
+            found[key].add(text)
+        return {key: sorted(texts) for key, texts in found.items()}
+
+
+def _mentions(folded: str, asked: set[str], initials: set[str], value: _Value) -> bool:
+    if value.tokens and value.tokens <= asked:
+        return True
+    shared = value.tokens & asked
+    if len(value.tokens) >= 2 and 2 * len(shared) >= len(value.tokens) and shared & value.distinctive:
+        return True
+    if len(value.folded) == 1 and value.folded in initials:
+        return True
+    at = folded.find(value.folded)
+    while at >= 0 and value.folded:
+        end = at + len(value.folded)
+        if (at == 0 or not folded[at - 1].isalnum()) and (end == len(folded) or not folded[end].isalnum()):
+            return True
+        at = folded.find(value.folded, at + 1)
+    return False
+
+
+ALWAYS_NUMBERS = (0, 1)
+"""Numbers any question may compare with (``> 0``, a flag ``= 1``, ``LIMIT 1`` for "the largest")."""
+SPAN_LIMIT = 100
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty"
+).split()
+_TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+_SCALES = {"hundred": 100, "thousand": 1_000, "k": 1_000, "million": 10**6, "mn": 10**6, "m": 10**6}
+_SCALES |= {"billion": 10**9, "bn": 10**9, "b": 10**9, "trillion": 10**12}
+_NUMBER_TEXT = re.compile(r"(\d+(?:,\d{3})*(?:\.\d+)?)\s*(%|percent\b|[a-z]+)?")
+_WORD_TEXT = re.compile(r"[a-z]+")
+
+
+def mentioned_numbers(question: str) -> list[str]:
+    """The numbers a comparison or LIMIT in the answer to ``question`` may use: those it writes in digits or
+    words, one more and one less (``> 2015`` or ``>= 2016`` for "after 2015"), a percentage also as a
+    fraction, a scaled amount also at each unit a column may keep it in ("10 billion": 10, 10000,
+    10000000000), months and ordinals as their numbers, how many whole numbers two of its numbers span
+    ("from 2019 to 2023": 5), and ``ALWAYS_NUMBERS``."""
+    text = question.lower()
+    found = {float(n) for n in ALWAYS_NUMBERS}
+    written: set[str] = set()  # as the question writes them too: "1.0%" may be compared as 1.0
+    for match in _NUMBER_TEXT.finditer(text):
+        written.add(match.group(1).replace(",", ""))
+        value = float(match.group(1).replace(",", ""))
+        unit = match.group(2) or ""
+        found.add(value)
+        if unit in ("%", "percent"):
+            found.add(value / 100)
+        elif unit in _SCALES:
+            found |= {value * _SCALES[unit] / per for per in (1, 10**3, 10**4, 10**6, 10**8)}
+        if value.is_integer():
+            found |= {value - 1, value + 1}
+    for word in _WORD_TEXT.findall(text):
+        if word in _UNITS:
+            value = float(_UNITS.index(word))
+        elif word in _TENS:
+            value = float(_TENS[word])
+        elif word in _ORDINALS:
+            value = float(_ORDINALS.index(word) + 1)
+        elif len(word) >= 3 and word[:3] in _MONTHS and (len(word) == 3 or word.startswith(_FULL_MONTHS)):
+            value = float(_MONTHS.index(word[:3]) + 1)
+        else:
+            continue
+        found |= {value, value - 1, value + 1}
+    spans = sorted(float(w) for w in written if "." not in w)
+    found |= {b - a + 1 for i, a in enumerate(spans) for b in spans[i + 1 :] if b - a < SPAN_LIMIT}
+    return sorted({_number_text(v) for v in found if v >= 0} | written, key=float)
+
+
+_FULL_MONTHS = tuple(
+    "january february march april may june july august september october november december".split()
+)
+
+
+def _number_text(value: float) -> str:
+    """``value`` as SQL writes it: an integer without a point, a fraction without trailing zeros."""
+    return str(int(value)) if value.is_integer() else f"{value:.12g}"
+
+
+_YEAR = re.compile(r"\b(1[89][0-9]{2}|2[01][0-9]{2})\b")
+_MAY_DATE = re.compile(r"\bmay\s+\d")
+
+
+def mentioned_dates(question: str) -> tuple[list[str], list[int]]:
+    """The years a date literal in the answer may have (those the question writes, one before and one after:
+    "after 2015" may start at '2016-01-01'), and the months when it names some (December: 11, 12, 1: a
+    month's day before or the first day after it); ([], []) when it writes no year."""
+    years = {int(y) for y in _YEAR.findall(question)}
+    if not years:
+        return [], []
+    months: set[int] = set()
+    text = question.lower()
+    for word in _WORD_TEXT.findall(text):
+        if word == "may" and not _MAY_DATE.search(text):  # "May I ...", not "May 2024"
+            continue
+        if word in _FULL_MONTHS or word in _MONTHS:
+            index = _MONTHS.index(word[:3])
+            months |= {index % 12 + 1, (index - 1) % 12 + 1, (index + 1) % 12 + 1}
+    spread = sorted({str(y + d) for y in years for d in (-1, 0, 1)})
+    return spread, sorted(months)

@@ -45,10 +45,10 @@ def test_stem_meets_plurals_and_ing_forms() -> None:
     assert stem("class") == "class"
 
 
-def test_a_question_without_names_mentions_no_fund_filter(demo) -> None:
+def test_a_question_without_names_mentions_no_value(demo) -> None:
     _, _, grounder = demo
-    found = mentioned(grounder, "How many funds are there?")
-    assert "fund_manager.gender" not in found and "fund.fund_type" not in found and "stock.board" not in found
+    assert mentioned(grounder, "How many funds are there?") == {}  # "funds" names a table, not 'mutual fund'
+    assert mentioned(grounder, "How many fund managers are there?") == {}
 
 
 def test_names_words_codes_and_row_mates(demo) -> None:
@@ -122,6 +122,7 @@ def test_grounded_dates_close_date_literals(demo, tok) -> None:
     head = "SELECT pmi_manufacturing FROM macro_indicator WHERE report_month = "
     assert accepts(grammar, head + "'2024-12-01'", tok)
     assert not accepts(grammar, head + "'2024-06-01'", tok)
+    assert not accepts(grammar, head + "'2024-02-01'''", tok)  # an escaped quote is no way round it
 
 
 def test_every_column_is_listed_even_with_no_value_mentioned(demo) -> None:
@@ -145,10 +146,17 @@ def test_grounded_grammar_admits_only_mentioned_values(demo, tok) -> None:
         "SELECT count(*) FROM fund WHERE fund_type = 'equity' - 1",  # no string in arithmetic
         "SELECT count(*) FROM fund WHERE fund_type = 'equity' || 'x'",
         "SELECT count(*) FROM fund WHERE fund_type = 5",  # a text column is no number
+        "SELECT count(*) FROM fund WHERE fund_type = NULLIF(status, 'x')",  # no function in its place
+        "SELECT count(*) FROM fund WHERE fund_type = (SELECT fund_type FROM fund)",  # nothing mentioned
+        "SELECT count(*) FROM fund WHERE fund_code = 1000000 || 'x'",
     ):
         assert not accepts(grammar, sql, tok), sql
     assert accepts(grammar, "SELECT count(*) FROM fund WHERE fund_type LIKE '%eq%'", tok)  # LIKE stays free
     assert accepts(grammar, "SELECT count(*) FROM fund f JOIN fund_nav n ON f.fund_code = n.fund_code", tok)
+    question = "Which funds have the same type as Harbor Growth Equity Fund?"
+    grammar = sql_grammar(schema, values=grounder.mentioned(question))
+    same = "SELECT fund_name FROM fund WHERE fund_type = (SELECT fund_type FROM fund WHERE fund_name = "
+    assert accepts(grammar, same + "'Harbor Growth Equity Fund')", tok)  # a value is mentioned
 
 
 def test_grounded_grammars_accept_the_gold_of_demo_questions(demo, tok) -> None:

@@ -142,20 +142,23 @@ over$: K_FILTER expr$ RP | (K_FILTER expr$ RP)? K_OVER LP window$ RP
 window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)? frame?
     | (K_ORDER_BY0 oitem$ (COMMA oitem$)*)? frame?
 """
-# A bare value column is compared only with its values (vpred) or with names, functions and subqueries
-# (sidens). Other sides are free, but a side that is or starts with a bare number starts with one of the
-# question's (CNUM, when grounded: `= 1000 * x` is no way round it), and NULL is no side (`= NULL` is never
-# true; IS NULL is).
+# A bare value column is compared only with its values (vpred) or another column (sidens: a join), with a
+# subquery through IN, or as `= (SELECT ...)` when the question mentions some value (vsub: "the same city
+# as X"): a small model refused the value it wanted wrote `= NULLIF(NULL, ...` or `= (SELECT ... =
+# (SELECT ...` to the token limit instead. Other sides are free, but a side that is or
+# starts with a bare number starts with one of the question's (CNUM, when grounded: `= 1000 * x` or
+# `= 1000 || x` is no way round it), and NULL is no side (`= NULL` is never true; IS NULL is).
 _COMPARE_RULES = """
 cmp$: sumnv$ CMP sumnv$ | sidens$ CMP sidens$
 inlist$: sumnv$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
-sumnv$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | termnv$ | CSTR | cat$ | SIGN? CNUM
+sumnv$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | termnv$ | CSTR | lcat$ | SIGN? CNUM
+lcat$: (lsum$ | CSTR) (CONCAT (sum$ | STRING))+
 lsum$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | lterm$
 lterm$: lterm$ MULOP factor$ | SIGN? ufactorn$ | SIGN? CNUM
 termnv$: lterm$ MULOP factor$ | factornv$
 factornv$: SIGN ufactorn$ | (atomn$ | COL%) (DCOLON type)*
 ufactorn$: (atomn$ | COL% | VCANY%) (DCOLON type)*
-sidens$: (atomx$ | COL% | VCANY%) (DCOLON type)*
+sidens$: COL% | VCANY% | vsub$
 """
 _SHARED = r"""
 interval: (STRING | NUMBER | LP expr_c RP) UNIT?
@@ -330,7 +333,7 @@ def _date_lexemes(years: Sequence[str], months: Sequence[int]) -> list[str]:
     month = "(" + "|".join(f"{m:02d}" for m in months) + ")" if months else "[0-9]{2}"
     return [
         f"CDATE: WS0 /'{year}-{month}-[0-9]{{2}}/ TIMEPART \"'\"",
-        f"CSTR: WS0 (/'([^'\\r\\n]|''){{0,{STRING_CHARS}}}'/ & ~/'[0-9]{{4}}-[^']*'/) | CDATE",
+        f"CSTR: WS0 (/'([^'\\r\\n]|''){{0,{STRING_CHARS}}}'/ & ~/'[0-9]{{4}}-[^\\r\\n]*/) | CDATE",
     ]
 
 
@@ -402,7 +405,7 @@ def _build(
         rules = _RULES + _COMPARE_RULES
         rules = rules if col else rules.replace(" | COL%", "")
         rules = rules if valued else rules.replace(" | VCANY%", "")
-        rules = rules if spoken else rules.replace(" | vpred$", "")
+        rules = rules if spoken else rules.replace(" | vpred$", "").replace(" | vsub$", "")
         lines.append(rules.replace("$", "_" + fam).replace("%", "_" + fam.upper()))
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
@@ -413,6 +416,7 @@ def _build(
         if valued:
             lines.append(f"VCANY_{F}: WS0 (" + " | ".join(vcany) + ")")
         if spoken:
+            lines.append(f"vsub_{fam}: LP query_{fam} RP")
             lines.append(f"vpred_{fam}: " + " | ".join(f"VC{i}_{F} vtail{i}" for i in spoken))
             for i, name in enumerate(valued):
                 if not valued[name]:

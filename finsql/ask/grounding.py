@@ -10,9 +10,9 @@ A value is mentioned when
 - its text occurs in the question (case folded, at word boundaries);
 - all its words do, in any order, stemmed (``'money market'`` in "money market funds", ``'Banking'`` in
   "banks");
-- for names of several words, at least half of them do and one of those is distinctive in its column (in at
-  most ``DISTINCTIVE_SHARE`` of its values: "Harbor Growth" names 'Harbor Growth Equity Fund', "Equity Fund"
-  names none);
+- for names of several words, at least half of them do and one of those is distinctive: in at most
+  ``DISTINCTIVE_SHARE`` of its column's values and no word of a table or column name ("Harbor Growth" names
+  'Harbor Growth Equity Fund', "Equity Fund" names none, "funds" does not name 'mutual fund');
 - it is a one-letter code and a question word of ``CODE_WORD_CHARS`` letters or more that names nothing in
   the schema starts with it (``'F'`` for "female"; "funds" names a table);
 - it stands in the same row as a mentioned value that names at most ``NAMED_ROWS`` rows of a table of at most
@@ -81,17 +81,22 @@ class ValueGrounder:
     ) -> None:
         """``values``: (table, column) -> its values; ``rows``: per table, its rows' values of those
         columns (for row-mates); ``schema_words``: stemmed words of table and column names."""
+        self._schema_words = schema_words or set()
         self._columns: dict[Key, list[_Value]] = {}
         for key, texts in values.items():
             words = [frozenset(tokens(t)) for t in texts]
             counts = Counter(w for ws in words for w in ws)
             limit = max(1.0, DISTINCTIVE_SHARE * len(texts))
             self._columns[key] = [
-                _Value(t, t.casefold(), ws, frozenset(w for w in ws if counts[w] <= limit))
+                _Value(
+                    t,
+                    t.casefold(),
+                    ws,
+                    frozenset(w for w in ws if counts[w] <= limit and w not in self._schema_words),
+                )
                 for t, ws in zip(texts, words, strict=True)
             ]
         self._rows = rows or {}
-        self._schema_words = schema_words or set()
 
     @classmethod
     def index(
@@ -141,7 +146,7 @@ def _mentions(folded: str, asked: set[str], initials: set[str], value: _Value) -
         return True
     shared = value.tokens & asked
     if len(value.tokens) >= 2 and 2 * len(shared) >= len(value.tokens) and shared & value.distinctive:
-        return True
+        return True  # distinctive words only: no schema word ("fund" does not name 'mutual fund')
     if len(value.folded) == 1 and value.folded in initials:
         return True
     at = folded.find(value.folded)

@@ -17,10 +17,13 @@ Value-aware literals (``values``) in a CFG: a column name is a value column when
 name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or qualified)
 then need one of the values of that name (an empty list: the column equals no string; ``ask`` passes the
 values the question mentions, ``grounding``). Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``)
-keep free strings; the other side of a comparison with a bare value column is a column, a function, a
-subquery: no string, number or arithmetic. A string literal is never an operand of arithmetic (only of
-``||``), so a refused value cannot slip through as ``'v' - 1`` or ``'v' * x``: where a small model had
-started an unknown value, that was how the grammar let it finish.
+keep free strings; the other side of a comparison with a bare value column is another column (a join) or,
+when some value is admitted, a scalar subquery: no string, number, function or arithmetic. A string literal
+is never an operand of arithmetic (only of ``||``), so a refused value cannot slip through as ``'v' - 1``
+or ``'v' * x``: where a small model had started an unknown value, that was how the grammar let it finish.
+A plain name is never double-quoted (``= "MARKET"`` was a string in disguise). With ``numbers``, a side of a
+comparison, a BETWEEN bound or LIMIT that is or starts with a bare number starts with one of them; with
+``years``, a date-like string compared with something is a date of those years (``grounding``).
 
 There is no ``%ignore``: each lexeme carries its leading blanks (at most one line break, so a blank line never
 splits a statement), and names and keywords that follow a word need one, so ``FROM funds`` is not ``FROM fund
@@ -37,6 +40,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
+from finsql.ask.sqlwords import FUNCTIONS, KEYWORDS, TYPES, UNITS
 from finsql.db.schema import Schema
 
 ALIAS_CHARS = 4
@@ -47,41 +51,6 @@ NUMBER_DIGITS = 18
 VALUE_LIMIT = 2000
 """A text column with more distinct values than this keeps free string literals."""
 
-KEYWORDS = (
-    "select from where group by order having limit offset union intersect except all distinct as on using "
-    "join inner left right full outer cross natural semi anti asof and or not is null in like ilike glob "
-    "similar between case when then else end with recursive materialized asc desc nulls over partition "
-    "window qualify filter exists any some true false cast try_cast interval escape rows range unbounded "
-    "preceding following current row into lateral"
-).split()
-FUNCTIONS = (
-    # aggregates
-    "count sum avg mean min max median mode stddev stddev_pop stddev_samp variance var_pop var_samp corr "
-    "covar_pop covar_samp quantile quantile_cont quantile_disc string_agg group_concat listagg list "
-    "array_agg bool_and bool_or any_value first last arg_max arg_min argmax argmin max_by min_by product "
-    "approx_count_distinct count_if sumif avgif "
-    # window
-    "row_number rank dense_rank percent_rank cume_dist ntile lag lead first_value last_value nth_value "
-    # numeric and conditional
-    "round abs ceil ceiling floor trunc sqrt power pow exp ln log log10 log2 sign greatest least mod "
-    "coalesce nullif ifnull if "
-    # text
-    "lower upper length len char_length substr substring concat concat_ws replace trim ltrim rtrim left "
-    "right lpad rpad split_part strpos instr contains starts_with ends_with regexp_matches regexp_replace "
-    "regexp_extract reverse repeat format printf "
-    # dates
-    "strftime strptime date_trunc datetrunc date_part datepart date_diff datediff date_sub date_add year "
-    "month day quarter week weekofyear dayofweek dayofyear dayofmonth isodow hour minute second last_day "
-    "make_date epoch age now today to_timestamp"
-).split()
-TYPES = (
-    "integer int bigint smallint tinyint hugeint ubigint uinteger double float real decimal numeric "
-    "varchar text string date timestamp timestamptz time boolean bool interval"
-).split()
-UNITS = (
-    "year years quarter quarters month months week weeks day days hour hours minute minutes second seconds "
-    "millisecond milliseconds microsecond microseconds dow doy isodow epoch decade century"
-).split()
 # Keywords always followed by an operand carry the blank after them (GAP), so `BYfund_code` or `LIMIT5` is no
 # statement: the operand's lexeme may start without one (after `(` or `,` it must). Keywords followed by a
 # lexeme that already needs a blank (IS NOT, AS alias, CASE WHEN, WITH name) have none; ROWS/RANGE frames

@@ -227,8 +227,8 @@ _MAY_DATE = re.compile(r"\bmay\s+\d")
 
 def mentioned_dates(question: str) -> tuple[list[str], list[int]]:
     """The years a date literal in the answer may have (those the question writes, one before and one after:
-    "after 2015" may start at '2016-01-01'), and the months when it names some (December: 11, 12, 1: a
-    month's day before or the first day after it); ([], []) when it writes no year."""
+    "after 2015" may start at '2016-01-01'), and the months when it names some; ([], []) when it writes no
+    year."""
     years = {int(y) for y in _YEAR.findall(question)}
     if not years:
         return [], []
@@ -239,6 +239,6 @@ def mentioned_dates(question: str) -> tuple[list[str], list[int]]:
             continue
         if word in _FULL_MONTHS or word in _MONTHS:
             index = _MONTHS.index(word[:3])
-            months |= {index % 12 + 1, (index - 1) % 12 + 1, (index + 1) % 12 + 1}
+            months.add(index + 1)
     spread = sorted({str(y + d) for y in years for d in (-1, 0, 1)})
     return spread, sorted(months)

@@ -180,3 +180,17 @@ def test_closed_aliases_bind_qualifiers_to_their_table(demo, tok) -> None:
     assert not accepts(grammar, "SELECT fm.fund_name FROM fund f", tok)  # an alias the answer never declared
     assert not accepts(grammar, "SELECT fund_name FROM fund x", tok)
     assert accepts(grammar, "SELECT fund.fund_name FROM fund WHERE f.fund_type = 'bond'", tok)
+
+
+def test_names_are_quoted_only_where_sql_would_quote_them(tok) -> None:
+    """A name that is also a function may be quoted (sqlglot writes ``"year"``); a plain name may not (a
+    small model wrote ``= "MARKET"`` for a string it was refused); a keyword must be."""
+    schema = Schema(
+        [Table("t", [Column("year", "INTEGER"), Column("market", "VARCHAR"), Column("order", "INT")])]
+    )
+    grammar = sql_grammar(schema)
+    assert accepts(grammar, 'SELECT market FROM t WHERE "year" = 2020', tok)
+    assert accepts(grammar, "SELECT market FROM t WHERE year = 2020", tok)
+    assert not accepts(grammar, 'SELECT market FROM t WHERE market = "MARKET"', tok)
+    assert accepts(grammar, 'SELECT "order" FROM t', tok)
+    assert not accepts(grammar, "SELECT order FROM t", tok)

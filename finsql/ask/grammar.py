@@ -61,6 +61,8 @@ _GAP = (
 
 _RESERVED = frozenset(KEYWORDS)
 """Names that are keywords are written quoted (``"order"``), as DuckDB needs."""
+_WORDS = frozenset(FUNCTIONS + TYPES + UNITS)
+"""Names that are also a function, type or unit may be quoted too (sqlglot writes ``"year"``)."""
 _WORD_SETS = {"KW": KEYWORDS, "FUNC": FUNCTIONS, "TYPE": TYPES, "UNIT": UNITS}  # KW: excluded from names
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CACHE: OrderedDict[tuple, str] = OrderedDict()
@@ -204,13 +206,14 @@ def _lit(text: str, fold: bool = True) -> str:
 
 
 def _names(names: Sequence[str]) -> str:
-    """Alternatives matching each name as an identifier: bare when it is a plain one, else double-quoted
-    (a plain name quoted is how a small model wrote a string it was refused: ``= "MARKET"``)."""
+    """Alternatives matching each name as an identifier: bare when it is a plain one, double-quoted when it
+    is not or is also a keyword, function, type or unit (a plain name quoted is how a small model wrote a
+    string it was refused: ``= "MARKET"``)."""
     out = []
     for name in sorted(set(names), key=str.lower):
         if _SIMPLE.match(name) and name.lower() not in _RESERVED:
             out.append(_lit(name))
-        else:
+        if not _SIMPLE.match(name) or name.lower() in _RESERVED or name.lower() in _WORDS:
             out.append(_lit('"' + name.replace('"', '""') + '"'))
     return "(" + " | ".join(out) + ")"
 

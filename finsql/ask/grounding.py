@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from finsql.ask.linking import STOP_WORDS
 from finsql.db.schema import Schema
 
 DISTINCTIVE_SHARE = 0.2
@@ -38,10 +39,6 @@ NAMED_ROWS = 2
 """A value in at most this many rows names them (a name or a code); one in more is a category, whose
 row-mates the question did not name."""
 _WORD = re.compile(r"[0-9a-z]+")
-_STOP = frozenset(
-    "a an and are as at be by for from how in is it its of on or per than that the their there this to was "
-    "were what when where which who whose with all each list show give me many much do does did".split()
-)
 
 Key = tuple[str, str]
 
@@ -59,7 +56,7 @@ def stem(word: str) -> str:
 
 def tokens(text: str) -> set[str]:
     """Stemmed content words of ``text``."""
-    return {stem(w) for w in _WORD.findall(text.lower().replace("_", " ")) if w not in _STOP}
+    return {stem(w) for w in _WORD.findall(text.lower().replace("_", " ")) if w not in STOP_WORDS}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ EMBEDDING_MODEL_ENV = "FINSQL_EMBEDDING_MODEL"
 TOP_TABLES = 3
 TOP_COLUMNS = 7
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
+STOP_WORDS = frozenset(
     "a an and are as at be by for from how in is it its of on or per than that the their there this to "
     "was were what when where which who whose with all each list show give me many much do does did".split()
 )
@@ -58,7 +58,7 @@ def words(text: str) -> set[str]:
     """Content words of ``text`` (lower case, identifiers split on '_', light plural stripping)."""
     out = set()
     for w in _WORD.findall(text.lower().replace("_", " ")):
-        if w in _STOP:
+        if w in STOP_WORDS:
             continue
         out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
     return out

@@ -255,9 +255,10 @@ class Session:
             return None
         if self._values is None:
             self._values = collect_values(self.con, self.schema, lengths=GRAMMAR_VALUE_CHARS)
-            self._grounder = ValueGrounder.index(self.con, self.schema, self._values)
+            if self.ground:
+                self._grounder = ValueGrounder.index(self.con, self.schema, self._values)
         values, numbers, (years, months) = self._values, None, ((), ())
-        if self.ground and self._grounder is not None:
+        if self._grounder is not None:
             values, numbers = self._grounder.mentioned(prompt.question), mentioned_numbers(prompt.question)
             years, months = mentioned_dates(prompt.question)
         if tables is None and scope == "linked":

@@ -37,6 +37,7 @@ DEFAULT_PLUGINS = (
     "finsql_plugins.prefix_tuning",
     "finsql_plugins.bitfit",
     "finsql_plugins.repair_names",
+    "finsql_plugins.repair_trim",
     "finsql_plugins.serializers",
     "finsql_plugins.rule_paraphrases",
     "finsql_plugins.lorahub",

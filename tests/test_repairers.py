@@ -95,3 +95,38 @@ def test_sql_nested_too_deep_is_left_to_the_checker(schema, repair):
     """A run-on of parentheses must not crash the decoder: the repairer leaves it, the checker refuses."""
     deep = "SELECT " + "(" * 3000 + "1" + ")" * 3000 + " FROM fund"
     assert repair(deep, schema) == deep
+
+
+@pytest.mark.parametrize(
+    ("broken", "trimmed"),
+    [
+        ('SELECT count(*) FROM fund WHERE gender = "YEAR"', "SELECT count(*) FROM fund"),
+        (
+            "SELECT education, count(*) AS n FROM fund_manager GROUP BY education, risk_level, risk_level",
+            "SELECT education, count(*) AS n FROM fund_manager GROUP BY education",
+        ),
+        (
+            "SELECT count(*) FROM fund WHERE fund_type = 'bond' AND code.fund_code = (SELECT code.x FROM (",
+            "SELECT count(*) FROM fund WHERE fund_type = 'bond'",
+        ),
+        (
+            "SELECT fund_name FROM fund WHERE fund_name = 'a, b WHERE c' OR zzz ORDER BY",
+            "SELECT fund_name FROM fund WHERE fund_name = 'a, b WHERE c'",
+        ),
+    ],
+)
+def test_trimming_keeps_the_longest_valid_prefix(schema, broken, trimmed):
+    """A statement broken after its first clauses is cut at the last top-level boundary that validates
+    (never inside a string or parentheses)."""
+    trim = sql_repairers()["trim-clauses"]
+    with pytest.raises(SQLRefused):
+        check_sql(broken, schema)
+    assert trim(broken, schema) == check_sql(trimmed, schema).sql
+
+
+def test_trimming_leaves_valid_and_hopeless_sql_alone(schema):
+    trim = sql_repairers()["trim-clauses"]
+    good = "SELECT fund_type, count(*) AS n FROM fund WHERE fund_type <> 'bond' GROUP BY fund_type"
+    assert trim(good, schema) == good
+    for hopeless in ("SELECT s.stock_name, s.ticker", "SELECT zzz FROM fund WHERE x", "not sql ("):
+        assert trim(hopeless, schema) == hopeless

@@ -166,7 +166,17 @@ def test_grammar_is_cached_by_fingerprint_and_arguments(demo) -> None:
     assert sql_grammar(schema, values=values) == first
     wider = Schema([*schema.tables, Table("zz_extra", [Column("x", "INTEGER")])])
     assert wider.fingerprint() != schema.fingerprint()
-    assert '"zz_extra"i' in sql_grammar(wider) and '"zz_extra"i' not in first
+    assert '"zz_extra"' in sql_grammar(wider) and '"zz_extra"' not in first
+
+
+def test_names_in_their_own_lower_or_upper_case_only(demo, tok) -> None:
+    """A name is written as the schema spells it, in lower or in upper case; a mixed case such as
+    ``SToCK_NAME`` is how a small model dressed up a string it was refused."""
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values)
+    assert accepts(grammar, "SELECT stock_name FROM stock", tok)
+    assert accepts(grammar, "SELECT STOCK_NAME FROM STOCK", tok)
+    assert not accepts(grammar, "SELECT Stock_Name FROM stock", tok)
 
 
 def test_closed_aliases_bind_qualifiers_to_their_table(demo, tok) -> None:

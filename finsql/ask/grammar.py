@@ -211,11 +211,12 @@ def _names(names: Sequence[str]) -> str:
     string it was refused: ``= "MARKET"``)."""
     out = []
     for name in sorted(set(names), key=str.lower):
+        spellings = dict.fromkeys([name, name.lower(), name.upper()])
         if _SIMPLE.match(name) and name.lower() not in _RESERVED:
-            out.append(_lit(name))
+            out += [_lit(spelling, fold=False) for spelling in spellings]
         if not _SIMPLE.match(name) or name.lower() in _RESERVED or name.lower() in _WORDS:
-            out.append(_lit('"' + name.replace('"', '""') + '"'))
-    return "(" + " | ".join(out) + ")"
+            out += [_lit('"' + spelling.replace('"', '""') + '"', fold=False) for spelling in spellings]
+    return "(" + " | ".join(dict.fromkeys(out)) + ")"
 
 
 def _sql_string(value: str) -> str:

@@ -38,6 +38,7 @@ DEFAULT_PLUGINS = (
     "finsql_plugins.bitfit",
     "finsql_plugins.repair_names",
     "finsql_plugins.repair_trim",
+    "finsql_plugins.repair_grouping",
     "finsql_plugins.serializers",
     "finsql_plugins.rule_paraphrases",
     "finsql_plugins.lorahub",

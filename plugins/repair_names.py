@@ -1,4 +1,5 @@
-"""Closest-name repairs: unknown tables, columns and aliases in generated SQL mapped to the schema's names."""
+"""Name repairs: a one-table query whose columns all belong to another table moved to that table, and
+unknown tables, columns and aliases mapped to the closest names of the schema."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def _closest(name: str, choices: list[str]) -> str | None:
 
 
 def repair_names(sql: str, schema: Schema) -> str:
-    """Replace unknown table names, unknown columns and unknown table qualifiers by the closest known ones."""
+    """Move a one-table query to the table that owns its columns (``repair_owning_table``), then replace
+    unknown table names, unknown columns and unknown table qualifiers by the closest known ones."""
+    sql = repair_owning_table(sql, schema)
     import sqlglot
     from sqlglot import exp
 
@@ -63,6 +66,43 @@ def repair_names(sql: str, schema: Schema) -> str:
             column.set("this", exp.to_identifier(fix))
             changed = True
     return tree.sql(dialect="duckdb") if changed else sql
+
+
+def repair_owning_table(sql: str, schema: Schema) -> str:
+    """A query of one table naming columns that table lacks, all of which one other table has, reads that
+    table instead. A small model writes the columns the question asks for before the ``FROM`` (where no
+    grammar can yet tell which table is meant) and then often names a neighbouring table."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return sql
+    tables = list(tree.find_all(exp.Table))
+    if not isinstance(tree, exp.Select) or len(tables) != 1 or tree.find(exp.Subquery, exp.Join):
+        return sql
+    (table,) = tables
+    current = schema.table(table.name)
+    if current is None:
+        return sql
+    names = {table.name.lower(), (table.alias or table.name).lower()}
+    aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+    columns = {
+        c.name.lower()
+        for c in tree.find_all(exp.Column)
+        if c.name and (c.table.lower() in names or not c.table) and c.name.lower() not in aliases
+    }
+    if not columns or all(current.column(c) for c in columns):
+        return sql
+    owners = [t for t in schema.tables if all(t.column(c) for c in columns)]
+    if len(owners) != 1:
+        return sql
+    table.set("this", exp.to_identifier(owners[0].name))
+    for column in tree.find_all(exp.Column):
+        if column.table.lower() == table.name.lower() != (table.alias or "").lower():
+            column.set("table", exp.to_identifier(owners[0].name))
+    return tree.sql(dialect="duckdb")
 
 
 @hookimpl

@@ -41,13 +41,22 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD_PLUGINS = ["adalora", "bitfit", "dora", "ia3", "lora", "prefix_tuning", "prompt_tuning"]
 COMBINER_PLUGINS = ("average", "lorahub", "peft_merges")
 BUILTIN_PLUGINS = sorted(
-    [*METHOD_PLUGINS, *COMBINER_PLUGINS, "repair_names", "repair_trim", "serializers", "rule_paraphrases"]
+    [
+        *METHOD_PLUGINS,
+        *COMBINER_PLUGINS,
+        "repair_names",
+        "repair_trim",
+        "repair_grouping",
+        "serializers",
+        "rule_paraphrases",
+    ]
 )
 BUILTIN_HOOKS = (
     {name: ["register_peft_methods"] for name in METHOD_PLUGINS}
     | {
         "repair_names": ["register_sql_repairers"],
         "repair_trim": ["register_sql_repairers"],
+        "repair_grouping": ["register_sql_repairers"],
         "serializers": ["register_serializers"],
         "rule_paraphrases": ["register_paraphrasers"],
     }
@@ -656,7 +665,11 @@ def test_catalog_lists_every_kind_with_its_plugin():
     }
     (ties,) = [c for c in listed["combiners"] if c["name"] == "ties"]
     assert ties["plugin"] == "peft_merges" and ties["learns_weights"] is False
-    assert [r["plugin"] for r in listed["sql_repairers"]] == ["repair_names", "repair_trim"]
+    assert [r["plugin"] for r in listed["sql_repairers"]] == [
+        "repair_names",
+        "repair_grouping",
+        "repair_trim",
+    ]
     (rules,) = listed["paraphrasers"]
     assert (
         rules["name"] == "rules"
@@ -682,7 +695,7 @@ def test_cli_plugins_lists_every_name_by_kind(capsys):
     assert set(BUILTIN_PLUGINS) <= names["plugins"]
     assert set(BUILTIN_LR) <= names["peft_methods"]
     assert {"lorahub", "average", "cat", "ties"} <= names["combiners"]
-    assert {"closest-names", "trim-clauses"} <= names["sql_repairers"]
+    assert {"closest-names", "group-by-columns", "trim-clauses"} <= names["sql_repairers"]
     assert {"text", "list", "list-values", "list-shuffled"} <= names["serializers"]
     assert "rules" in names["paraphrasers"]
     assert isinstance(listed["commands"], list)

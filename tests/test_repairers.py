@@ -130,3 +130,55 @@ def test_trimming_leaves_valid_and_hopeless_sql_alone(schema):
     assert trim(good, schema) == good
     for hopeless in ("SELECT s.stock_name, s.ticker", "SELECT zzz FROM fund WHERE x", "not sql ("):
         assert trim(hopeless, schema) == hopeless
+
+
+def test_a_one_table_query_moves_to_the_table_that_has_its_columns(schema):
+    from finsql_plugins.repair_names import repair_owning_table as owning
+
+    broken = "SELECT avg(management_fee) AS fee FROM fund_company f WHERE f.fund_type = 'bond'"
+    with pytest.raises(SQLRefused):
+        check_sql(broken, schema)
+    fixed = owning(broken, schema)
+    assert "FROM fund AS f" in fixed
+    check_sql(fixed, schema)
+    # Columns several tables have, joins and valid queries are left to the other repairs.
+    for kept in (
+        "SELECT fund_code FROM bond",
+        "SELECT f.management_fee FROM fund_company f JOIN fund g ON f.company_id = g.company_id",
+        "SELECT fund_name FROM fund",
+    ):
+        assert owning(kept, schema) == kept
+
+
+@pytest.mark.parametrize(
+    ("broken", "grouped"),
+    [
+        ("SELECT fund_type, count(*) AS n FROM fund", "GROUP BY fund_type"),
+        (
+            "SELECT year(inception_date) AS y, avg(management_fee) FROM fund ORDER BY y",
+            "GROUP BY YEAR(inception_date)",
+        ),
+    ],
+)
+def test_an_aggregate_with_plain_columns_is_grouped_by_them(demo_db, schema, broken, grouped):
+    """DuckDB's binder refuses these at execution; the candidate is repaired then and runs."""
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import run_candidate
+
+    attempt = run_candidate(
+        Candidate(broken, broken, -1.0, True),
+        schema,
+        connect(demo_db),
+        10.0,
+        100,
+        list(sql_repairers().items()),
+    )
+    assert attempt.status == "ok" and attempt.repaired_by == ["group-by-columns"]
+    assert grouped in attempt.candidate.sql
+    add = sql_repairers()["group-by-columns"]
+    for kept in (
+        "SELECT count(*) FROM fund",
+        "SELECT fund_type, count(*) OVER () FROM fund",
+        "SELECT fund_name FROM fund",
+    ):
+        assert add(kept, schema) == kept

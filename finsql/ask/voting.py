@@ -39,6 +39,18 @@ class Decision:
 
 
 Repairer = Callable[[str, Schema], str]
+BINDER_ERROR = "Binder Error"
+"""DuckDB's name and grouping errors: a query that fails with one is worth repairing (a timeout is not)."""
+
+
+def _repaired(sql: str, schema: Schema, repairers: Sequence[tuple[str, Repairer]]) -> tuple[str, list[str]]:
+    """``sql`` through every repairer in turn, and the names of those that changed it."""
+    used: list[str] = []
+    for name, repair in repairers:
+        fixed = repair(sql, schema)
+        if fixed != sql:
+            sql, used = fixed, [*used, name]
+    return sql, used
 
 
 def run_candidate(
@@ -49,16 +61,13 @@ def run_candidate(
     max_rows: int,
     repairers: Sequence[tuple[str, Repairer]] = (),
 ) -> Attempt:
-    """Validate one candidate with sqlglot (repairing it if refused), then run it in the sandbox."""
+    """Validate one candidate with sqlglot (repairing it if refused), then run it in the sandbox; a query
+    DuckDB's binder refuses (a column missing from the GROUP BY) is repaired and run once more."""
     try:
         checked = check_sql(candidate.sql, schema)
         used: list[str] = []
     except FinsqlError as exc:
-        sql, used = candidate.sql, []
-        for name, repair in repairers:
-            fixed = repair(sql, schema)
-            if fixed != sql:
-                sql, used = fixed, [*used, name]
+        sql, used = _repaired(candidate.sql, schema, repairers)
         try:
             checked = check_sql(sql, schema) if used else None
         except FinsqlError:
@@ -69,7 +78,15 @@ def run_candidate(
     try:
         result = run_query(con, checked.sql, timeout_s=timeout_s, max_rows=max_rows)
     except FinsqlError as exc:
-        return Attempt(candidate, "error", str(exc), repaired_by=used)
+        sql, more = _repaired(checked.sql, schema, repairers) if BINDER_ERROR in str(exc) else ("", [])
+        try:
+            rechecked = check_sql(sql, schema) if more else None
+            if rechecked is None:
+                raise exc
+            result = run_query(con, rechecked.sql, timeout_s=timeout_s, max_rows=max_rows)
+        except FinsqlError as again:
+            return Attempt(candidate, "error", str(again), repaired_by=used)
+        candidate.sql, checked, used = rechecked.sql, rechecked, [*used, *more]
     return Attempt(candidate, "ok", result=result, ordered=checked.ordered, repaired_by=used)
 
 

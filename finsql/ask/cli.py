@@ -150,6 +150,7 @@ def ask(
         raise
     info = _route_info(session, answer.grammar) | {
         "taught": answer.taught,
+        "counted": answer.counted_sql,
         "retry_tables": list(answer.retry_tables),
         "linked_tables": answer.linked.table_names() if answer.linked else [],
         "matched_values": answer.linked.matched_values if answer.linked else {},
@@ -264,6 +265,11 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
             merged += f" (auto: a bf16 matmul ran {info['bf16_speedup']}x fp32 here)"
         lookup = f"{info['lookup']} tokens" if info["lookup"] else "off"
         out.print(f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}")
+    if info.get("counted"):
+        out.print(
+            f"[bold]counted[/bold] a how-many question answered with a list; its rows: {info['counted']}",
+            highlight=False,
+        )
     if info.get("retry_tables"):
         tables = ", ".join(info["retry_tables"])
         out.print(

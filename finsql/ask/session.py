@@ -22,6 +22,7 @@ from finsql.ask.prompting import (
     Retriever,
 )
 from finsql.ask.routing import Route, expert_examples, route_expert
+from finsql.ask.shape import already_a_number, asks_for_count, counted
 from finsql.ask.sqlcheck import sources_named
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
@@ -104,6 +105,8 @@ class Answer:
     """Decoding steps of the first generation (its longest row), for per-token timing."""
     taught: bool = False
     """Answered with the SQL taught for this very question (``finsql examples``), no model involved."""
+    counted_sql: str | None = None
+    """A count question answered with a list: the list's SQL, whose rows ``sql`` counts (``shape``)."""
 
 
 class Session:
@@ -132,6 +135,7 @@ class Session:
         synth_pool: int = POOL_PAIRS,
         retry_samples: int = RETRY_SAMPLES,
         ground: bool = True,
+        count_shape: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -147,7 +151,8 @@ class Session:
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
         with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
-        (``grounding``; off only to compare)."""
+        (``grounding``; off only to compare). ``count_shape``: a question that asks how many, answered with a
+        list, is answered with the number of its rows (``shape``; off only to compare)."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -156,6 +161,7 @@ class Session:
         if synth_pool < 0 or retry_samples < 0:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
         self.retry_samples = retry_samples
+        self.count_shape = count_shape
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.ground = ground
@@ -348,7 +354,15 @@ class Session:
                 "(--explain shows every candidate)"
             )
             raise NoValidSQL(message, candidates[0].sql, decision.attempts, seconds)
-        best = decision.best
+        best, listed = decision.best, None
+        if self.count_shape and asks_for_count(question) and not already_a_number(best.result.rows):
+            wrapped = counted(best.candidate.sql)
+            recount = (
+                self._decide([Candidate(wrapped, wrapped, best.candidate.logprob, True)]) if wrapped else None
+            )
+            if recount is not None and recount.best is not None:
+                listed, best = best.candidate.sql, recount.best
+                decision = Decision(best, decision.attempts, decision.confidence)
         return Answer(
             question,
             best.candidate.sql,
@@ -364,6 +378,7 @@ class Session:
             scope,
             retry_scope,
             generation.steps,
+            counted_sql=listed,
         )
 
     def _taught_answer(self, question: str, taught: Pair, clock: float) -> Answer | None:

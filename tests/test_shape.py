@@ -1,0 +1,47 @@
+"""Count questions answered with a number: which questions ask how many, and which SQL is counted."""
+
+import pytest
+
+from finsql.ask.shape import already_a_number, asks_for_count, counted
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.sandbox import connect, run_query
+from finsql.db.schema import introspect
+
+
+@pytest.mark.parametrize(
+    ("question", "asks"),
+    [
+        ("How many fund managers hold the CFA?", True),
+        ("how  many bonds were issued in 2023", True),
+        ("What is the number of funds per type?", True),
+        ("Count the bonds in each credit rating.", True),
+        ("Which funds are open?", False),
+        ("What is the total issue size of all bonds?", False),
+        ("List how many funds each company runs", False),
+    ],
+)
+def test_count_questions(question, asks):
+    assert asks_for_count(question) is asks
+
+
+def test_a_list_is_counted_and_an_aggregate_is_not(demo_db):
+    con = connect(demo_db)
+    schema = introspect(con)
+    listed = "SELECT manager_name FROM fund_manager WHERE certified_cfa"
+    wrapped = counted(listed)
+    rows = run_query(con, check_sql(wrapped, schema).sql).rows
+    assert rows == con.execute("SELECT count(*) FROM fund_manager WHERE certified_cfa").fetchall()
+    for kept in (
+        "SELECT count(*) FROM fund",
+        "SELECT fund_type, count(*) FROM fund GROUP BY fund_type",
+        "SELECT fund_type FROM fund GROUP BY fund_type",
+        "SELECT fund_type FROM fund UNION SELECT bond_type FROM bond",
+    ):
+        assert counted(kept) is None, kept
+    assert counted("SELECT fund_name FROM fund WHERE management_fee > (SELECT avg(management_fee) FROM fund)")
+
+
+def test_one_row_of_numbers_is_already_the_answer():
+    assert already_a_number([(42,)]) and already_a_number([(1.5, 2)])
+    assert not already_a_number([("Harbor",)]) and not already_a_number([(1,), (2,)])
+    assert not already_a_number([(True,)]) and not already_a_number([])

@@ -1,11 +1,12 @@
-"""Name repairs: a one-table query whose columns all belong to another table moved to that table, and
-unknown tables, columns and aliases mapped to the closest names of the schema."""
+"""Name repairs: a one-table query whose columns all belong to another table moved to that table, a column
+of a table the query never joined joined along a foreign key, and unknown tables, columns and aliases
+mapped to the closest names of the schema."""
 
 from __future__ import annotations
 
 import difflib
 
-from finsql.db.schema import Schema
+from finsql.db.schema import Schema, Table
 from finsql.hookspecs import hookimpl
 
 CUTOFF = 0.6
@@ -22,7 +23,7 @@ def _closest(name: str, choices: list[str]) -> str | None:
 def repair_names(sql: str, schema: Schema) -> str:
     """Move a one-table query to the table that owns its columns (``repair_owning_table``), then replace
     unknown table names, unknown columns and unknown table qualifiers by the closest known ones."""
-    sql = repair_owning_table(sql, schema)
+    sql = repair_missing_join(repair_owning_table(sql, schema), schema)
     import sqlglot
     from sqlglot import exp
 
@@ -103,6 +104,68 @@ def repair_owning_table(sql: str, schema: Schema) -> str:
         if column.table.lower() == table.name.lower() != (table.alias or "").lower():
             column.set("table", exp.to_identifier(owners[0].name))
     return tree.sql(dialect="duckdb")
+
+
+def _link(owner: Table, joined: dict[str, Table]) -> list[tuple[str, str]]:
+    """``ON`` conditions joining ``owner`` to one of the ``joined`` tables (alias -> table) along a
+    single-column foreign key, either way: ``(owner column, alias.column)``."""
+    links = []
+    for alias, table in joined.items():
+        for fk in owner.foreign_keys:
+            if fk.ref_table.lower() == table.name.lower() and len(fk.columns) == 1:
+                links.append((fk.columns[0], f"{alias}.{fk.ref_columns[0]}"))
+        for fk in table.foreign_keys:
+            if fk.ref_table.lower() == owner.name.lower() and len(fk.columns) == 1:
+                links.append((fk.ref_columns[0], f"{alias}.{fk.columns[0]}"))
+    return links
+
+
+def repair_missing_join(sql: str, schema: Schema) -> str:
+    """A column that no table of the query has (or a qualifier the query never declared), owned by exactly
+    one other table that one foreign key links to a table of the query, is read through a join of that
+    table. A small model names the column the question asks for and forgets the join that brings it."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except (sqlglot.errors.SqlglotError, RecursionError):
+        return sql
+    if not isinstance(tree, exp.Select) or tree.find(exp.Subquery, exp.Union, exp.CTE):
+        return sql
+    joined: dict[str, Table] = {}
+    for table in tree.find_all(exp.Table):
+        known = schema.table(table.name)
+        if known is None:
+            return sql
+        joined[(table.alias or table.name).lower()] = known
+    aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
+    added: dict[str, str] = {}  # table name (lower) -> its alias in the repaired query
+    changed = False
+    for column in list(tree.find_all(exp.Column)):
+        name, qualifier = column.name.lower(), column.table.lower()
+        if not name or (not qualifier and name in aliases) or qualifier in added.values():
+            continue
+        if qualifier in joined and joined[qualifier].column(name):
+            continue
+        if not qualifier and any(t.column(name) for t in joined.values()):
+            continue
+        if qualifier and qualifier in joined:
+            return sql  # a column its own table lacks: the closest-name repair's case
+        present = {t.name.lower() for t in joined.values()}
+        owners = [t for t in schema.tables if t.column(name) and t.name.lower() not in present]
+        found = [(owner, link) for owner in owners for link in _link(owner, joined)]
+        if len(found) != 1:
+            return sql
+        owner, (own_column, other) = found[0]
+        alias = added.get(owner.name.lower()) or qualifier or owner.name
+        if owner.name.lower() not in added:
+            added[owner.name.lower()] = alias
+            on = f"{alias}.{own_column} = {other}"
+            tree = tree.join(f"{owner.name} AS {alias}", on=on, dialect="duckdb", copy=False)
+        column.set("table", exp.to_identifier(alias))
+        changed = True
+    return tree.sql(dialect="duckdb") if changed else sql
 
 
 @hookimpl

@@ -182,3 +182,27 @@ def test_an_aggregate_with_plain_columns_is_grouped_by_them(demo_db, schema, bro
         "SELECT fund_name FROM fund",
     ):
         assert add(kept, schema) == kept
+
+
+@pytest.mark.parametrize(
+    ("broken", "join"),
+    [
+        ("SELECT f.fund_name, unit_nav FROM fund f WHERE f.fund_type = 'bond'", "JOIN fund_nav"),
+        (
+            "SELECT s.stock_name, p.close_price FROM stock_daily_price p",
+            "JOIN stock AS s ON s.ticker = p.ticker",
+        ),
+    ],
+)
+def test_a_column_of_a_table_never_joined_is_joined_along_its_foreign_key(demo_db, schema, broken, join):
+    from finsql_plugins.repair_names import repair_missing_join
+
+    with pytest.raises(SQLRefused):
+        check_sql(broken, schema)
+    fixed = repair_missing_join(broken, schema)
+    assert join in fixed
+    check_sql(fixed, schema)
+    assert connect(demo_db).execute(fixed).fetchall()
+    # A column several unjoined tables could bring (fund_code), or one its own table lacks, is left alone.
+    for kept in ("SELECT b.bond_name, fund_code FROM bond b", "SELECT f.unit_nav FROM fund f"):
+        assert repair_missing_join(kept, schema) == kept

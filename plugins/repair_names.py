@@ -121,9 +121,11 @@ def _link(owner: Table, joined: dict[str, Table]) -> list[tuple[str, str]]:
 
 
 def repair_missing_join(sql: str, schema: Schema) -> str:
-    """A column that no table of the query has (or a qualifier the query never declared), owned by exactly
-    one other table that one foreign key links to a table of the query, is read through a join of that
-    table. A small model names the column the question asks for and forgets the join that brings it."""
+    """A column of the select list that no table of the query has (or whose qualifier the query never
+    declared), owned by exactly one other table that one foreign key links to a table of the query, is read
+    through a join of that table. A small model names the column the question asks for and forgets the
+    join that brings it; an unknown name in a later clause is that clause breaking down, left to
+    ``trim-clauses``."""
     import sqlglot
     from sqlglot import exp
 
@@ -152,6 +154,8 @@ def repair_missing_join(sql: str, schema: Schema) -> str:
             continue
         if qualifier and qualifier in joined:
             return sql  # a column its own table lacks: the closest-name repair's case
+        if column.find_ancestor(exp.Where, exp.Group, exp.Having, exp.Order, exp.Join):
+            return sql  # a clause that broke down (trim-clauses cuts it), not a column the answer shows
         present = {t.name.lower() for t in joined.values()}
         owners = [t for t in schema.tables if t.column(name) and t.name.lower() not in present]
         found = [(owner, link) for owner in owners for link in _link(owner, joined)]

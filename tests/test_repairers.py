@@ -204,5 +204,9 @@ def test_a_column_of_a_table_never_joined_is_joined_along_its_foreign_key(demo_d
     check_sql(fixed, schema)
     assert connect(demo_db).execute(fixed).fetchall()
     # A column several unjoined tables could bring (fund_code), or one its own table lacks, is left alone.
-    for kept in ("SELECT b.bond_name, fund_code FROM bond b", "SELECT f.unit_nav FROM fund f"):
+    for kept in (
+        "SELECT b.bond_name, fund_code FROM bond b",
+        "SELECT f.unit_nav FROM fund f",
+        'SELECT count(*) FROM fund WHERE gender = "year"',  # a filter that broke down: trimmed instead
+    ):
         assert repair_missing_join(kept, schema) == kept

@@ -10,6 +10,7 @@ Usage:
 An arm is ``LABEL=base`` (the base model: the default pool, and the database's synthesized
 pool when fewer than 200 pairs were written), ``LABEL=ungrounded`` (``base`` with string literals free of
 the question: ``Session(ground=False)``),
+``LABEL=listed`` (``base`` without count answers: ``Session(count_shape=False)``),
 ``LABEL=nosynth`` (the default pool alone), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the base model
 drawing its examples from the pairs in FILE alone, e.g. written by ``finsql synth``).
 Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
@@ -42,7 +43,7 @@ def main() -> None:
         "--arm",
         action="append",
         required=True,
-        help="LABEL=base, LABEL=ungrounded, LABEL=nosynth, LABEL=expert:NAME or LABEL=pool:FILE",
+        help="LABEL=base, ungrounded, listed, nosynth, expert:NAME or pool:FILE (see the docstring)",
     )
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
@@ -61,8 +62,9 @@ def main() -> None:
         name, _, spec = arm.partition("=")
         expert = spec.partition(":")[2] if spec.startswith("expert:") else False
         pool = Path(spec.partition(":")[2]) if spec.startswith("pool:") else None
-        synth = POOL_PAIRS if spec in ("base", "ungrounded") else 0
+        synth = POOL_PAIRS if spec in ("base", "ungrounded", "listed") else 0
         ground = spec != "ungrounded"
+        count_shape = spec != "listed"
         results["arms"][name] = {}
         for set_name in args.set or sorted(SETS):
             pairs = read_pairs(SETS[set_name])[: args.limit]
@@ -70,13 +72,14 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                lambda path, expert=expert, pool=pool, synth=synth, ground=ground: Session(
+                lambda path, expert=expert, pool=pool, synth=synth, ground=ground, shape=count_shape: Session(
                     path,
                     expert=expert,
                     examples_path=pool,
                     precision=args.precision,
                     synth_pool=synth,
                     ground=ground,
+                    count_shape=shape,
                 ),
                 samples=args.samples,
             )

@@ -21,8 +21,9 @@ def _closest(name: str, choices: list[str]) -> str | None:
 
 
 def repair_names(sql: str, schema: Schema) -> str:
-    """Move a one-table query to the table that owns its columns (``repair_owning_table``), then replace
-    unknown table names, unknown columns and unknown table qualifiers by the closest known ones."""
+    """Move a one-table query to the table that owns its columns (``repair_owning_table``), join the table
+    a select-list column needs (``repair_missing_join``), then replace unknown table names, unknown columns
+    and unknown table qualifiers by the closest known ones."""
     sql = repair_missing_join(repair_owning_table(sql, schema), schema)
     import sqlglot
     from sqlglot import exp

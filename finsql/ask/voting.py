@@ -79,13 +79,13 @@ def run_candidate(
         result = run_query(con, checked.sql, timeout_s=timeout_s, max_rows=max_rows)
     except FinsqlError as exc:
         sql, more = _repaired(checked.sql, schema, repairers) if BINDER_ERROR in str(exc) else ("", [])
+        if not more:
+            return Attempt(candidate, "error", str(exc), repaired_by=used)
         try:
-            rechecked = check_sql(sql, schema) if more else None
-            if rechecked is None:
-                raise exc
+            rechecked = check_sql(sql, schema)
             result = run_query(con, rechecked.sql, timeout_s=timeout_s, max_rows=max_rows)
-        except FinsqlError as again:
-            return Attempt(candidate, "error", str(again), repaired_by=used)
+        except FinsqlError:  # the repair did not help: the first error says what was wrong
+            return Attempt(candidate, "error", str(exc), repaired_by=used)
         candidate.sql, checked, used = rechecked.sql, rechecked, [*used, *more]
     return Attempt(candidate, "ok", result=result, ordered=checked.ordered, repaired_by=used)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from finsql.ask.shape import already_a_number, asks_for_count, counted
+from finsql.ask.shape import already_a_number, asks_for_count, count_answer, counted
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
@@ -45,3 +45,11 @@ def test_one_row_of_numbers_is_already_the_answer():
     assert already_a_number([(42,)]) and already_a_number([(1.5, 2)])
     assert not already_a_number([("Harbor",)]) and not already_a_number([(1,), (2,)])
     assert not already_a_number([(True,)]) and not already_a_number([])
+
+
+def test_count_answer_only_for_a_list_answering_how_many():
+    listed = "SELECT manager_name FROM fund_manager WHERE certified_cfa"
+    assert count_answer("How many managers hold the CFA?", listed, [("A",), ("B",)]) == counted(listed)
+    assert count_answer("Which managers hold the CFA?", listed, [("A",), ("B",)]) is None
+    amount = "SELECT employees FROM stock WHERE stock_name = 'Northwind Bank'"
+    assert count_answer("How many employees does Northwind Bank have?", amount, [(5200,)]) is None

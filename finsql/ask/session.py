@@ -22,7 +22,7 @@ from finsql.ask.prompting import (
     Retriever,
 )
 from finsql.ask.routing import Route, expert_examples, route_expert
-from finsql.ask.shape import already_a_number, asks_for_count, counted
+from finsql.ask.shape import count_answer
 from finsql.ask.sqlcheck import sources_named
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
@@ -355,12 +355,10 @@ class Session:
             )
             raise NoValidSQL(message, candidates[0].sql, decision.attempts, seconds)
         best, listed = decision.best, None
-        if self.count_shape and asks_for_count(question) and not already_a_number(best.result.rows):
-            wrapped = counted(best.candidate.sql)
-            recount = (
-                self._decide([Candidate(wrapped, wrapped, best.candidate.logprob, True)]) if wrapped else None
-            )
-            if recount is not None and recount.best is not None:
+        wrapped = count_answer(question, best.candidate.sql, best.result.rows) if self.count_shape else None
+        if wrapped is not None:
+            recount = self._decide([Candidate(wrapped, wrapped, best.candidate.logprob, True)])
+            if recount.best is not None:
                 listed, best = best.candidate.sql, recount.best
                 decision = Decision(best, decision.attempts, decision.confidence)
         return Answer(

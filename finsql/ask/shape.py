@@ -20,6 +20,14 @@ COUNT_QUESTION = re.compile(
 """Questions that ask for a count: how many, (what is) the number of, count."""
 
 
+def count_answer(question: str, sql: str, rows: list[tuple]) -> str | None:
+    """The SQL that answers ``question`` with the number of rows of ``sql`` (whose result is ``rows``), or
+    None when the question does not ask how many or the answer already is a number."""
+    if not asks_for_count(question) or already_a_number(rows):
+        return None
+    return counted(sql)
+
+
 def asks_for_count(question: str) -> bool:
     """Whether ``question`` asks how many."""
     return COUNT_QUESTION.match(question) is not None

@@ -3,7 +3,7 @@
 A small model often answers "How many fund managers hold the CFA?" by listing the managers (it copies the
 nearest example, a "Which ..." question). When a count question's winning SQL neither aggregates nor
 groups, and its result is not already one row of numbers, the answer is the number of rows it returns:
-``SELECT count(*) FROM (<sql>)``. The listed rows are what the model meant to count; the question says what
+``SELECT count(*) AS count FROM (<sql>)``. The listed rows are what the model meant to count; the question says what
 to return.
 """
 
@@ -54,4 +54,4 @@ def counted(sql: str) -> str | None:
         for f in e.find_all(exp.AggFunc)
     ):
         return None
-    return f"SELECT count(*) FROM ({sql}) AS answer"
+    return f"SELECT count(*) AS count FROM ({sql}) AS answer"

@@ -3,8 +3,8 @@
 A small model often answers "How many fund managers hold the CFA?" by listing the managers (it copies the
 nearest example, a "Which ..." question). When a count question's winning SQL neither aggregates nor
 groups, and its result is not already one row of numbers, the answer is the number of rows it returns:
-``SELECT count(*) AS count FROM (<sql>)``. The listed rows are what the model meant to count; the question says what
-to return.
+``SELECT count(*) AS count FROM (<sql>)``. The listed rows are what the model meant to count; the
+question says what to return.
 """
 
 from __future__ import annotations

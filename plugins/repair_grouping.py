@@ -7,6 +7,7 @@ Grouping by the plain columns of the select list is the reading the columns ask 
 
 from __future__ import annotations
 
+from finsql.ask.sqlcheck import aggregates, parse_query
 from finsql.db.schema import Schema
 from finsql.hookspecs import hookimpl
 
@@ -14,19 +15,11 @@ from finsql.hookspecs import hookimpl
 def add_group_by(sql: str, schema: Schema) -> str:
     """``sql`` grouped by the plain expressions of its select list when it aggregates, names such
     expressions and has no GROUP BY; otherwise unchanged."""
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):
-        return sql
+    tree = parse_query(sql)
     if not isinstance(tree, exp.Select) or tree.args.get("group"):
         return sql
-
-    def aggregates(node: exp.Expression) -> bool:
-        return any(not f.find_ancestor(exp.Window, exp.Subquery) for f in node.find_all(exp.AggFunc))
-
     items = [e.this if isinstance(e, exp.Alias) else e for e in tree.expressions]
     plain = [e for e in items if not aggregates(e) and e.find(exp.Column) and not e.find(exp.Subquery)]
     if not plain or not any(aggregates(e) for e in items):

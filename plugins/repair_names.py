@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 
+from finsql.ask.sqlcheck import parse_query
 from finsql.db.schema import Schema, Table
 from finsql.hookspecs import hookimpl
 
@@ -25,12 +26,10 @@ def repair_names(sql: str, schema: Schema) -> str:
     a select-list column needs (``repair_missing_join``), then replace unknown table names, unknown columns
     and unknown table qualifiers by the closest known ones."""
     sql = repair_missing_join(repair_owning_table(sql, schema), schema)
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):  # nested too deep: the checker refuses it
+    tree = parse_query(sql)
+    if tree is None:  # unparsable or nested too deep: the checker refuses it
         return sql
     changed = False
     ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
@@ -74,12 +73,10 @@ def repair_owning_table(sql: str, schema: Schema) -> str:
     """A query of one table naming columns that table lacks, all of which one other table has, reads that
     table instead. A small model writes the columns the question asks for before the ``FROM`` (where no
     grammar can yet tell which table is meant) and then often names a neighbouring table."""
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):
+    tree = parse_query(sql)
+    if tree is None:
         return sql
     tables = list(tree.find_all(exp.Table))
     if not isinstance(tree, exp.Select) or len(tables) != 1 or tree.find(exp.Subquery, exp.Join):
@@ -127,12 +124,10 @@ def repair_missing_join(sql: str, schema: Schema) -> str:
     through a join of that table. A small model names the column the question asks for and forgets the
     join that brings it; an unknown name in a later clause is that clause breaking down, left to
     ``trim-clauses``."""
-    import sqlglot
     from sqlglot import exp
 
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):
+    tree = parse_query(sql)
+    if tree is None:
         return sql
     if not isinstance(tree, exp.Select) or tree.find(exp.Subquery, exp.Union, exp.CTE):
         return sql

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-import sqlglot
 from sqlglot import exp
+
+from finsql.ask.sqlcheck import aggregates, parse_query
 
 COUNT_QUESTION = re.compile(
     r"^\s*(how\s+many|(what\s+is|what's|give\s+me|tell\s+me|show)?\s*the\s+number\s+of|count)\b", re.I
@@ -42,16 +43,9 @@ def already_a_number(rows: list[tuple]) -> bool:
 def counted(sql: str) -> str | None:
     """``sql`` wrapped to count its rows, or None when it already aggregates, groups or is not a plain
     SELECT (its numbers are then the answer's own)."""
-    try:
-        tree = sqlglot.parse_one(sql, read="duckdb")
-    except (sqlglot.errors.SqlglotError, RecursionError):
-        return None
+    tree = parse_query(sql)
     if not isinstance(tree, exp.Select) or tree.args.get("group") or tree.args.get("having"):
         return None
-    if any(
-        not f.find_ancestor(exp.Subquery, exp.Window)
-        for e in tree.expressions
-        for f in e.find_all(exp.AggFunc)
-    ):
+    if any(aggregates(e) for e in tree.expressions):
         return None
     return f"SELECT count(*) AS count FROM ({sql}) AS answer"

@@ -229,6 +229,21 @@ def _has_order(root: exp.Expression) -> bool:
     return isinstance(root, (exp.Select, exp.SetOperation)) and bool(root.args.get("order"))
 
 
+def parse_query(sql: str) -> exp.Expression | None:
+    """The one DuckDB statement ``sql`` as a tree, or None when sqlglot cannot parse it (or it nests too
+    deeply): for repairs and rewrites, which leave such text as it is."""
+    try:
+        return sqlglot.parse_one(sql, read="duckdb")
+    except (SqlglotError, RecursionError):
+        return None
+
+
+def aggregates(node: exp.Expression) -> bool:
+    """Whether ``node`` aggregates at its own level: an aggregate function in it that is neither a window
+    function nor inside a subquery."""
+    return any(not f.find_ancestor(exp.Window, exp.Subquery) for f in node.find_all(exp.AggFunc))
+
+
 def is_ordered(sql: str) -> bool:
     """Whether the outermost query has ORDER BY; False for anything unparsable."""
     try:

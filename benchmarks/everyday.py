@@ -11,6 +11,7 @@ An arm is ``LABEL=base`` (the base model: the default pool, and the database's s
 pool when fewer than 200 pairs were written), ``LABEL=ungrounded`` (``base`` with string literals free of
 the question: ``Session(ground=False)``),
 ``LABEL=listed`` (``base`` without count answers: ``Session(count_shape=False)``),
+``LABEL=model:NAME`` (``base`` with another built-in or local model, e.g. ``model:gemma-3-270m``),
 ``LABEL=nosynth`` (the default pool alone), ``LABEL=expert:NAME``, or ``LABEL=pool:FILE`` (the base model
 drawing its examples from the pairs in FILE alone, e.g. written by ``finsql synth``).
 Run it with a cache of its own (``FINSQL_CACHE_DIR``) so no taught pair is in the pool.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from finsql.ask.evaluation import evaluate_targets, resolve_targets
@@ -36,6 +38,26 @@ RESULTS = ROOT / "benchmarks" / "results"
 SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "eval.jsonl"}
 
 
+def session_factory(spec: str, precision: str) -> Callable[[Path], Session]:
+    """The sessions an arm's spec asks for (see the docstring), one per database path."""
+    kind, _, value = spec.partition(":")
+    model = value if kind == "model" else None
+
+    def make(path: Path) -> Session:
+        return Session(
+            path,
+            model_name=model,
+            expert=value if kind == "expert" else False,
+            examples_path=Path(value) if kind == "pool" else None,
+            precision=precision,
+            synth_pool=POOL_PAIRS if spec in ("base", "ungrounded", "listed") or model else 0,
+            ground=spec != "ungrounded",
+            count_shape=spec != "listed",
+        )
+
+    return make
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True)
@@ -43,7 +65,7 @@ def main() -> None:
         "--arm",
         action="append",
         required=True,
-        help="LABEL=base, ungrounded, listed, nosynth, expert:NAME or pool:FILE (see the docstring)",
+        help="LABEL=base, ungrounded, listed, model:NAME, nosynth, expert:NAME or pool:FILE (docstring)",
     )
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
@@ -60,11 +82,6 @@ def main() -> None:
     }
     for arm in args.arm:
         name, _, spec = arm.partition("=")
-        expert = spec.partition(":")[2] if spec.startswith("expert:") else False
-        pool = Path(spec.partition(":")[2]) if spec.startswith("pool:") else None
-        synth = POOL_PAIRS if spec in ("base", "ungrounded", "listed") else 0
-        ground = spec != "ungrounded"
-        count_shape = spec != "listed"
         results["arms"][name] = {}
         for set_name in args.set or sorted(SETS):
             pairs = read_pairs(SETS[set_name])[: args.limit]
@@ -72,15 +89,7 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                lambda path, expert=expert, pool=pool, synth=synth, ground=ground, shape=count_shape: Session(
-                    path,
-                    expert=expert,
-                    examples_path=pool,
-                    precision=args.precision,
-                    synth_pool=synth,
-                    ground=ground,
-                    count_shape=shape,
-                ),
+                session_factory(spec, args.precision),
                 samples=args.samples,
             )
             summary = report.summary()

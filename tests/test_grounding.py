@@ -66,6 +66,28 @@ def test_names_words_codes_and_row_mates(demo) -> None:
     assert "AA+" in mentioned(grounder, "What's the average coupon on AA+-rated bonds?")["bond.credit_rating"]
 
 
+def test_paraphrased_category_values() -> None:
+    from finsql.ask.linking import embed
+
+    values = {
+        ("manager", "nationality"): ["Hungary", "China", "Burma"],
+        ("manager", "status"): ["open", "closed"],
+        ("manager", "gender"): ["Male", "Female"],
+    }
+    grounder = ValueGrounder(values, embed=embed)
+    found = grounder.mentioned("Which Hungarian managers are shut?")
+    assert found[("manager", "nationality")] == ["Hungary"]
+    assert found[("manager", "status")] == []  # 'shut' is 'closed', but not as close as a paraphrase must be
+    assert found[("manager", "gender")] == []
+    found = grounder.mentioned("Which Burmese managers are female?")
+    assert found[("manager", "nationality")] == ["Burma"] and found[("manager", "gender")] == ["Female"]
+    # a column with a value named in so many words gets no paraphrase beside it
+    assert grounder.mentioned("Which managers from China are Hungarian?")[("manager", "nationality")] == [
+        "China"
+    ]
+    assert ValueGrounder(values).mentioned("Which Hungarian managers?")[("manager", "nationality")] == []
+
+
 def test_numbers_a_question_mentions() -> None:
     assert mentioned_numbers("How many funds are there?") == ["0", "1"]
     after = mentioned_numbers("How many funds were launched after 2015?")
@@ -75,6 +97,7 @@ def test_numbers_a_question_mentions() -> None:
     assert {"10000", "10000000000"} <= set(mentioned_numbers("Funds larger than 10,000 million CNY"))
     assert {"3", "12", "10"} <= set(mentioned_numbers("the three largest in December, top ten"))
     assert "5" in mentioned_numbers("Which stocks paid a dividend in every year from 2019 to 2023?")
+    assert {"1000000", "1", "100"} <= set(mentioned_numbers("Funds holding more than one million shares"))
 
 
 def test_grounded_numbers_close_comparisons_and_limit(demo, tok) -> None:
@@ -84,10 +107,14 @@ def test_grounded_numbers_close_comparisons_and_limit(demo, tok) -> None:
     assert accepts(grammar, "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 5", tok)
     assert accepts(grammar, "SELECT fund_name FROM fund WHERE management_fee * 100 > 1", tok)  # arithmetic
     assert accepts(grammar, "SELECT fund_name FROM fund WHERE manager_id IS NULL", tok)
+    assert accepts(grammar, "SELECT fund_name FROM fund WHERE management_fee > 5.", tok)  # BULL writes 5.
+    assert accepts(grammar, "SELECT fund_name FROM fund WHERE management_fee > 5.00", tok)
     for sql in (
         "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 3",
         "SELECT fund_name FROM fund WHERE manager_id = 1000",
         "SELECT fund_name FROM fund WHERE management_fee BETWEEN 2 AND 3",
+        "SELECT fund_name FROM fund WHERE management_fee > 5.5",
+        "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 5.",
         "SELECT fund_name FROM fund WHERE management_fee > -7",
         "SELECT fund_name FROM fund WHERE management_fee > 1000 * 2",  # a side starting with a number
         "SELECT fund_name FROM fund WHERE manager_id = NULL",  # never true: IS NULL is

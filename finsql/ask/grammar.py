@@ -85,7 +85,7 @@ having$: K_HAVING expr$
 qualify$: K_QUALIFY expr$
 order$: K_ORDER_BY oitem$ (COMMA oitem$)*
 oitem$: (expr$ | OUT_REF) (K_ASC | K_DESC)? K_NULLS_POS?
-limit$: K_LIMIT CNUM (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT CNUM)?
+limit$: K_LIMIT CINT (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT CINT)?
 expr$: and$ (K_OR and$)*
 and$: not$ (K_AND not$)*
 not$: K_NOT not$ | pred$
@@ -297,6 +297,18 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def _number_lexemes(numbers: Sequence[str] | None) -> list[str]:
+    """``CNUM`` (a number compared with something) and ``CINT`` (a LIMIT): with ``numbers``, only those;
+    a whole number may be written with a point (``> 50.``, ``= 100.0``, as BULL's gold SQL does)."""
+    if numbers is None:
+        return ["CNUM: NUMBER", f"CINT: WS0 /[0-9]{{1,{NUMBER_DIGITS}}}/"]
+    whole = [n for n in numbers if n.isdigit()]
+    return [
+        "CNUM: WS0 (" + " | ".join(f"/{n}(\\.0*)?/" if n.isdigit() else _lit(n) for n in numbers) + ")",
+        "CINT: WS0 (" + " | ".join(_lit(n) for n in whole or ["1"]) + ")",
+    ]
+
+
 def _date_lexemes(years: Sequence[str], months: Sequence[int]) -> list[str]:
     """``CDATE`` (a date literal) and ``CSTR`` (a string literal compared with something): with ``years``,
     a date-like string must be a date of those years (and ``months``); other strings stay free."""
@@ -349,7 +361,7 @@ def _build(
         if aliases
         else f"QB_C: {'IDENT' if open_names else 'SHORT'} & ~KW & ~ALLTABLES",
         "QB_W: IDENT & ~KW & ~ALLTABLES",
-        "CNUM: NUMBER" if numbers is None else f"CNUM: WS0 ({' | '.join(_lit(n) for n in numbers)})",
+        *_number_lexemes(numbers),
         *_date_lexemes(years, months),
     ]
     own = {

@@ -16,16 +16,24 @@ A value is mentioned when
 - it is a one-letter code and a question word of ``CODE_WORD_CHARS`` letters or more that names nothing in
   the schema starts with it (``'F'`` for "female"; "funds" names a table);
 - it stands in the same row as a mentioned value that names at most ``NAMED_ROWS`` rows of a table of at most
-  ``ROW_LIMIT`` rows (the code ``'GBP'`` of "British Pound", the ticker of a named company).
+  ``ROW_LIMIT`` rows (the code ``'GBP'`` of "British Pound", the ticker of a named company);
+- it is a category (its column has at most ``CATEGORY_VALUES`` values, none mentioned as above) and a phrase
+  of the question of one to three words means it: the value is that phrase's nearest in the column, by
+  sentence embedding, at cosine ``SIMILAR_VALUE`` or more (``'Hungary'`` for "Hungarian", ``'Equity Fund'``
+  for "stock funds", ``'Yearly'`` for "annual": BULL's gold SQL writes such values). Embeddings also put
+  places of one kind close ("Shanghai" ~ 'Beijing' 0.85): a place the column lacks may admit another, which
+  the model may then write; without it the column admits no string at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 
 from finsql.ask.linking import STOP_WORDS
 from finsql.db.schema import Schema
@@ -38,6 +46,13 @@ ROW_LIMIT = 5000
 NAMED_ROWS = 2
 """A value in at most this many rows names them (a name or a code); one in more is a category, whose
 row-mates the question did not name."""
+CATEGORY_VALUES = 30
+"""A column with at most this many values is a category, whose values a question may paraphrase."""
+SIMILAR_VALUE = 0.78
+"""Cosine at which a phrase means a category value: 'Hungarian' ~ 'Hungary' 0.80, 'annual' ~ 'Yearly' 0.82,
+'stock funds' ~ 'Equity Fund' 0.79; below, neighbours: 'Shanghai' ~ 'China' 0.77, ~ 'Shenzhen' 0.75, 'male' ~
+'Female' 0.73, 'closed' ~ 'open' 0.70 (all-MiniLM-L6-v2)."""
+PHRASE_WORDS = 3
 _WORD = re.compile(r"[0-9a-z]+")
 
 Key = tuple[str, str]
@@ -75,9 +90,11 @@ class ValueGrounder:
         values: dict[Key, list[str]],
         rows: dict[str, list[dict[str, str]]] | None = None,
         schema_words: set[str] | None = None,
+        embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         """``values``: (table, column) -> its values; ``rows``: per table, its rows' values of those
-        columns (for row-mates); ``schema_words``: stemmed words of table and column names."""
+        columns (for row-mates); ``schema_words``: stemmed words of table and column names; ``embed``:
+        unit-norm sentence embeddings, to meet paraphrased category values (None: words only)."""
         self._schema_words = schema_words or set()
         self._columns: dict[Key, list[_Value]] = {}
         for key, texts in values.items():
@@ -94,12 +111,27 @@ class ValueGrounder:
                 for t, ws in zip(texts, words, strict=True)
             ]
         self._rows = rows or {}
+        self._embed = embed
+        categories = [key for key, texts in values.items() if len(texts) <= CATEGORY_VALUES]
+        texts = [v.text for key in categories for v in self._columns[key]]
+        vectors = embed(texts) if embed is not None and texts else np.zeros((0, 0))
+        self._categories: dict[Key, np.ndarray] = {}
+        start = 0
+        for key in categories:
+            end = start + len(self._columns[key])
+            self._categories[key] = vectors[start:end]
+            start = end
 
     @classmethod
     def index(
-        cls, con: duckdb.DuckDBPyConnection, schema: Schema, values: dict[Key, list[str]]
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        schema: Schema,
+        values: dict[Key, list[str]],
+        embed: Callable[[list[str]], np.ndarray] | None = None,
     ) -> ValueGrounder:
-        """Index ``values`` with the rows of the small tables they come from, read from ``con``."""
+        """Index ``values`` with the rows of the small tables they come from, read from ``con`` (``embed``:
+        see ``__init__``)."""
         rows: dict[str, list[dict[str, str]]] = {}
         for table in schema.tables:
             columns = [c.name for c in table.columns if (table.name, c.name) in values]
@@ -114,7 +146,7 @@ class ValueGrounder:
                 for row in con.execute(f'SELECT {listed} FROM "{table.name}"').fetchall()
             ]
         names = {t.name for t in schema.tables} | {c.name for t in schema.tables for c in t.columns}
-        return cls(values, rows, {w for name in names for w in tokens(name)})
+        return cls(values, rows, {w for name in names for w in tokens(name)}, embed)
 
     def mentioned(self, question: str) -> dict[Key, list[str]]:
         """Every indexed column, each with the values ``question`` mentions (possibly none)."""
@@ -135,7 +167,33 @@ class ValueGrounder:
                     mates += [((table, other), mate) for row in rows for other, mate in row.items()]
         for key, text in mates:
             found[key].add(text)
+        for key, text in self._paraphrased(question, [k for k in self._categories if not found[k]]):
+            found[key].add(text)
         return {key: sorted(texts) for key, texts in found.items()}
+
+    def _paraphrased(self, question: str, keys: list[Key]) -> list[tuple[Key, str]]:
+        """The category values among the columns ``keys`` that a phrase of ``question`` means (see the
+        module docstring)."""
+        if self._embed is None or not keys:
+            return []
+        spoken = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS]
+        phrases = sorted(
+            {
+                " ".join(spoken[i : i + n])
+                for n in range(1, PHRASE_WORDS + 1)
+                for i in range(len(spoken) - n + 1)
+            }
+        )
+        if not phrases:
+            return []
+        asked = self._embed(phrases)
+        meant = []
+        for key in keys:
+            similar = asked @ self._categories[key].T  # phrases x values
+            for row, column in enumerate(similar.argmax(axis=1)):
+                if similar[row, column] >= SIMILAR_VALUE:
+                    meant.append((key, self._columns[key][column].text))
+        return meant
 
 
 def _mentions(folded: str, asked: set[str], initials: set[str], value: _Value) -> bool:
@@ -175,8 +233,9 @@ def mentioned_numbers(question: str) -> list[str]:
     """The numbers a comparison or LIMIT in the answer to ``question`` may use: those it writes in digits or
     words, one more and one less (``> 2015`` or ``>= 2016`` for "after 2015"), a percentage also as a
     fraction, a scaled amount also at each unit a column may keep it in ("10 billion": 10, 10000,
-    10000000000), months and ordinals as their numbers, how many whole numbers two of its numbers span
-    ("from 2019 to 2023": 5), and ``ALWAYS_NUMBERS``."""
+    10000000000), months and ordinals as their numbers, a number word before a scale word at each unit too
+    ("one million": 1000000), how many whole numbers two of its numbers span ("from 2019 to 2023": 5), and
+    ``ALWAYS_NUMBERS``."""
     text = question.lower()
     found = {float(n) for n in ALWAYS_NUMBERS}
     written: set[str] = set()  # as the question writes them too: "1.0%" may be compared as 1.0
@@ -191,7 +250,8 @@ def mentioned_numbers(question: str) -> list[str]:
             found |= {value * _SCALES[unit] / per for per in (1, 10**3, 10**4, 10**6, 10**8)}
         if value.is_integer():
             found |= {value - 1, value + 1}
-    for word in _WORD_TEXT.findall(text):
+    spoken = _WORD_TEXT.findall(text)
+    for word, after in zip(spoken, [*spoken[1:], ""], strict=True):
         if word in _UNITS:
             value = float(_UNITS.index(word))
         elif word in _TENS:
@@ -203,6 +263,8 @@ def mentioned_numbers(question: str) -> list[str]:
         else:
             continue
         found |= {value, value - 1, value + 1}
+        if after in _SCALES and len(after) > 1:  # "one million", "ten billion"
+            found |= {value * _SCALES[after] / per for per in (1, 10**3, 10**4, 10**6, 10**8)}
     spans = sorted(float(w) for w in written if "." not in w)
     found |= {b - a + 1 for i, a in enumerate(spans) for b in spans[i + 1 :] if b - a < SPAN_LIMIT}
     return sorted({_number_text(v) for v in found if v >= 0} | written, key=float)

@@ -11,7 +11,7 @@ from typing import Literal
 from finsql.ask.generation import Candidate, generate
 from finsql.ask.grammar import sql_grammar
 from finsql.ask.grounding import ValueGrounder, mentioned_dates, mentioned_numbers
-from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values
+from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values, embed
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
 from finsql.ask.prompting import (
     ANSWER_PREFIX,
@@ -262,7 +262,7 @@ class Session:
         if self._values is None:
             self._values = collect_values(self.con, self.schema, lengths=GRAMMAR_VALUE_CHARS)
             if self.ground:
-                self._grounder = ValueGrounder.index(self.con, self.schema, self._values)
+                self._grounder = ValueGrounder.index(self.con, self.schema, self._values, embed)
         values, numbers, (years, months) = self._values, None, ((), ())
         if self._grounder is not None:
             values, numbers = self._grounder.mentioned(prompt.question), mentioned_numbers(prompt.question)

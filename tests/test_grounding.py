@@ -73,6 +73,7 @@ def test_paraphrased_category_values() -> None:
         ("manager", "nationality"): ["Hungary", "China", "Burma"],
         ("manager", "status"): ["open", "closed"],
         ("manager", "gender"): ["Male", "Female"],
+        ("manager", "period"): ["Yearly", "Quarterly"],
     }
     grounder = ValueGrounder(values, embed=embed)
     found = grounder.mentioned("Which Hungarian managers are shut?")
@@ -85,7 +86,9 @@ def test_paraphrased_category_values() -> None:
     assert grounder.mentioned("Which managers from China are Hungarian?")[("manager", "nationality")] == [
         "China"
     ]
-    assert ValueGrounder(values).mentioned("Which Hungarian managers?")[("manager", "nationality")] == []
+    assert grounder.mentioned("Annual figures of managers")[("manager", "period")] == ["Yearly"]
+    assert ValueGrounder(values).mentioned("Annual figures of managers")[("manager", "period")] == []
+    assert ValueGrounder(values).mentioned("Which Chinese managers?")[("manager", "nationality")] == ["China"]
 
 
 def test_numbers_a_question_mentions() -> None:
@@ -98,6 +101,7 @@ def test_numbers_a_question_mentions() -> None:
     assert {"3", "12", "10"} <= set(mentioned_numbers("the three largest in December, top ten"))
     assert "5" in mentioned_numbers("Which stocks paid a dividend in every year from 2019 to 2023?")
     assert {"1000000", "1", "100"} <= set(mentioned_numbers("Funds holding more than one million shares"))
+    assert "10000000" in mentioned_numbers("Investors whose amounts reached tens of millions")
 
 
 def test_grounded_numbers_close_comparisons_and_limit(demo, tok) -> None:
@@ -109,9 +113,11 @@ def test_grounded_numbers_close_comparisons_and_limit(demo, tok) -> None:
     assert accepts(grammar, "SELECT fund_name FROM fund WHERE manager_id IS NULL", tok)
     assert accepts(grammar, "SELECT fund_name FROM fund WHERE management_fee > 5.", tok)  # BULL writes 5.
     assert accepts(grammar, "SELECT fund_name FROM fund WHERE management_fee > 5.00", tok)
+    assert accepts(grammar, "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 10", tok)
     for sql in (
         "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 3",
         "SELECT fund_name FROM fund WHERE manager_id = 1000",
+        "SELECT fund_name FROM fund WHERE manager_id = 10",  # ten is a length, not a value
         "SELECT fund_name FROM fund WHERE management_fee BETWEEN 2 AND 3",
         "SELECT fund_name FROM fund WHERE management_fee > 5.5",
         "SELECT fund_name FROM fund ORDER BY management_fee DESC LIMIT 5.",

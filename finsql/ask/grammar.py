@@ -297,15 +297,21 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+LIMIT_ALWAYS = ("10",)
+"""LIMITs any grounded question may have besides its own numbers: a ranking the question gives no length
+("Rank the funds by ...") is cut at ten by BULL's gold SQL."""
+
+
 def _number_lexemes(numbers: Sequence[str] | None) -> list[str]:
-    """``CNUM`` (a number compared with something) and ``CINT`` (a LIMIT): with ``numbers``, only those;
-    a whole number may be written with a point (``> 50.``, ``= 100.0``, as BULL's gold SQL does)."""
+    """``CNUM`` (a number compared with something) and ``CINT`` (a LIMIT): with ``numbers``, only those
+    (and ``LIMIT_ALWAYS``); a whole number may be written with a point (``> 50.``, ``= 100.0``, as BULL's
+    gold SQL does)."""
     if numbers is None:
         return ["CNUM: NUMBER", f"CINT: WS0 /[0-9]{{1,{NUMBER_DIGITS}}}/"]
-    whole = [n for n in numbers if n.isdigit()]
+    whole = sorted({n for n in numbers if n.isdigit()} | set(LIMIT_ALWAYS), key=int)
     return [
         "CNUM: WS0 (" + " | ".join(f"/{n}(\\.0*)?/" if n.isdigit() else _lit(n) for n in numbers) + ")",
-        "CINT: WS0 (" + " | ".join(_lit(n) for n in whole or ["1"]) + ")",
+        "CINT: WS0 (" + " | ".join(_lit(n) for n in whole) + ")",
     ]
 
 

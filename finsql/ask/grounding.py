@@ -17,7 +17,8 @@ A value is mentioned when
   the schema starts with it (``'F'`` for "female"; "funds" names a table);
 - it stands in the same row as a mentioned value that names at most ``NAMED_ROWS`` rows of a table of at most
   ``ROW_LIMIT`` rows (the code ``'GBP'`` of "British Pound", the ticker of a named company);
-- it is a category (its column has at most ``CATEGORY_VALUES`` values, none mentioned as above) and a phrase
+- it is a category (its column has at most ``CATEGORY_VALUES`` values, none mentioned as above) and a word
+  of the question is made from it with a suffix ('China' in "Chinese", 'Canada' in "Canadian"), or a phrase
   of the question of one to three words means it: the value is that phrase's nearest in the column, by
   sentence embedding, at cosine ``SIMILAR_VALUE`` or more (``'Hungary'`` for "Hungarian", ``'Equity Fund'``
   for "stock funds", ``'Yearly'`` for "annual": BULL's gold SQL writes such values). Embeddings also put
@@ -172,11 +173,12 @@ class ValueGrounder:
         return {key: sorted(texts) for key, texts in found.items()}
 
     def _paraphrased(self, question: str, keys: list[Key]) -> list[tuple[Key, str]]:
-        """The category values among the columns ``keys`` that a phrase of ``question`` means (see the
-        module docstring)."""
-        if self._embed is None or not keys:
-            return []
+        """The category values among the columns ``keys`` that a word or phrase of ``question`` means (see
+        the module docstring)."""
         spoken = [w for w in _WORD.findall(question.lower()) if w not in STOP_WORDS]
+        meant = [(key, v.text) for key in keys for v in self._columns[key] if _derived(v.folded, spoken)]
+        if self._embed is None or not keys:
+            return meant
         phrases = sorted(
             {
                 " ".join(spoken[i : i + n])
@@ -185,15 +187,24 @@ class ValueGrounder:
             }
         )
         if not phrases:
-            return []
+            return meant
         asked = self._embed(phrases)
-        meant = []
         for key in keys:
             similar = asked @ self._categories[key].T  # phrases x values
             for row, column in enumerate(similar.argmax(axis=1)):
                 if similar[row, column] >= SIMILAR_VALUE:
                     meant.append((key, self._columns[key][column].text))
         return meant
+
+
+def _derived(value: str, spoken: list[str]) -> bool:
+    """Whether a word of ``spoken`` is made from the one-word ``value`` (of five letters or more) with a
+    suffix: its stem, the value less its last letter or two, starts the longer word ('China' in "Chinese",
+    'Canada' in "Canadian", 'Doctor' in "doctoral")."""
+    if len(value) < 5 or not value.isalpha():
+        return False
+    stem = value[: len(value) - (1 if len(value) <= 6 else 2)]
+    return any(len(word) > len(value) and word.startswith(stem) for word in spoken)
 
 
 def _mentions(folded: str, asked: set[str], initials: set[str], value: _Value) -> bool:
@@ -221,6 +232,7 @@ _UNITS = (
     "seventeen eighteen nineteen twenty"
 ).split()
 _TENS = {"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_MANY = {"tens": 10, "dozens": 12, "hundreds": 100, "thousands": 1000}
 _ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
 _MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
 _SCALES = {"hundred": 100, "thousand": 1_000, "k": 1_000, "million": 10**6, "mn": 10**6, "m": 10**6}
@@ -234,8 +246,8 @@ def mentioned_numbers(question: str) -> list[str]:
     words, one more and one less (``> 2015`` or ``>= 2016`` for "after 2015"), a percentage also as a
     fraction, a scaled amount also at each unit a column may keep it in ("10 billion": 10, 10000,
     10000000000), months and ordinals as their numbers, a number word before a scale word at each unit too
-    ("one million": 1000000), how many whole numbers two of its numbers span ("from 2019 to 2023": 5), and
-    ``ALWAYS_NUMBERS``."""
+    ("one million": 1000000, "tens of millions": 10000000), how many whole numbers two of its numbers span
+    ("from 2019 to 2023": 5), and ``ALWAYS_NUMBERS``."""
     text = question.lower()
     found = {float(n) for n in ALWAYS_NUMBERS}
     written: set[str] = set()  # as the question writes them too: "1.0%" may be compared as 1.0
@@ -251,11 +263,16 @@ def mentioned_numbers(question: str) -> list[str]:
         if value.is_integer():
             found |= {value - 1, value + 1}
     spoken = _WORD_TEXT.findall(text)
-    for word, after in zip(spoken, [*spoken[1:], ""], strict=True):
+    for at, word in enumerate(spoken):
+        after = spoken[at + 1] if at + 1 < len(spoken) else ""
+        if word in _MANY and after == "of" and at + 2 < len(spoken):
+            after = spoken[at + 2].removesuffix("s")  # "tens of millions": ten million
         if word in _UNITS:
             value = float(_UNITS.index(word))
         elif word in _TENS:
             value = float(_TENS[word])
+        elif word in _MANY:
+            value = float(_MANY[word])
         elif word in _ORDINALS:
             value = float(_ORDINALS.index(word) + 1)
         elif len(word) >= 3 and word[:3] in _MONTHS and (len(word) == 3 or word.startswith(_FULL_MONTHS)):

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = (
     "finsql_plugins.repair_names",
     "finsql_plugins.repair_trim",
     "finsql_plugins.repair_grouping",
+    "finsql_plugins.repair_from",
     "finsql_plugins.serializers",
     "finsql_plugins.rule_paraphrases",
     "finsql_plugins.lorahub",

@@ -47,6 +47,7 @@ BUILTIN_PLUGINS = sorted(
         "repair_names",
         "repair_trim",
         "repair_grouping",
+        "repair_from",
         "serializers",
         "rule_paraphrases",
     ]
@@ -57,6 +58,7 @@ BUILTIN_HOOKS = (
         "repair_names": ["register_sql_repairers"],
         "repair_trim": ["register_sql_repairers"],
         "repair_grouping": ["register_sql_repairers"],
+        "repair_from": ["register_sql_repairers"],
         "serializers": ["register_serializers"],
         "rule_paraphrases": ["register_paraphrasers"],
     }
@@ -668,6 +670,7 @@ def test_catalog_lists_every_kind_with_its_plugin():
     assert [r["plugin"] for r in listed["sql_repairers"]] == [
         "repair_names",
         "repair_grouping",
+        "repair_from",
         "repair_trim",
     ]
     (rules,) = listed["paraphrasers"]
@@ -695,7 +698,7 @@ def test_cli_plugins_lists_every_name_by_kind(capsys):
     assert set(BUILTIN_PLUGINS) <= names["plugins"]
     assert set(BUILTIN_LR) <= names["peft_methods"]
     assert {"lorahub", "average", "cat", "ties"} <= names["combiners"]
-    assert {"closest-names", "group-by-columns", "trim-clauses"} <= names["sql_repairers"]
+    assert {"closest-names", "group-by-columns", "select-list-from", "trim-clauses"} <= names["sql_repairers"]
     assert {"text", "list", "list-values", "list-shuffled"} <= names["serializers"]
     assert "rules" in names["paraphrasers"]
     assert isinstance(listed["commands"], list)

@@ -210,3 +210,31 @@ def test_a_column_of_a_table_never_joined_is_joined_along_its_foreign_key(demo_d
         'SELECT count(*) FROM fund WHERE gender = "year"',  # a filter that broke down: trimmed instead
     ):
         assert repair_missing_join(kept, schema) == kept
+
+
+def test_a_select_list_that_never_reached_from_reads_the_one_table_with_its_columns(demo_db, schema):
+    """The model repeated its select list to the token limit: what it named before the first repeat is
+    read from the one table that has it, run through every repairer as ``ask`` does."""
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import run_candidate
+
+    broken = "SELECT report_month, cpi_yoy, cpi_yoy, cpi_yoy, cpi_y"
+    attempt = run_candidate(
+        Candidate(broken, broken, -1.0, True),
+        schema,
+        connect(demo_db),
+        10.0,
+        100,
+        list(sql_repairers().items()),
+    )
+    assert attempt.status == "ok" and "select-list-from" in attempt.repaired_by
+    assert attempt.candidate.sql == "SELECT report_month, cpi_yoy FROM macro_indicator"
+    add = sql_repairers()["select-list-from"]
+    assert add("SELECT DISTINCT fund_type, fund_type,", schema) == "SELECT DISTINCT fund_type FROM fund"
+    for kept in (
+        "SELECT fund_code, fund_code, fund_code",  # many tables have fund_code
+        "SELECT fund_name FROM fund",  # has its FROM
+        "SELECT max(cpi_yoy), cpi_yoy",  # an expression first
+        "SELECT no_such_column, cpi_yoy",
+    ):
+        assert add(kept, schema) == kept

@@ -229,6 +229,10 @@ def test_a_select_list_that_never_reached_from_reads_the_one_table_with_its_colu
     )
     assert attempt.status == "ok" and "select-list-from" in attempt.repaired_by
     assert attempt.candidate.sql == "SELECT report_month, cpi_yoy FROM macro_indicator"
+    from finsql.ask.voting import Decision
+
+    flagged = assess(Decision(attempt, [attempt], 1.0))  # a run-on is likely text: say it was repaired
+    assert flagged.low and any("repaired (" in w and "select-list-from" in w for w in flagged.warnings)
     add = sql_repairers()["select-list-from"]
     assert add("SELECT DISTINCT fund_type, fund_type,", schema) == "SELECT DISTINCT fund_type FROM fund"
     for kept in (

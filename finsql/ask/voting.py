@@ -151,8 +151,10 @@ class Assessment:
 def assess(decision: Decision) -> Assessment:
     """The winner's vote share times its per-token likelihood (the geometric mean of its tokens'
     probabilities), so a lone greedy answer is scored too. Low when under ``LOW_CONFIDENCE``, when the vote
-    was split, or when the result is empty (an instruction or a question about something the database does
-    not hold often ends in a valid query with no rows)."""
+    was split, when the result is empty (an instruction or a question about something the database does
+    not hold often ends in a valid query with no rows), or when every candidate with the winning result
+    was repaired: the likelihood is that of what the model wrote, and a run-on the repair cut away (a
+    select list repeated to the token limit) scores high."""
     best = decision.best
     if best is None or best.result is None:
         return Assessment(0.0, True, ("no candidate ran",))
@@ -163,6 +165,9 @@ def assess(decision: Decision) -> Assessment:
         warnings.append(f"the candidates disagree ({agree} of {len(decision.attempts)} agree)")
     if not best.result.rows:
         warnings.append("the result is empty")
+    winners = [a for a in decision.attempts if a.group == best.group]
+    if all(a.repaired_by for a in winners):
+        warnings.append(f"the model's SQL was repaired ({', '.join(best.repaired_by)})")
     if confidence < LOW_CONFIDENCE:
         warnings.append(f"the model is unsure ({confidence:.0%})")
     return Assessment(confidence, bool(warnings), tuple(warnings))

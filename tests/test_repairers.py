@@ -150,6 +150,21 @@ def test_a_one_table_query_moves_to_the_table_that_has_its_columns(schema):
         assert owning(kept, schema) == kept
 
 
+def run_repaired(demo_db, schema, broken: str):
+    """``broken`` checked, repaired and run by every registered repairer, as ``ask`` runs a candidate."""
+    from finsql.ask.generation import Candidate
+    from finsql.ask.voting import run_candidate
+
+    return run_candidate(
+        Candidate(broken, broken, -1.0, True),
+        schema,
+        connect(demo_db),
+        10.0,
+        100,
+        list(sql_repairers().items()),
+    )
+
+
 @pytest.mark.parametrize(
     ("broken", "grouped"),
     [
@@ -162,17 +177,7 @@ def test_a_one_table_query_moves_to_the_table_that_has_its_columns(schema):
 )
 def test_an_aggregate_with_plain_columns_is_grouped_by_them(demo_db, schema, broken, grouped):
     """DuckDB's binder refuses these at execution; the candidate is repaired then and runs."""
-    from finsql.ask.generation import Candidate
-    from finsql.ask.voting import run_candidate
-
-    attempt = run_candidate(
-        Candidate(broken, broken, -1.0, True),
-        schema,
-        connect(demo_db),
-        10.0,
-        100,
-        list(sql_repairers().items()),
-    )
+    attempt = run_repaired(demo_db, schema, broken)
     assert attempt.status == "ok" and attempt.repaired_by == ["group-by-columns"]
     assert grouped in attempt.candidate.sql
     add = sql_repairers()["group-by-columns"]
@@ -215,18 +220,7 @@ def test_a_column_of_a_table_never_joined_is_joined_along_its_foreign_key(demo_d
 def test_a_select_list_that_never_reached_from_reads_the_one_table_with_its_columns(demo_db, schema):
     """The model repeated its select list to the token limit: what it named before the first repeat is
     read from the one table that has it, run through every repairer as ``ask`` does."""
-    from finsql.ask.generation import Candidate
-    from finsql.ask.voting import run_candidate
-
-    broken = "SELECT report_month, cpi_yoy, cpi_yoy, cpi_yoy, cpi_y"
-    attempt = run_candidate(
-        Candidate(broken, broken, -1.0, True),
-        schema,
-        connect(demo_db),
-        10.0,
-        100,
-        list(sql_repairers().items()),
-    )
+    attempt = run_repaired(demo_db, schema, "SELECT report_month, cpi_yoy, cpi_yoy, cpi_yoy, cpi_y")
     assert attempt.status == "ok" and "select-list-from" in attempt.repaired_by
     assert attempt.candidate.sql == "SELECT report_month, cpi_yoy FROM macro_indicator"
     from finsql.ask.voting import Decision

@@ -40,7 +40,7 @@ def add_from(sql: str, schema: Schema) -> str:
     columns = selected_columns(sql)
     if columns is None:
         return sql
-    owners = [t for t in schema.tables if all(t.column(c) is not None for c in columns)]
+    owners = schema.tables_with(columns)
     if len(owners) != 1:
         return sql
     from sqlglot import exp

@@ -94,7 +94,7 @@ def repair_owning_table(sql: str, schema: Schema) -> str:
     }
     if not columns or all(current.column(c) for c in columns):
         return sql
-    owners = [t for t in schema.tables if all(t.column(c) for c in columns)]
+    owners = schema.tables_with(columns)
     if len(owners) != 1:
         return sql
     table.set("this", exp.to_identifier(owners[0].name))

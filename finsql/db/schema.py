@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import duckdb
@@ -53,6 +54,11 @@ class Schema:
         """The table called ``name`` (case-insensitive), or None."""
         low = name.lower()
         return next((t for t in self.tables if t.name.lower() == low), None)
+
+    def tables_with(self, columns: Iterable[str]) -> list[Table]:
+        """The tables that have every one of ``columns`` (case-insensitive)."""
+        wanted = list(columns)
+        return [t for t in self.tables if all(t.column(c) is not None for c in wanted)]
 
     def sqlglot_mapping(self) -> dict[str, dict[str, str]]:
         """``{table: {column: type}}`` as sqlglot's optimizer expects."""

@@ -8,7 +8,13 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import (
+    LogitsProcessor,
+    LogitsProcessorList,
+    StaticCache,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
 
 from finsql.ask.constrain import GrammarConstraint
 from finsql.ask.prompting import ANSWER_PREFIX
@@ -132,7 +138,9 @@ def generate(
     )
     clock = _FirstPass(lm.model)
     try:
-        inputs, kwargs = _decoding(lm, inputs, samples, constraint, temperature, top_p, seed, lookup)
+        inputs, kwargs = _decoding(
+            lm, inputs, samples, constraint, temperature, top_p, seed, lookup, max_new_tokens
+        )
         with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
             warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
             out = lm.model.generate(
@@ -171,6 +179,7 @@ def _decoding(
     top_p: float,
     seed: int | None,
     lookup: int,
+    max_new_tokens: int,
 ) -> tuple[dict, dict]:
     """The inputs and ``generate`` arguments of one call: greedy (with prompt lookup when asked), or greedy
     plus ``samples`` rows sharing one prompt pass."""
@@ -202,7 +211,7 @@ def _decoding(
     if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache
         kwargs["num_return_sequences"] = rows
         return inputs, kwargs
-    kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows)
+    kwargs["past_key_values"] = _shared_prefill(lm.model, inputs["input_ids"], rows, max_new_tokens)
     return {name: tensor.repeat(rows, 1) for name, tensor in inputs.items()}, kwargs
 
 
@@ -294,16 +303,27 @@ def _decode_after(tokenizer: object, anchor: int, head: str, ids: list[int]) -> 
     return whole[len(head) :] if whole.startswith(head) else tokenizer.decode(ids, skip_special_tokens=True)
 
 
-def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int) -> object:
+def _shared_prefill(model: object, input_ids: torch.Tensor, rows: int, max_new_tokens: int) -> object:
     """The prompt's KV cache computed once (all but its last token) and copied for ``rows`` rows, so N
     samples cost one prompt pass instead of N; ``generate`` then starts from the last prompt token. Only
-    the cache is wanted: logits for one position, not the prompt's hundreds (a fifth of the pass)."""
+    the cache is wanted: logits for one position, not the prompt's hundreds (a fifth of the pass).
+
+    Where every layer attends to the whole text, the rows go into a ``StaticCache`` sized for the prompt and
+    the answer: a growing cache concatenates every layer's keys and values at every step, which for 9 rows
+    of an 850-token prompt cost about a sixth of a decode step on a CPU (profiled); a static one writes the
+    new position in place. Sliding-window models keep the growing cache, which trims itself.
+    """
     try:
         cache = model(input_ids=input_ids[:, :-1], use_cache=True, logits_to_keep=1).past_key_values
     except TypeError:  # a model without ``logits_to_keep``
         cache = model(input_ids=input_ids[:, :-1], use_cache=True).past_key_values
-    cache.batch_repeat_interleave(rows)
-    return cache
+    if any(getattr(cache, "is_sliding", [True])):
+        cache.batch_repeat_interleave(rows)
+        return cache
+    static = StaticCache(config=model.config, max_cache_len=input_ids.shape[1] + max_new_tokens)
+    for index, (keys, values, _) in enumerate(cache):
+        static.update(keys.repeat_interleave(rows, dim=0), values.repeat_interleave(rows, dim=0), index)
+    return static
 
 
 def _logits_width(model: object) -> int:

@@ -66,3 +66,33 @@ def test_nucleus_keeps_the_top_k_when_they_hold_less_than_top_p():
 
     flat = _Nucleus(1.0, 0.95)(None, torch.zeros(2, 1000))  # uniform: the top 64 hold 6.4% of the mass
     assert torch.isfinite(flat).sum(-1).tolist() == [NUCLEUS_CANDIDATES] * 2
+
+
+def test_samples_of_a_sliding_window_model_carry_the_greedy_answer(tiny_model_dir, tmp_path):
+    """A model whose layers attend to a window keeps the growing cache for its samples (a static one is
+    sized for full attention), and still gives the greedy answer in row 0 past the window."""
+    import torch
+    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    torch.manual_seed(0)
+    config = MistralConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        sliding_window=8,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    MistralForCausalLM(config).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    lm = load_model(str(tmp_path))
+    question = "list every stock and every fund with its code"
+    prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
+    greedy = generate(lm, prompt, 0, max_new_tokens=16).candidates[0]
+    batch = generate(lm, prompt, 3, max_new_tokens=16, seed=1).candidates
+    assert len(batch) == 4 and batch[0].text == greedy.text

@@ -91,6 +91,25 @@ def test_paraphrased_category_values() -> None:
     assert ValueGrounder(values).mentioned("Which Chinese managers?")[("manager", "nationality")] == ["China"]
 
 
+def test_yes_no_values_are_open_unless_the_question_names_a_value() -> None:
+    """A flag is asked about by what it means ("pension target funds"), so its yes/no values stay open
+    until the question names a value of the column; a two-valued column with no such values (gender) still
+    admits only what the question names."""
+    values = {
+        ("fund", "ifpensiontarget"): ["No", "Yes", "yes", "Unknown"],
+        ("fund", "listed"): ["y", "n"],
+        ("fund", "gender"): ["M", "F"],
+    }
+    found = ValueGrounder(values).mentioned("Which pension target schemes exist?")
+    assert found[("fund", "ifpensiontarget")] == ["No", "Yes", "yes"] and found[("fund", "listed")] == [
+        "n",
+        "y",
+    ]
+    assert found[("fund", "gender")] == []
+    named = ValueGrounder(values).mentioned("Which pension schemes are unknown?")
+    assert named[("fund", "ifpensiontarget")] == ["Unknown"]
+
+
 def test_numbers_a_question_mentions() -> None:
     assert mentioned_numbers("How many funds are there?") == ["0", "1"]
     after = mentioned_numbers("How many funds were launched after 2015?")

@@ -23,7 +23,10 @@ A value is mentioned when
   sentence embedding, at cosine ``SIMILAR_VALUE`` or more (``'Hungary'`` for "Hungarian", ``'Equity Fund'``
   for "stock funds", ``'Yearly'`` for "annual": BULL's gold SQL writes such values). Embeddings also put
   places of one kind close ("Shanghai" ~ 'Beijing' 0.85): a place the column lacks may admit another, which
-  the model may then write; without it the column admits no string at all.
+  the model may then write; without it the column admits no string at all;
+- it is a yes/no value (``FLAG_VALUES``: 'Yes', 'no', 'Y', 'false'...), which a question asks about
+  through its column's meaning ("pension target funds" for ``ifpensiontarget = 'Yes'``), never by saying
+  it: a column holding such values admits them whenever the question names none of its values.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ SIMILAR_VALUE = 0.78
 'stock funds' ~ 'Equity Fund' 0.79; below, neighbours: 'Shanghai' ~ 'China' 0.77, ~ 'Shenzhen' 0.75, 'male' ~
 'Female' 0.73, 'closed' ~ 'open' 0.70 (all-MiniLM-L6-v2)."""
 PHRASE_WORDS = 3
+FLAG_VALUES = frozenset({"yes", "no", "y", "n", "true", "false"})
+"""Values (case folded) of a yes/no column."""
 _WORD = re.compile(r"[0-9a-z]+")
 
 Key = tuple[str, str]
@@ -113,6 +118,11 @@ class ValueGrounder:
             ]
         self._rows = rows or {}
         self._embed = embed
+        self._flags = {  # (table, column) -> its yes/no values
+            key: flags
+            for key, texts in values.items()
+            if (flags := {t for t in texts if t.casefold() in FLAG_VALUES})
+        }
         categories = [key for key, texts in values.items() if len(texts) <= CATEGORY_VALUES]
         texts = [v.text for key in categories for v in self._columns[key]]
         vectors = embed(texts) if embed is not None and texts else np.zeros((0, 0))
@@ -170,6 +180,9 @@ class ValueGrounder:
             found[key].add(text)
         for key, text in self._paraphrased(question, [k for k in self._categories if not found[k]]):
             found[key].add(text)
+        for key, flags in self._flags.items():
+            if not found[key]:
+                found[key] = set(flags)
         return {key: sorted(texts) for key, texts in found.items()}
 
     def _paraphrased(self, question: str, keys: list[Key]) -> list[tuple[Key, str]]:

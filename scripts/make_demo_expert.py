@@ -1,10 +1,12 @@
 """Train the demo expert shipped in data/experts/ (or check that training reproduces it bit for bit).
 
-Usage: python scripts/make_demo_expert.py [--check | --copy-only]
-Runs `finsql train` with the flags below on data/train.jsonl for the demo database and copies the expert
-into data/experts/demo-lora/, without the paths of this machine. `--check` trains into a scratch name and
-compares the adapter's sha256 with the shipped one (same torch version and thread count needed: CPU float
-sums are only reproducible in the same order). `--copy-only` ships the hub's demo-lora trained before.
+Usage: python scripts/make_demo_expert.py [--check | --copy-only [--name NAME]]
+Runs `finsql train` with the flags below on data/train.jsonl plus 2000 pairs synthesized from the demo
+database (the recipe of docs/benchmarks.md, "Synthesized training pairs") and copies the expert, with its
+example pool, into data/experts/demo-lora/, without the paths of this machine. `--check` trains into a
+scratch name and compares the adapter's sha256 with the shipped one (same torch version, thread count and
+precision needed: CPU float sums are only reproducible in the same order). `--copy-only` ships an expert of
+the hub trained before with these flags (`--name`, default demo-lora).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parent.parent / "data"
 NAME = "demo-lora"
 FLAGS = [
-    "--method", "lora", "--epochs", "3", "--lr", "4e-4", "--layers", "8", "--prompt", "compact",
-    "--shots", "0", "--no-augment-skeleton", "--eval-steps", "84", "--seed", "0", "--threads", "2",
-    "--prompt-gradients", "--precision", "fp32",  # as the shipped adapter was trained (the defaults changed)
+    "--method", "lora", "--synth", "2000", "--user-weight", "2", "--epochs", "2", "--lr", "2e-4",
+    "--layers", "8", "--prompt", "names", "--shots", "3", "--val-split", "0.05", "--eval-steps", "150",
+    "--no-augment-skeleton", "--no-augment-paraphrase", "--seed", "0", "--threads", "2",
+    "--precision", "fp32",
 ]  # fmt: skip
 MACHINE_FIELDS = ("database", "base_model_path", "path")
 
@@ -35,12 +38,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="retrain and compare with the shipped adapter")
     parser.add_argument("--copy-only", action="store_true", help="ship the hub's expert, do not train")
+    parser.add_argument("--name", default=NAME, help="with --copy-only: the hub expert to ship")
     args = parser.parse_args()
 
     from finsql.lm.hub import MANIFEST, expert_dir
     from finsql.lm.models import DEFAULT_MODEL_ID
 
-    name = f"{NAME}-check" if args.check else NAME
+    name = f"{NAME}-check" if args.check else args.name if args.copy_only else NAME
     command = [sys.executable, "-m", "finsql", "train", "--data", str(DATA / "train.jsonl"), "--name", name]
     if not args.copy_only:
         subprocess.run([*command, *FLAGS, "--force"], check=True)
@@ -53,6 +57,7 @@ def main() -> None:
     manifest = json.loads((trained / MANIFEST).read_text(encoding="utf-8"))
     for field in MACHINE_FIELDS:
         manifest.pop(field, None)
+    manifest["name"] = NAME
     manifest["training_command"] = "python scripts/make_demo_expert.py"
     shutil.rmtree(shipped, ignore_errors=True)
     shipped.mkdir(parents=True)

@@ -23,8 +23,10 @@ def _closest(name: str, choices: list[str]) -> str | None:
 
 def repair_names(sql: str, schema: Schema) -> str:
     """Move a one-table query to the table that owns its columns (``repair_owning_table``), join the table
-    a select-list column needs (``repair_missing_join``), then replace unknown table names, unknown columns
-    and unknown table qualifiers by the closest known ones."""
+    a select-list column needs (``repair_missing_join``), then replace unknown table names and qualifiers by
+    the closest known ones, qualify a column by the one alias of the query whose table has it when its own
+    table lacks it (``p.stock_name`` for ``s.stock_name``: a small model copies the alias of the column
+    before), and replace other unknown columns by the closest of their table."""
     sql = repair_missing_join(repair_owning_table(sql, schema), schema)
     from sqlglot import exp
 
@@ -59,6 +61,12 @@ def repair_names(sql: str, schema: Schema) -> str:
                 changed = True
         if qualifier in ctes:
             continue
+        if qualifier in aliases and not schema.table(aliases[qualifier]).column(name):
+            owners = [a for a, t in aliases.items() if schema.table(t).column(name)]
+            if len(owners) == 1:  # the right column under another table's alias: `p.stock_name`
+                column.set("table", exp.to_identifier(owners[0]))
+                changed = True
+                continue
         scope = [schema.table(aliases[qualifier])] if qualifier in aliases else in_query
         if not scope or any(t.column(name) for t in scope):
             continue

@@ -33,6 +33,11 @@ def repair():
             "JOIN stock_daily_price AS p ON s.ticker = p.ticker",
             "s.stock_name",
         ),
+        (
+            "SELECT count(*) FROM stock_daily_price AS p JOIN stock AS s ON p.ticker = s.ticker "
+            "WHERE p.stock_name = 'Brightview Displays' AND p.close_price < p.open_price",
+            "WHERE s.stock_name = 'Brightview Displays' AND p.close_price < p.open_price",
+        ),
     ],
 )
 def test_repairs_make_sql_valid(schema, repair, broken, expected_fragment):

@@ -68,29 +68,12 @@ def test_nucleus_keeps_the_top_k_when_they_hold_less_than_top_p():
     assert torch.isfinite(flat).sum(-1).tolist() == [NUCLEUS_CANDIDATES] * 2
 
 
-def test_samples_of_a_sliding_window_model_carry_the_greedy_answer(tiny_model_dir, tmp_path):
+def test_samples_of_a_sliding_window_model_carry_the_greedy_answer(tmp_path):
     """A model whose layers attend to a window keeps the growing cache for its samples (a static one is
     sized for full attention), and still gives the greedy answer in row 0 past the window."""
-    import torch
-    from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
+    from finsql.lm.testing import build_tiny_model
 
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    torch.manual_seed(0)
-    config = MistralConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        sliding_window=8,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    MistralForCausalLM(config).save_pretrained(tmp_path)
-    tokenizer.save_pretrained(tmp_path)
-    lm = load_model(str(tmp_path))
+    lm = load_model(str(build_tiny_model(tmp_path, sliding_window=8)))
     question = "list every stock and every fund with its code"
     prompt = f"<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n"
     greedy = generate(lm, prompt, 0, max_new_tokens=16).candidates[0]

@@ -57,11 +57,20 @@ def _metaspace_bpe():
     return bpe, "<unk>"
 
 
-def build_tiny_model(folder: Path, tokenizer_style: str = "byte-level") -> Path:
+def build_tiny_model(
+    folder: Path, tokenizer_style: str = "byte-level", sliding_window: int | None = None
+) -> Path:
     """Save a 2-layer Llama with a small BPE tokenizer trained on SQL-ish words into ``folder``; return it.
-    ``tokenizer_style``: ``byte-level`` (GPT-2, SmolLM2) or ``metaspace`` (SentencePiece, byte fallback)."""
+    ``tokenizer_style``: ``byte-level`` (GPT-2, SmolLM2) or ``metaspace`` (SentencePiece, byte fallback).
+    ``sliding_window``: a Mistral whose layers attend to that many tokens instead (as Gemma's do)."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+        MistralConfig,
+        MistralForCausalLM,
+        PreTrainedTokenizerFast,
+    )
 
     if tokenizer_style not in TOKENIZER_STYLES:
         raise ValueError(f"unknown tokenizer style {tokenizer_style!r}")
@@ -75,7 +84,9 @@ def build_tiny_model(folder: Path, tokenizer_style: str = "byte-level") -> Path:
     )
     tokenizer.chat_template = CHATML
     torch.manual_seed(0)
-    config = LlamaConfig(
+    windowed = {"sliding_window": sliding_window} if sliding_window else {}
+    config = (MistralConfig if sliding_window else LlamaConfig)(
+        **windowed,
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
@@ -88,6 +99,6 @@ def build_tiny_model(folder: Path, tokenizer_style: str = "byte-level") -> Path:
         pad_token_id=tokenizer.pad_token_id,
     )
     folder.mkdir(parents=True, exist_ok=True)
-    LlamaForCausalLM(config).save_pretrained(folder)
+    (MistralForCausalLM if sliding_window else LlamaForCausalLM)(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder

@@ -53,20 +53,18 @@ def repair_names(sql: str, schema: Schema) -> str:
         name, qualifier = column.name, column.table.lower()
         if not name or (name.lower() in select_aliases and not qualifier):
             continue
-        if qualifier and qualifier not in aliases and qualifier not in ctes:
+        if qualifier in ctes:
+            continue
+        undeclared = bool(qualifier) and qualifier not in aliases
+        misplaced = qualifier in aliases and not schema.table(aliases[qualifier]).column(name)
+        if undeclared or misplaced:
             owners = [a for a, t in aliases.items() if schema.table(t).column(name)]
-            if len(owners) >= 1:
+            # an undeclared qualifier takes the first alias whose table has the column; a declared one only
+            # the one such alias (the right column under another table's alias: `p.stock_name`)
+            if owners and (undeclared or len(owners) == 1):
                 column.set("table", exp.to_identifier(owners[0]))
                 qualifier = owners[0]
                 changed = True
-        if qualifier in ctes:
-            continue
-        if qualifier in aliases and not schema.table(aliases[qualifier]).column(name):
-            owners = [a for a, t in aliases.items() if schema.table(t).column(name)]
-            if len(owners) == 1:  # the right column under another table's alias: `p.stock_name`
-                column.set("table", exp.to_identifier(owners[0]))
-                changed = True
-                continue
         scope = [schema.table(aliases[qualifier])] if qualifier in aliases else in_query
         if not scope or any(t.column(name) for t in scope):
             continue

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from finsql.ask.sqlcheck import check_sql
-from finsql.ask.voting import assess
+from finsql.ask.voting import Decision, assess
 from finsql.db.sandbox import connect
 from finsql.db.schema import introspect
 from finsql.errors import SQLRefused
@@ -228,8 +228,6 @@ def test_a_select_list_that_never_reached_from_reads_the_one_table_with_its_colu
     attempt = run_repaired(demo_db, schema, "SELECT report_month, cpi_yoy, cpi_yoy, cpi_yoy, cpi_y")
     assert attempt.status == "ok" and "select-list-from" in attempt.repaired_by
     assert attempt.candidate.sql == "SELECT report_month, cpi_yoy FROM macro_indicator"
-    from finsql.ask.voting import Decision
-
     flagged = assess(Decision(attempt, [attempt], 1.0))  # a run-on is likely text: say it was repaired
     assert flagged.low and any("repaired (" in w and "select-list-from" in w for w in flagged.warnings)
     add = sql_repairers()["select-list-from"]

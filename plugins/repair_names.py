@@ -125,11 +125,11 @@ def _link(owner: Table, joined: dict[str, Table]) -> list[tuple[str, str]]:
 
 
 def repair_missing_join(sql: str, schema: Schema) -> str:
-    """A column of the select list that no table of the query has (or whose qualifier the query never
-    declared), owned by exactly one other table that one foreign key links to a table of the query, is read
-    through a join of that table. A small model names the column the question asks for and forgets the
-    join that brings it; an unknown name in a later clause is that clause breaking down, left to
-    ``trim-clauses``."""
+    """A column of the select list that no table of the query has (under no qualifier, a qualifier the query
+    never declared, or the alias of a table that lacks it), owned by exactly one other table that one
+    foreign key links to a table of the query, is read through a join of that table. A small model names
+    the column the question asks for and forgets the join that brings it; an unknown name in a later clause
+    is that clause breaking down, left to ``trim-clauses``."""
     from sqlglot import exp
 
     tree = parse_query(sql)
@@ -146,17 +146,23 @@ def repair_missing_join(sql: str, schema: Schema) -> str:
     aliases = {a.alias.lower() for a in tree.find_all(exp.Alias)}
     added: dict[str, str] = {}  # table name (lower) -> its alias in the repaired query
     changed = False
-    for column in list(tree.find_all(exp.Column)):
+    clauses = (exp.Where, exp.Group, exp.Having, exp.Order, exp.Join)
+    columns = list(tree.find_all(exp.Column))
+    moved: dict[tuple[str, str], str] = {}  # (qualifier, name) of a select-list column -> its new alias
+    for column in sorted(columns, key=lambda c: c.find_ancestor(*clauses) is not None):
         name, qualifier = column.name.lower(), column.table.lower()
         if not name or (not qualifier and name in aliases) or qualifier in added.values():
+            continue
+        if (qualifier, name) in moved:  # the same column again, in a later clause
+            column.set("table", exp.to_identifier(moved[qualifier, name]))
             continue
         if qualifier in joined and joined[qualifier].column(name):
             continue
         if not qualifier and any(t.column(name) for t in joined.values()):
             continue
-        if qualifier and qualifier in joined:
-            return sql  # a column its own table lacks: the closest-name repair's case
-        if column.find_ancestor(exp.Where, exp.Group, exp.Having, exp.Order, exp.Join):
+        if qualifier in joined and any(t.column(name) for t in joined.values()):
+            return sql  # another table of the query has it: the closest-name repair's case
+        if column.find_ancestor(*clauses):
             return sql  # a clause that broke down (trim-clauses cuts it), not a column the answer shows
         present = {t.name.lower() for t in joined.values()}
         owners = [t for t in schema.tables if t.column(name) and t.name.lower() not in present]
@@ -164,12 +170,15 @@ def repair_missing_join(sql: str, schema: Schema) -> str:
         if len(found) != 1:
             return sql
         owner, (own_column, other) = found[0]
-        alias = added.get(owner.name.lower()) or qualifier or owner.name
+        fresh = qualifier if qualifier and qualifier not in joined else owner.name
+        alias = added.get(owner.name.lower()) or fresh
         if owner.name.lower() not in added:
             added[owner.name.lower()] = alias
             on = f"{alias}.{own_column} = {other}"
             tree = tree.join(f"{owner.name} AS {alias}", on=on, dialect="duckdb", copy=False)
+            joined[alias] = owner  # a later column may be joined through it
         column.set("table", exp.to_identifier(alias))
+        moved[qualifier, name] = alias
         changed = True
     return tree.sql(dialect="duckdb") if changed else sql
 

@@ -204,3 +204,84 @@ def test_names_are_quoted_only_where_sql_would_quote_them(tok) -> None:
     assert not accepts(grammar, 'SELECT market FROM t WHERE market = "MARKET"', tok)
     assert accepts(grammar, 'SELECT "order" FROM t', tok)
     assert not accepts(grammar, "SELECT order FROM t", tok)
+
+
+@pytest.mark.parametrize(
+    ("sql", "ok"),
+    [
+        ("SELECT count(*) FROM fund_size WHERE year(report_date) = 2020", True),
+        ("SELECT count(*) FROM fund_size fs WHERE quarter(fs.report_date) = 4", True),
+        ("SELECT year(nav_date + INTERVAL 1 DAY), month(max(nav_date)) FROM fund_nav", True),
+        ("SELECT year(CAST(fund_code AS DATE)), year(fund_code::DATE), year(current_date) FROM fund", True),
+        ("SELECT extract(year FROM nav_date) FROM fund_nav", True),
+        ("SELECT count(*) FROM fund_size WHERE year(fund_code) = 2020", False),  # a text column
+        ("SELECT count(*) FROM fund_size fs WHERE month(fs.net_assets_mn) = 3", False),  # a number column
+        ("SELECT year('2020-01-01') FROM fund", False),  # a string
+        ("SELECT extract(year FROM fund_code) FROM fund", False),
+    ],
+)
+def test_date_parts_take_dates(demo, tok, sql: str, ok: bool) -> None:
+    """``year(fund_code)`` is a binder error: a date part's argument is a date column, a cast or a call."""
+    schema, values = demo
+    assert accepts(sql_grammar(schema, values=values), sql, tok) is ok
+
+
+@pytest.mark.parametrize(
+    ("sql", "ok"),
+    [
+        (sql, True)
+        for sql in [
+            "SELECT fund_code FROM fund_nav WHERE unit_nav > (SELECT avg(unit_nav) FROM fund_nav)",
+            "SELECT fund_code, count(*) FROM fund_nav GROUP BY fund_code HAVING count(*) > 2",
+            "SELECT year(nav_date), avg(unit_nav) FROM fund_nav GROUP BY year(nav_date)",
+            "SELECT f.fund_name FROM fund f JOIN fund_nav n ON n.unit_nav > round(f.management_fee, 2)",
+            "SELECT fund_code FROM fund_nav QUALIFY row_number() OVER (ORDER BY unit_nav DESC) = 1",
+        ]
+    ]
+    + [
+        (sql, False)
+        for sql in [
+            "SELECT fund_code FROM fund_nav WHERE unit_nav = avg(unit_nav)",
+            "SELECT fund_code FROM fund_nav WHERE round(max(unit_nav), 2) > 1",
+            "SELECT fund_code FROM fund_nav WHERE count(*) > 1",
+            "SELECT fund_code FROM fund_nav GROUP BY max(nav_date)",
+            "SELECT fund_code FROM fund_nav WHERE row_number() OVER (ORDER BY unit_nav) = 1",
+            "SELECT f.fund_name FROM fund f JOIN fund_nav n ON n.unit_nav = max(n.unit_nav)",
+        ]
+    ],
+)
+def test_no_aggregate_where_a_row_is_filtered_or_grouped(demo, tok, sql: str, ok: bool) -> None:
+    """WHERE, JOIN ... ON and GROUP BY hold no aggregate or window function outside a subquery (DuckDB
+    refuses them with a binder error); HAVING, QUALIFY and the SELECT list may."""
+    schema, values = demo
+    assert accepts(sql_grammar(schema, values=values), sql, tok) is ok
+
+
+def test_a_value_column_is_compared_with_text_columns_only(demo, tok) -> None:
+    """``bond_type = issue_size_mn`` is a conversion error in DuckDB; a join on text keys is not."""
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values)
+    assert accepts(grammar, "SELECT b.bond_name FROM bond b JOIN stock s ON b.issuer_ticker = s.ticker", tok)
+    assert accepts(grammar, "SELECT f.fund_name FROM fund f, fund_nav n WHERE f.fund_code = n.fund_code", tok)
+    assert not accepts(
+        grammar, "SELECT sum(issue_size_mn) FROM bond WHERE bond_type = bond.issue_size_mn", tok
+    )
+    assert not accepts(grammar, "SELECT bond_name FROM bond WHERE bond_type = issue_date", tok)
+
+
+def test_one_cast_per_operand(demo, tok) -> None:
+    """A small model refused a name chained ``::boolean::boolean::...`` to the token limit."""
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values)
+    assert accepts(grammar, "SELECT fund_code::VARCHAR, year(fund_code::DATE) FROM fund", tok)
+    assert not accepts(grammar, "SELECT fund_code::DATE::VARCHAR FROM fund", tok)
+    assert not accepts(grammar, "SELECT year(fund_code::BOOLEAN) FROM fund", tok)
+
+
+def test_date_parts_without_date_columns(tok) -> None:
+    """A schema with no date column still compiles; its date parts take casts and calls only."""
+    schema = Schema([Table("t", [Column("day", "VARCHAR"), Column("n", "INTEGER")])])
+    grammar = sql_grammar(schema)
+    assert accepts(grammar, "SELECT year(CAST(day AS DATE)), month(strptime(day, '%Y%m%d')) FROM t", tok)
+    assert not accepts(grammar, "SELECT year(day) FROM t", tok)
+    assert not accepts(grammar, "SELECT n FROM t WHERE year(n) = 2020", tok)

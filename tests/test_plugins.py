@@ -672,6 +672,7 @@ def test_catalog_lists_every_kind_with_its_plugin():
         "repair_grouping",
         "repair_from",
         "repair_trim",
+        "repair_grouping",
     ]
     (rules,) = listed["paraphrasers"]
     assert (
@@ -698,7 +699,13 @@ def test_cli_plugins_lists_every_name_by_kind(capsys):
     assert set(BUILTIN_PLUGINS) <= names["plugins"]
     assert set(BUILTIN_LR) <= names["peft_methods"]
     assert {"lorahub", "average", "cat", "ties"} <= names["combiners"]
-    assert {"closest-names", "group-by-columns", "select-list-from", "trim-clauses"} <= names["sql_repairers"]
+    assert {
+        "closest-names",
+        "group-by-columns",
+        "ungrouped-columns",
+        "select-list-from",
+        "trim-clauses",
+    } <= names["sql_repairers"]
     assert {"text", "list", "list-values", "list-shuffled"} <= names["serializers"]
     assert "rules" in names["paraphrasers"]
     assert isinstance(listed["commands"], list)

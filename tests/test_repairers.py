@@ -195,12 +195,61 @@ def test_an_aggregate_with_plain_columns_is_grouped_by_them(demo_db, schema, bro
 
 
 @pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        (  # no aggregate anywhere: the GROUP BY was a stray
+            "SELECT f.fund_name, s.net_assets_mn FROM fund_size s JOIN fund f ON s.fund_code = f.fund_code "
+            "GROUP BY f.fund_name ORDER BY s.net_assets_mn DESC LIMIT 3",
+            "SELECT f.fund_name, s.net_assets_mn FROM fund_size AS s JOIN fund AS f ON s.fund_code = "
+            "f.fund_code ORDER BY s.net_assets_mn DESC LIMIT 3",
+        ),
+        (  # grouped by something else than the rows it shows
+            "SELECT s.stock_name FROM stock_dividend d JOIN stock s ON d.ticker = s.ticker "
+            "GROUP BY d.fiscal_year HAVING count(DISTINCT d.fiscal_year) = 1",
+            "SELECT s.stock_name FROM stock_dividend AS d JOIN stock AS s ON d.ticker = s.ticker "
+            "GROUP BY s.stock_name HAVING COUNT(DISTINCT d.fiscal_year) = 1",
+        ),
+        (  # one row: nothing to order
+            "SELECT count(*) FROM fund_manager WHERE years_of_experience > 1 ORDER BY years_of_experience",
+            "SELECT COUNT(*) FROM fund_manager WHERE years_of_experience > 1",
+        ),
+    ],
+)
+def test_a_grouping_that_leaves_a_shown_column_out_is_mended(demo_db, schema, broken, fixed):
+    """DuckDB's binder refuses these at execution; the candidate is repaired then and runs."""
+    attempt = run_repaired(demo_db, schema, broken)
+    assert attempt.status == "ok" and attempt.repaired_by == ["ungrouped-columns"]
+    assert attempt.candidate.sql == fixed
+    regroup = sql_repairers()["ungrouped-columns"]
+    for kept in (
+        "SELECT fund_type, count(*) AS n FROM fund GROUP BY fund_type ORDER BY n DESC",
+        "SELECT year(nav_date) AS y, avg(unit_nav) FROM fund_nav GROUP BY year(nav_date) ORDER BY y",
+        "SELECT year(nav_date), avg(unit_nav) FROM fund_nav GROUP BY 1",
+        "SELECT fund_type, count(*) FROM fund GROUP BY fund_type ORDER BY management_fee",  # no better guess
+        "SELECT fund_type FROM fund GROUP BY fund_type",
+    ):
+        assert regroup(kept, schema) == kept
+
+
+@pytest.mark.parametrize(
     ("broken", "join"),
     [
         ("SELECT f.fund_name, unit_nav FROM fund f WHERE f.fund_type = 'bond'", "JOIN fund_nav"),
         (
             "SELECT s.stock_name, p.close_price FROM stock_daily_price p",
             "JOIN stock AS s ON s.ticker = p.ticker",
+        ),
+        ("SELECT f.unit_nav FROM fund f", "JOIN fund_nav AS fund_nav ON fund_nav.fund_code = f.fund_code"),
+        (  # a second column joined through the table the first one brought
+            "SELECT s.stock_name, turnover_rate FROM stock_shareholder",
+            "JOIN stock AS s ON s.ticker = stock_shareholder.ticker "
+            "JOIN stock_daily_price AS stock_daily_price ON stock_daily_price.ticker = s.ticker",
+        ),
+        (  # under the alias of a table that lacks it; the same column in ORDER BY follows
+            "SELECT s.stock_name, f.market_value_mn FROM stock_dividend f "
+            "JOIN stock s ON f.ticker = s.ticker ORDER BY f.market_value_mn DESC",
+            "JOIN fund_holding AS fund_holding ON fund_holding.ticker = s.ticker "
+            "ORDER BY fund_holding.market_value_mn DESC",
         ),
     ],
 )
@@ -213,10 +262,11 @@ def test_a_column_of_a_table_never_joined_is_joined_along_its_foreign_key(demo_d
     assert join in fixed
     check_sql(fixed, schema)
     assert connect(demo_db).execute(fixed).fetchall()
-    # A column several unjoined tables could bring (fund_code), or one its own table lacks, is left alone.
+    # A column several unjoined tables could bring (fund_code), or another table of the query has, is left
+    # alone (the closest-name repair moves it).
     for kept in (
         "SELECT b.bond_name, fund_code FROM bond b",
-        "SELECT f.unit_nav FROM fund f",
+        "SELECT f.fund_name, n.fund_name FROM fund f JOIN fund_nav n ON f.fund_code = n.fund_code",
         'SELECT count(*) FROM fund WHERE gender = "year"',  # a filter that broke down: trimmed instead
     ):
         assert repair_missing_join(kept, schema) == kept

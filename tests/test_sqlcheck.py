@@ -135,6 +135,8 @@ def test_checked_fields(schema: Schema) -> None:
         ("SELECT 'unterminated FROM fund", "could not parse SQL"),
         ("SELECT " + "(" * 3000 + "1" + ")" * 3000, "nested too deeply"),
         ("SELECT 1; SELECT 2", "expected exactly one statement, got 2"),
+        ("SELECT count(*) FROM fund f WHERE f.name = name", "compares a column with itself: f.name = f.name"),
+        ("SELECT count(*) FROM fund WHERE manager <> fund.manager", "compares a column with itself"),
     ],
 )
 def test_refuses(sql: str, reason: str, schema: Schema) -> None:

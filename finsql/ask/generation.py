@@ -35,6 +35,10 @@ NUCLEUS_CANDIDATES = 64
 """Top-p sampling looks for its nucleus among this many most likely tokens, not the whole vocabulary."""
 
 
+MAX_NEW_TOKENS = 128
+"""Tokens an answer may have: a row still going then is cut (and is no complete statement)."""
+
+
 @dataclass
 class Candidate:
     """One generated answer: raw text, the SQL extracted from it and its mean token log-likelihood."""
@@ -115,7 +119,7 @@ def generate(
     *,
     temperature: float = 0.7,
     top_p: float = 0.95,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     seed: int | None = 0,
     grammar: str | None = None,
     lookup: int = 0,

@@ -13,11 +13,17 @@ never a keyword or a schema table or column name and have at most ``NAME_CHARS``
 starting with WITH also opens table names (CTEs) and column names (their columns): only there, so an unknown
 name is no escape hatch elsewhere.
 
+Typed where DuckDB's binder decides, as far as a CFG can see it: a date part (``year``, ``month``, ...) takes
+a DATE/TIME/TIMESTAMP column (``DCOL``), a cast to a date type or a call, never another column or a string;
+WHERE, JOIN ... ON and GROUP BY hold expressions of the ``n`` flavour (no aggregate, window function or
+``count(*)`` outside a subquery; ``sqlrules``); a bare value column is compared with text columns only
+(``TCOL``); an operand takes at most one ``::`` cast.
+
 Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with that
 name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or qualified)
 then need one of the values of that name (an empty list: the column equals no string; ``ask`` passes the
 values the question mentions, ``grounding``). Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``)
-keep free strings; the other side of a comparison with a bare value column is another column (a join) or,
+keep free strings; the other side of a comparison with a bare value column is another text column (a join) or,
 when some value is admitted, a scalar subquery: no string, number, function or arithmetic. A string literal
 is never an operand of arithmetic (only of ``||``), so a refused value cannot slip through as ``'v' - 1``
 or ``'v' * x``: where a small model had started an unknown value, that was how the grammar let it finish.
@@ -40,7 +46,8 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from finsql.ask.sqlwords import FUNCTIONS, KEYWORDS, TYPES, UNITS
+from finsql.ask.sqlrules import AFTER_WORD_KEYWORDS, GAP_KEYWORDS, SHARED_RULES, SINGLE_KEYWORDS, fill
+from finsql.ask.sqlwords import DATE_PARTS, FUNCTIONS, KEYWORDS, SCALARS, TYPES, UNITS
 from finsql.db.schema import Schema
 
 ALIAS_CHARS = 4
@@ -51,153 +58,22 @@ NUMBER_DIGITS = 18
 VALUE_LIMIT = 2000
 """A text column with more distinct values than this keeps free string literals."""
 
-# Keywords always followed by an operand carry the blank after them (GAP), so `BYfund_code` or `LIMIT5` is no
-# statement: the operand's lexeme may start without one (after `(` or `,` it must). Keywords followed by a
-# lexeme that already needs a blank (IS NOT, AS alias, CASE WHEN, WITH name) have none; ROWS/RANGE frames
-# and a simple CASE's operand are left open to gluing.
-_GAP = (
-    "select distinct not interval where having qualify limit offset on and or between when then else".split()
-)
-
 _RESERVED = frozenset(KEYWORDS)
 """Names that are keywords are written quoted (``"order"``), as DuckDB needs."""
 _WORDS = frozenset(FUNCTIONS + TYPES + UNITS)
 """Names that are also a function, type or unit may be quoted too (sqlglot writes ``"year"``)."""
-_WORD_SETS = {"KW": KEYWORDS, "FUNC": FUNCTIONS, "TYPE": TYPES, "UNIT": UNITS}  # KW: excluded from names
+_CALLED = [f for f in FUNCTIONS if f not in DATE_PARTS]
+_WORD_SETS = {
+    "KW": KEYWORDS,
+    "FUNC": _CALLED,
+    "SFUNC": SCALARS,
+    "DFUNC": DATE_PARTS,
+    "TYPE": TYPES,
+    "UNIT": UNITS,
+}
 _SIMPLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _CACHE: OrderedDict[tuple, str] = OrderedDict()
 _CACHE_SIZE = 64
-
-# One select statement, written once per family: `$`/`%` become `_c`/`_C` (closed names) or `_w`/`_W` (WITH).
-_RULES = """
-query$: set$ order$? limit$?
-set$: setterm$ (SETOP K_ALLG? setterm$)*
-setterm$: K_SELECT body$ | LP query$ RP
-body$: (K_DISTINCT | K_ALLG)? item$ (COMMA item$)* from$? where$? group$? having$? qualify$?
-item$: STAR | QUAL% STAR | expr$ (K_AS OUT_NAME | IMPLICIT)?
-from$: K_FROM src$ (join$ | COMMA src$)*
-src$: table$ (K_AS? ALIAS%)? | LP query$ RP (K_AS? ALIAS%)?
-join$: K_JOIN src$ (K_ON expr$ | K_USING LP ANYCOL (COMMA ANYCOL)* RP)?
-where$: K_WHERE expr$
-group$: K_GROUP_BY (K_ALL | gitem$ (COMMA gitem$)*)
-gitem$: expr$ | OUT_REF
-having$: K_HAVING expr$
-qualify$: K_QUALIFY expr$
-order$: K_ORDER_BY oitem$ (COMMA oitem$)*
-oitem$: (expr$ | OUT_REF) (K_ASC | K_DESC)? K_NULLS_POS?
-limit$: K_LIMIT CINT (K_OFFSET NUMBER)? | K_OFFSET NUMBER (K_LIMIT CINT)?
-expr$: and$ (K_OR and$)*
-and$: not$ (K_AND not$)*
-not$: K_NOT not$ | pred$
-pred$: val$ | cmp$ | inlist$ | vpred$
-    | val$ K_IS K_NOTB? (K_NULLB | K_TRUEB | K_FALSEB | K_DISTINCTB K_FROM val$)
-    | val$ K_NOTB? K_BETWEEN sumnv$ K_AND sumnv$ | val$ K_NOTB? K_IN LP query$ RP
-    | val$ K_NOTB? K_LIKE val$ (K_ESCAPE STRING)? | val$ CMP (K_ANY | K_ALL) LP query$ RP
-    | K_EXISTS LP query$ RP
-val$: sum$ | STRING | cat$
-cat$: (sum$ | STRING) (CONCAT (sum$ | STRING))+
-sum$: sum$ PLUS term$ | sum$ MINUS uterm$ | term$
-term$: term$ MULOP factor$ | factor$
-uterm$: uterm$ MULOP factor$ | ufactor$
-factor$: SIGN ufactor$ | ufactor$
-ufactor$: primary$ (DCOLON type)*
-primary$: atom$ | COL% | VCANY%
-atom$: NUMBER | K_NULL | atomn$
-atomn$: K_TRUE | K_FALSE | CSTR (DCOLON type)+ | atomx$
-atomx$: K_NOW | K_DATE CDATE | K_INTERVAL interval
-    | FUNC LP (K_DISTINCT | K_ALLG)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)?)? RP over$?
-    | K_COUNT LP STAR RP over$? | K_CAST LP expr$ K_AS astype RP
-    | K_EXTRACT LP (UNIT | STRING) K_FROM expr$ RP
-    | K_CASE expr$? (K_WHEN expr$ K_THEN expr$)+ (K_ELSE expr$)? K_END | LP expr$ RP | LP query$ RP
-over$: K_FILTER expr$ RP | (K_FILTER expr$ RP)? K_OVER LP window$ RP
-window$: K_PARTITION_BY expr$ (COMMA expr$)* (K_ORDER_BY oitem$ (COMMA oitem$)*)? frame?
-    | (K_ORDER_BY0 oitem$ (COMMA oitem$)*)? frame?
-"""
-# A bare value column is compared only with its values (vpred) or another column (sidens: a join), with a
-# subquery through IN, or as `= (SELECT ...)` when the question mentions some value (vsub: "the same city
-# as X"): a small model refused the value it wanted wrote `= NULLIF(NULL, ...` or `= (SELECT ... =
-# (SELECT ...` to the token limit instead. Other sides are free, but a side that is or
-# starts with a bare number starts with one of the question's (CNUM, when grounded: `= 1000 * x` or
-# `= 1000 || x` is no way round it), and NULL is no side (`= NULL` is never true; IS NULL is).
-_COMPARE_RULES = """
-cmp$: sumnv$ CMP sumnv$ | sidens$ CMP sidens$
-inlist$: sumnv$ K_NOTB? K_IN LP expr$ (COMMA expr$)* RP
-sumnv$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | termnv$ | CSTR | lcat$ | SIGN? CNUM
-lcat$: (lsum$ | CSTR) (CONCAT (sum$ | STRING))+
-lsum$: lsum$ PLUS term$ | lsum$ MINUS uterm$ | lterm$
-lterm$: lterm$ MULOP factor$ | SIGN? ufactorn$ | SIGN? CNUM
-termnv$: lterm$ MULOP factor$ | factornv$
-factornv$: SIGN ufactorn$ | (atomn$ | COL%) (DCOLON type)*
-ufactorn$: (atomn$ | COL% | VCANY%) (DCOLON type)*
-sidens$: COL% | VCANY% | vsub$
-"""
-_SHARED = r"""
-interval: (STRING | NUMBER | LP expr_c RP) UNIT?
-type: TYPE (LP NUMBER (COMMA NUMBER)? RP)?
-astype: TYPE_AS (LP NUMBER (COMMA NUMBER)? RP)?
-frame: (K_ROWS | K_RANGE) (K_BETWEEN bound K_AND bound | bound)
-bound: K_UNBOUNDED_PRECEDING | K_UNBOUNDED_FOLLOWING | K_CURRENT_ROW | NUMBER (K_PRECEDING | K_FOLLOWING)
-WS0: /[ \t]{0,24}(\r?\n[ \t]{0,24})?/
-WS1: /[ \t]{1,24}(\r?\n[ \t]{0,24})?|\r?\n[ \t]{0,24}/
-GAP: WS1
-LEAD: WS1
-END: WS0 ";"
-LP: WS0 "("
-RP: WS0 ")"
-COMMA: WS0 ","
-STAR: WS0 "*"
-DCOLON: WS0 "::"
-CMP: WS0 /(=|==|!=|<>|<=|>=|<|>)/
-PLUS: WS0 "+"
-CONCAT: WS0 "||"
-MINUS: WS0 "-"
-MULOP: WS0 /(\*|\/\/|\/|%)/
-SIGN: WS0 /[+-]/
-NUMBER: WS0 /([0-9]{1,DIGITS}(\.[0-9]{0,DIGITS})?|\.[0-9]{1,DIGITS})([eE][+-]?[0-9]{1,3})?/
-STRING: WS0 /'([^'\r\n]|''){0,STRING_CHARS}'/
-TIMEPART: /([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?/
-IDENT: /[A-Za-z_][A-Za-z0-9_]{0,NAME_MAX}/
-SHORT: /[A-Za-z][A-Za-z0-9_]{0,ALIAS_MAX}/
-QUOTED: /"[^"\r\n]{1,NAME_MAX}"/
-K_LIKE: WS1 ("like"i | "ilike"i | "glob"i) GAP
-K_NOTB: WS1 "not"i
-K_FILTER: WS1 "filter"i WS0 "(" WS0 "where"i GAP
-SETOP: WS1 ("union"i | "intersect"i | "except"i) GAP
-K_GROUP_BY: WS1 "group"i WS1 "by"i GAP
-K_ORDER_BY: WS1 "order"i WS1 "by"i GAP
-K_ORDER_BY0: WS0 "order"i WS1 "by"i GAP
-K_PARTITION_BY: WS0 "partition"i WS1 "by"i GAP
-K_NULLS_POS: WS1 "nulls"i WS1 ("first"i | "last"i)
-SIDE: "left"i | "right"i | "full"i
-JOIN_KIND: "inner"i | "cross"i | "semi"i | "anti"i | "natural"i | SIDE (WS1 "outer"i)?
-K_JOIN: WS1 (JOIN_KIND WS1)? "join"i
-K_UNBOUNDED_PRECEDING: WS0 "unbounded"i WS1 "preceding"i
-K_UNBOUNDED_FOLLOWING: WS0 "unbounded"i WS1 "following"i
-K_CURRENT_ROW: WS0 "current"i WS1 "row"i
-K_NOW: WS0 ("current_date"i | "current_timestamp"i)
-K_CAST: WS0 ("cast"i | "try_cast"i)
-K_DATE: WS0 ("date"i | "timestamp"i)
-OUT_NAME: WS1 (IDENT & ~KW) | WS0 QUOTED
-IMPLICIT: WS1 OPENNAME
-OUT_REF: WS0 (OPENNAME | QUOTED)
-NAME_W: WS0 OPENNAME
-NAME_W1: WS1 OPENNAME
-K_ALLG: WS0 "all"i GAP
-K_NULLB: WS1 "null"i
-K_TRUEB: WS1 "true"i
-K_FALSEB: WS1 "false"i
-K_DISTINCTB: WS1 "distinct"i
-TYPE_AS: WS1 TYPE_WORD
-CTE_REF: WS1 OPENNAME
-"""
-_SINGLE = (
-    "select distinct all not null true false any exists case rows range interval extract count with".split()
-)
-# Keywords that only follow an operand or a word need a blank before them: `fund_codeor` is no `OR`.
-_AFTER_WORD = (
-    "from where having qualify limit offset as on using and or is between in escape when then else end over "
-    "preceding following asc desc recursive materialized"
-).split()
 
 
 def _lit(text: str, fold: bool = True) -> str:
@@ -208,7 +84,10 @@ def _lit(text: str, fold: bool = True) -> str:
 def _names(names: Sequence[str]) -> str:
     """Alternatives matching each name as an identifier: bare when it is a plain one, double-quoted when it
     is not or is also a keyword, function, type or unit (a plain name quoted is how a small model wrote a
-    string it was refused: ``= "MARKET"``)."""
+    string it was refused: ``= "MARKET"``). ``= "YEAR"`` for a column ``year`` stays open on purpose: the
+    small model writes it where it wants a value the question never gave, the checks refuse it (the column's
+    table is not in the query) and ``trim-clauses`` cuts the filter; closed, the model wrote a valid filter
+    on the wrong column instead (``WHERE gender = manager_name``: everyday EX 26 -> 24 of 55)."""
     out = []
     for name in sorted(set(names), key=str.lower):
         spellings = dict.fromkeys([name, name.lower(), name.upper()])
@@ -217,6 +96,16 @@ def _names(names: Sequence[str]) -> str:
         if not _SIMPLE.match(name) or name.lower() in _RESERVED or name.lower() in _WORDS:
             out += [_lit('"' + spelling.replace('"', '""') + '"', fold=False) for spelling in spellings]
     return "(" + " | ".join(dict.fromkeys(out)) + ")"
+
+
+def _is_date(sql_type: str) -> bool:
+    """A DATE, TIME or TIMESTAMP column (of any precision or time zone): what a date part takes."""
+    return sql_type.upper().startswith(("DATE", "TIME"))
+
+
+def _is_text(sql_type: str) -> bool:
+    """A text column: the only kind a value column may be compared with (a join on text keys)."""
+    return sql_type.upper().startswith(("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"))
 
 
 def _sql_string(value: str) -> str:
@@ -352,6 +241,10 @@ def _build(
         raise ValueError(f"a grammar needs known tables, not {tables!r}")
     valued = _value_columns(schema, allowed, values)
     plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
+    dated = sorted({c.name for t in allowed for c in t.columns if _is_date(c.type)})
+    texted = sorted(
+        {c.name for t in allowed for c in t.columns if c.name.lower() not in valued and _is_text(c.type)}
+    )
     lines = [
         "start: LEAD body_c (SETOP K_ALLG? setterm_c)* order_c? limit_c? END?"
         if after_select
@@ -393,13 +286,21 @@ def _build(
         vcany += [
             f"{qualified}{_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}"
         ]
-        rules = _RULES + _COMPARE_RULES
-        rules = rules if col else rules.replace(" | COL%", "")
-        rules = rules if valued else rules.replace(" | VCANY%", "")
-        rules = rules if spoken else rules.replace(" | vpred$", "").replace(" | vsub$", "")
-        lines.append(rules.replace("$", "_" + fam).replace("%", "_" + fam.upper()))
+        texts = [f"{qualified}{_names(texted)}"] if texted else []
+        for k, t in enumerate(allowed):
+            own = [c.name for c in t.columns if c.name.lower() not in valued and _is_text(c.type)]
+            texts += [f'TN_{k} "." {_names(own)}'] if own else []
+        dates = [f"{qualified}{_names(dated)}"] if dated else []
+        dates += [f'({qb} ".")? OPENNAME'] if opened else []
+        for k, t in enumerate(allowed):
+            own = [c.name for c in t.columns if _is_date(c.type)]
+            dates += [f'TN_{k} "." {_names(own)}'] if own else []
+        has = {"columns": bool(col), "text": bool(texts), "dated": bool(dates), "spoken": bool(spoken)}
+        lines.append(fill(fam, valued=bool(valued), **has))
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
+        lines += [f"DCOL_{F}: WS0 (" + " | ".join(dates) + ")"] if dates else []
+        lines += [f"TCOL_{F}: WS0 (" + " | ".join(texts) + ")"] if texts else []
         lines += [f"table_{fam}: TABLE" + (" | CTE_REF" if fam == "w" else "")]
         heads = [qb] if qualified else []
         lines += [f"QUAL_{F}: WS0 (" + " | ".join(heads + [f"TN_{k}" for k in range(len(allowed))]) + ') "."']
@@ -420,12 +321,12 @@ def _build(
         f"{name}: WS0 (" + " | ".join(_lit(w) for w in words) + ")" for name, words in _WORD_SETS.items()
     ]
     lines += ["TYPE_WORD: (" + " | ".join(_lit(w) for w in TYPES) + ")"]
-    lines += [f"K_{w.upper()}: WS0 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _SINGLE]
-    lines += [f"K_{w.upper()}: WS1 {_lit(w)}{' GAP' * (w in _GAP)}" for w in _AFTER_WORD]
+    lines += [f"K_{w.upper()}: WS0 {_lit(w)}{' GAP' * (w in GAP_KEYWORDS)}" for w in SINGLE_KEYWORDS]
+    lines += [f"K_{w.upper()}: WS1 {_lit(w)}{' GAP' * (w in GAP_KEYWORDS)}" for w in AFTER_WORD_KEYWORDS]
     sizes = {
         "STRING_CHARS": STRING_CHARS,
         "NAME_MAX": NAME_CHARS - 1,
         "ALIAS_MAX": ALIAS_CHARS - 1,
         "DIGITS": NUMBER_DIGITS,
     }
-    return "\n".join(lines) + re.sub("|".join(sizes), lambda m: str(sizes[m.group(0)]), _SHARED)
+    return "\n".join(lines) + re.sub("|".join(sizes), lambda m: str(sizes[m.group(0)]), SHARED_RULES)

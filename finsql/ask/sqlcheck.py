@@ -215,9 +215,22 @@ def check_sql(sql: str, schema: Schema) -> CheckedSQL:
         _check_nodes(root)
         tables = _check_tables(root, schema)
         qualified = _qualify(root, schema, tables)
+        _check_self_comparisons(qualified)
     except RecursionError:
         raise SQLRefused("SQL is nested too deeply to check") from None
     return CheckedSQL(sql=text, expression=qualified, tables=tables, ordered=_has_order(root))
+
+
+_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+
+
+def _check_self_comparisons(qualified: exp.Expression) -> None:
+    """Refuse a condition that compares a column with itself (``f.fund_name = f.fund_name``): always true
+    or always false, it is how a small model filled a filter whose value it could not write."""
+    for node in qualified.find_all(*_COMPARISONS):
+        left, right = node.this, node.expression
+        if isinstance(left, exp.Column) and isinstance(right, exp.Column) and left == right:
+            raise SQLRefused(f"a condition compares a column with itself: {node.sql(dialect='duckdb')}")
 
 
 def _has_order(root: exp.Expression) -> bool:

@@ -7,8 +7,9 @@ Grouping by the plain columns of the select list is the reading the columns ask 
 A GROUP BY that leaves out a column the query shows or orders by is refused the same way. With no aggregate
 anywhere, the grouping was a stray (``SELECT fund_name, net_assets_mn ... GROUP BY fund_name ORDER BY
 net_assets_mn DESC``: "the ten largest funds") and goes; an ungrouped aggregate ordered by a plain column
-returns one row, so the ORDER BY goes; otherwise the query groups by its plain select items, the rows it
-shows (``ungrouped-columns``).
+returns one row, so the ORDER BY goes (``ungrouped-columns``). An aggregate grouped by one column while it
+shows another (``SELECT manager_name, count(*) ... GROUP BY education``) is left to the retry: grouping by
+what it shows turned a right answer of the retry into a wrong one.
 """
 
 from __future__ import annotations
@@ -83,10 +84,7 @@ def regroup(sql: str, schema: Schema) -> str:
             return sql  # add_group_by's case
         tree.set("order", None)
     else:
-        plain = [e for e in items if not aggregates(e) and e.find(exp.Column) and not e.find(exp.Subquery)]
-        if not plain or {e.sql(dialect="duckdb") for e in plain} == grouped:
-            return sql
-        tree.set("group", exp.Group(expressions=[e.copy() for e in plain]))
+        return sql  # grouped by one thing, showing another: which one the question meant is no guess
     return tree.sql(dialect="duckdb")
 
 

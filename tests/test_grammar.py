@@ -257,18 +257,6 @@ def test_no_aggregate_where_a_row_is_filtered_or_grouped(demo, tok, sql: str, ok
     assert accepts(sql_grammar(schema, values=values), sql, tok) is ok
 
 
-def test_a_value_column_is_compared_with_text_columns_only(demo, tok) -> None:
-    """``bond_type = issue_size_mn`` is a conversion error in DuckDB; a join on text keys is not."""
-    schema, values = demo
-    grammar = sql_grammar(schema, values=values)
-    assert accepts(grammar, "SELECT b.bond_name FROM bond b JOIN stock s ON b.issuer_ticker = s.ticker", tok)
-    assert accepts(grammar, "SELECT f.fund_name FROM fund f, fund_nav n WHERE f.fund_code = n.fund_code", tok)
-    assert not accepts(
-        grammar, "SELECT sum(issue_size_mn) FROM bond WHERE bond_type = bond.issue_size_mn", tok
-    )
-    assert not accepts(grammar, "SELECT bond_name FROM bond WHERE bond_type = issue_date", tok)
-
-
 def test_one_cast_per_operand(demo, tok) -> None:
     """A small model refused a name chained ``::boolean::boolean::...`` to the token limit."""
     schema, values = demo

@@ -203,12 +203,6 @@ def test_an_aggregate_with_plain_columns_is_grouped_by_them(demo_db, schema, bro
             "SELECT f.fund_name, s.net_assets_mn FROM fund_size AS s JOIN fund AS f ON s.fund_code = "
             "f.fund_code ORDER BY s.net_assets_mn DESC LIMIT 3",
         ),
-        (  # grouped by something else than the rows it shows
-            "SELECT s.stock_name FROM stock_dividend d JOIN stock s ON d.ticker = s.ticker "
-            "GROUP BY d.fiscal_year HAVING count(DISTINCT d.fiscal_year) = 1",
-            "SELECT s.stock_name FROM stock_dividend AS d JOIN stock AS s ON d.ticker = s.ticker "
-            "GROUP BY s.stock_name HAVING COUNT(DISTINCT d.fiscal_year) = 1",
-        ),
         (  # one row: nothing to order
             "SELECT count(*) FROM fund_manager WHERE years_of_experience > 1 ORDER BY years_of_experience",
             "SELECT COUNT(*) FROM fund_manager WHERE years_of_experience > 1",
@@ -226,6 +220,7 @@ def test_a_grouping_that_leaves_a_shown_column_out_is_mended(demo_db, schema, br
         "SELECT year(nav_date) AS y, avg(unit_nav) FROM fund_nav GROUP BY year(nav_date) ORDER BY y",
         "SELECT year(nav_date), avg(unit_nav) FROM fund_nav GROUP BY 1",
         "SELECT fund_type, count(*) FROM fund GROUP BY fund_type ORDER BY management_fee",  # no better guess
+        "SELECT education, count(*) FROM fund_manager GROUP BY gender",  # which one was meant: no guess
         "SELECT fund_type FROM fund GROUP BY fund_type",
     ):
         assert regroup(kept, schema) == kept

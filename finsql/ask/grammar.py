@@ -16,14 +16,17 @@ name is no escape hatch elsewhere.
 Typed where DuckDB's binder decides, as far as a CFG can see it: a date part (``year``, ``month``, ...) takes
 a DATE/TIME/TIMESTAMP column (``DCOL``), a cast to a date type or a call, never another column or a string;
 WHERE, JOIN ... ON and GROUP BY hold expressions of the ``n`` flavour (no aggregate, window function or
-``count(*)`` outside a subquery; ``sqlrules``); a bare value column is compared with text columns only
-(``TCOL``); an operand takes at most one ``::`` cast.
+``count(*)`` outside a subquery; ``sqlrules``); an operand takes at most one ``::`` cast. A bare value
+column compared with a column of another type stays open on purpose, as does ``= "YEAR"`` for a column
+``year``: the small model writes them where it wants a value the question never gave, the checks refuse
+them and ``trim-clauses`` cuts the filter; closed, it wrote a valid filter on the wrong column instead
+(``WHERE gender = manager_name``).
 
 Value-aware literals (``values``) in a CFG: a column name is a value column when every allowed table with that
 name has a value list; ``col = 'v'``, ``col <> 'v'``, ``col IN ('v', ...)`` (column first, bare or qualified)
 then need one of the values of that name (an empty list: the column equals no string; ``ask`` passes the
 values the question mentions, ``grounding``). Other uses (``lower(col) = ...``, LIKE, BETWEEN, ``'v' = col``)
-keep free strings; the other side of a comparison with a bare value column is another text column (a join) or,
+keep free strings; the other side of a comparison with a bare value column is another column (a join) or,
 when some value is admitted, a scalar subquery: no string, number, function or arithmetic. A string literal
 is never an operand of arithmetic (only of ``||``), so a refused value cannot slip through as ``'v' - 1``
 or ``'v' * x``: where a small model had started an unknown value, that was how the grammar let it finish.
@@ -84,10 +87,7 @@ def _lit(text: str, fold: bool = True) -> str:
 def _names(names: Sequence[str]) -> str:
     """Alternatives matching each name as an identifier: bare when it is a plain one, double-quoted when it
     is not or is also a keyword, function, type or unit (a plain name quoted is how a small model wrote a
-    string it was refused: ``= "MARKET"``). ``= "YEAR"`` for a column ``year`` stays open on purpose: the
-    small model writes it where it wants a value the question never gave, the checks refuse it (the column's
-    table is not in the query) and ``trim-clauses`` cuts the filter; closed, the model wrote a valid filter
-    on the wrong column instead (``WHERE gender = manager_name``: everyday EX 26 -> 24 of 55)."""
+    string it was refused: ``= "MARKET"``); ``= "YEAR"`` stays open (see the module docstring)."""
     out = []
     for name in sorted(set(names), key=str.lower):
         spellings = dict.fromkeys([name, name.lower(), name.upper()])
@@ -101,11 +101,6 @@ def _names(names: Sequence[str]) -> str:
 def _is_date(sql_type: str) -> bool:
     """A DATE, TIME or TIMESTAMP column (of any precision or time zone): what a date part takes."""
     return sql_type.upper().startswith(("DATE", "TIME"))
-
-
-def _is_text(sql_type: str) -> bool:
-    """A text column: the only kind a value column may be compared with (a join on text keys)."""
-    return sql_type.upper().startswith(("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR"))
 
 
 def _sql_string(value: str) -> str:
@@ -242,9 +237,6 @@ def _build(
     valued = _value_columns(schema, allowed, values)
     plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
     dated = sorted({c.name for t in allowed for c in t.columns if _is_date(c.type)})
-    texted = sorted(
-        {c.name for t in allowed for c in t.columns if c.name.lower() not in valued and _is_text(c.type)}
-    )
     lines = [
         "start: LEAD body_c (SETOP K_ALLG? setterm_c)* order_c? limit_c? END?"
         if after_select
@@ -286,21 +278,16 @@ def _build(
         vcany += [
             f"{qualified}{_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}"
         ]
-        texts = [f"{qualified}{_names(texted)}"] if texted else []
-        for k, t in enumerate(allowed):
-            own = [c.name for c in t.columns if c.name.lower() not in valued and _is_text(c.type)]
-            texts += [f'TN_{k} "." {_names(own)}'] if own else []
         dates = [f"{qualified}{_names(dated)}"] if dated else []
         dates += [f'({qb} ".")? OPENNAME'] if opened else []
         for k, t in enumerate(allowed):
             own = [c.name for c in t.columns if _is_date(c.type)]
             dates += [f'TN_{k} "." {_names(own)}'] if own else []
-        has = {"columns": bool(col), "text": bool(texts), "dated": bool(dates), "spoken": bool(spoken)}
+        has = {"columns": bool(col), "dated": bool(dates), "spoken": bool(spoken)}
         lines.append(fill(fam, valued=bool(valued), **has))
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
         lines += [f"DCOL_{F}: WS0 (" + " | ".join(dates) + ")"] if dates else []
-        lines += [f"TCOL_{F}: WS0 (" + " | ".join(texts) + ")"] if texts else []
         lines += [f"table_{fam}: TABLE" + (" | CTE_REF" if fam == "w" else "")]
         heads = [qb] if qualified else []
         lines += [f"QUAL_{F}: WS0 (" + " | ".join(heads + [f"TN_{k}" for k in range(len(allowed))]) + ') "."']

@@ -69,8 +69,8 @@ CALLS = {
     "n": "SFUNC LP (expr$ (COMMA expr$)*)? RP",
 }
 
-# A bare value column is compared only with its values (vpred) or another text column (sidens: a join), with
-# a subquery through IN, or as `= (SELECT ...)` when the question mentions some value (vsub: "the same city
+# A bare value column is compared only with its values (vpred) or another column (sidens: a join), with a
+# subquery through IN, or as `= (SELECT ...)` when the question mentions some value (vsub: "the same city
 # as X"): a small model refused the value it wanted wrote `= NULLIF(NULL, ...` or `= (SELECT ... =
 # (SELECT ...` to the token limit instead. Other sides are free, but a side that is or
 # starts with a bare number starts with one of the question's (CNUM, when grounded: `= 1000 * x` or
@@ -85,7 +85,7 @@ lterm$: lterm$ MULOP factor$ | SIGN? ufactorn$ | SIGN? CNUM
 termnv$: lterm$ MULOP factor$ | factornv$
 factornv$: SIGN ufactorn$ | (atomn$ | COL%) (DCOLON type)?
 ufactorn$: (atomn$ | COL% | VCANY%) (DCOLON type)?
-sidens$: VCANY% | vsub@ | TCOL%
+sidens$: VCANY% | vsub@ | COL%
 """
 
 SHARED_RULES = r"""
@@ -166,15 +166,13 @@ AFTER_WORD_KEYWORDS = (
 ).split()
 
 
-def fill(family: str, *, text: bool, columns: bool, valued: bool, spoken: bool, dated: bool) -> str:
+def fill(family: str, *, columns: bool, valued: bool, spoken: bool, dated: bool) -> str:
     """The rules of one family (``c`` or ``w``), each expression rule in both flavours, with the
-    alternatives this schema has no lexeme for left out: plain columns (``columns``), plain text columns
-    (``text``), value columns (``valued``), value columns with values to compare (``spoken``), date
-    columns (``dated``)."""
+    alternatives this schema has no lexeme for left out: plain columns (``columns``), value columns
+    (``valued``), value columns with values to compare (``spoken``), date columns (``dated``)."""
     template = EXPRESSION_RULES + COMPARE_RULES
     drops = {
         " | COL%": columns,
-        " | TCOL%": text,
         " | VCANY%": valued,
         " | vpred@": spoken,
         " | vsub@": spoken,

@@ -76,14 +76,24 @@ def score(
     expert_of: dict[str, str | None],
     samples: int,
     shots: int,
+    reshape: bool = True,
 ) -> dict[str, dict]:
-    """Test-suite EX of each database's dev pairs, with ``expert_of[db]`` (None: the base model)."""
+    """Test-suite EX of each database's dev pairs, with ``expert_of[db]`` (None: the base model);
+    ``reshape`` False keeps the voted SQL as written (``Session``'s year bounds, filters, one figure)."""
     out = {}
     for db, expert in expert_of.items():
 
         def open_session(path: Path, expert: str | None = expert) -> Session:
             """The base model draws its examples from the database's train pairs (the import's)."""
-            return Session(path, expert=expert if expert else False, shots=shots, prompt_style="compact")
+            return Session(
+                path,
+                expert=expert if expert else False,
+                shots=shots,
+                prompt_style="compact",
+                year_bounds=reshape,
+                value_filters=reshape,
+                one_figure=reshape,
+            )
 
         clock = time.perf_counter()
         report = evaluate_targets(dev[db], {db: suites[db]}, open_session, samples=samples, progress=False)
@@ -136,12 +146,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse experts of the same data and budget")
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma-separated")
     parser.add_argument("--label", default="en")
+    parser.add_argument("--no-reshape", action="store_true", help="keep the voted SQL as the model wrote it")
     args = parser.parse_args()
     chosen = {x.strip() for x in args.stages.split(",") if x.strip()}
     if not chosen or chosen - set(STAGES):
         parser.error(f"--stages takes {', '.join(STAGES)}")
     if args.steps:
         args.minutes = 0.0
+    reshape = not args.no_reshape
 
     from finsql.paths import cache_dir
 
@@ -175,6 +187,7 @@ def main() -> None:
             "shots": args.shots,
             "seed": args.seed,
             "stages": sorted(chosen, key=STAGES.index),
+            "reshape": not args.no_reshape,
         },  # fmt: skip
         "published": PUBLISHED,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -201,17 +214,17 @@ def main() -> None:
         return value
 
     if "base" in chosen:
-        stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots), "base")
+        stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots, reshape), "base")
     trained: dict[str, str] = {}
     if chosen & {"expert", "self-consistency", "lorahub"}:
         per_db = {db: (suites[db][0], train[db]) for db in names}
         trained = stage("train", lambda: {db: trained_expert(db, *per_db[db], 1, args) for db in names})
     if "expert" in chosen:
-        stage("expert", lambda: score(dev, suites, trained, 0, args.shots), "expert")
+        stage("expert", lambda: score(dev, suites, trained, 0, args.shots, reshape), "expert")
     if "self-consistency" in chosen:
         stage(
             "self-consistency",
-            lambda: score(dev, suites, trained, args.samples, args.shots),
+            lambda: score(dev, suites, trained, args.samples, args.shots, reshape),
             f"expert+N={args.samples}",
         )
     if "lorahub" in chosen and FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
@@ -227,7 +240,7 @@ def main() -> None:
                 progress=False, force=True,
             )  # fmt: skip
             composition = hub.load_manifest(composed).composition or {}
-            rows = score(dev, suites, {FEW_SHOT_TARGET: composed}, 0, args.shots)
+            rows = score(dev, suites, {FEW_SHOT_TARGET: composed}, 0, args.shots, reshape)
             rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
             return rows
 
@@ -236,7 +249,7 @@ def main() -> None:
 
         def joint() -> dict:
             name = trained_expert("all", out, [p for db in names for p in train[db]], len(names), args)
-            return score(dev, suites, dict.fromkeys(names, name), 0, args.shots)
+            return score(dev, suites, dict.fromkeys(names, name), 0, args.shots, reshape)
 
         stage("joint", joint, "joint expert")
     save()

@@ -38,8 +38,9 @@ RESULTS = ROOT / "benchmarks" / "results"
 SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "eval.jsonl"}
 
 
-def session_factory(spec: str, precision: str) -> Callable[[Path], Session]:
-    """The sessions an arm's spec asks for (see the docstring), one per database path."""
+def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable[[Path], Session]:
+    """The sessions an arm's spec asks for (see the docstring), one per database path; ``reshape`` False
+    turns off the steps after the vote that this run can compare (year bounds, named filters, one figure)."""
     kind, _, value = spec.partition(":")
     model = value if kind == "model" else None
 
@@ -53,6 +54,9 @@ def session_factory(spec: str, precision: str) -> Callable[[Path], Session]:
             synth_pool=POOL_PAIRS if spec in ("base", "ungrounded", "listed") or model else 0,
             ground=spec != "ungrounded",
             count_shape=spec != "listed",
+            year_bounds=reshape,
+            value_filters=reshape,
+            one_figure=reshape,
         )
 
     return make
@@ -70,11 +74,15 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=0)
     parser.add_argument("--precision", default="auto", help="auto, fp32 or bf16 (finsql.lm.inference)")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--no-reshape", action="store_true", help="no year bounds, named filters or one-figure answers"
+    )
     parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: both")
     args = parser.parse_args()
     results: dict = {
         "label": args.label,
         "samples": args.samples,
+        "reshape": not args.no_reshape,
         "precision": args.precision,
         "low_confidence_below": LOW_CONFIDENCE,
         "machine": platform.processor() or platform.machine(),
@@ -89,7 +97,7 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                session_factory(spec, args.precision),
+                session_factory(spec, args.precision, not args.no_reshape),
                 samples=args.samples,
             )
             summary = report.summary()

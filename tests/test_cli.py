@@ -133,6 +133,12 @@ def test_ask_end_to_end_default_model(demo_db):
     assert loose.returncode in (0, 6), loose.stderr
     if loose.returncode == 0:
         assert json.loads(loose.stdout)["grounded"] is False
+    kept = finsql("ask", "How many currencies are quoted?", "--format", "json", "--no-reshape")
+    assert kept.returncode in (0, 6), kept.stderr
+    if kept.returncode == 0:
+        payload = json.loads(kept.stdout)
+        assert payload["reshape"] is False
+        assert payload["unbounded"] is payload["unfiltered"] is payload["grouped"] is None
     explained = finsql("ask", "How many funds are there?", "--explain")
     assert explained.returncode in (0, 6), explained.stderr  # with no valid SQL, it still explains
     assert "grammar-constrained decoding on (whole schema), literals grounded" in explained.stdout

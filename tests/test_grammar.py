@@ -135,9 +135,12 @@ def test_value_aware_literals(demo, tok) -> None:
     valued, free = sql_grammar(schema, values=values), sql_grammar(schema)
     assert accepts(valued, "SELECT fund_name FROM fund WHERE fund_type IN ('bond', 'equity')", tok)
     assert accepts(valued, "SELECT fund_name FROM fund f WHERE f.fund_type <> 'bond'", tok)
+    assert accepts(valued, "SELECT bond_name FROM bond WHERE credit_rating != 'AAA'", tok)
     for sql in (
         "SELECT fund_name FROM fund WHERE fund_type = 'Bond'",
         "SELECT fund_name FROM fund WHERE fund_type IN ('bond', 'Bond')",
+        "SELECT bond_name FROM bond WHERE credit_rating < 'AAA'",  # labels are not ordered by spelling
+        "SELECT bond_name FROM bond WHERE credit_rating >= 'AA'",
     ):
         assert not accepts(valued, sql, tok) and accepts(free, sql, tok)
     for sql in (  # not a bare comparison with the column: free

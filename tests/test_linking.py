@@ -47,6 +47,31 @@ def test_cell_values_in_the_question_link_their_column(demo):
     assert name in render_schema(linked)
 
 
+def test_a_value_matches_whole_words_only(demo):
+    schema, linker = demo
+    assert "bond" in linker.link("How many bond funds are there?", schema).matched_values.get(
+        "fund.fund_type", []
+    )
+    assert "fund.fund_type" not in linker.link("How many bonds are there?", schema).matched_values
+
+
+def test_a_word_naming_a_column_with_its_neighbour_is_no_value(demo):
+    schema, linker = demo  # 'credit' and 'dividend' are investment_focus values; here they name columns
+    assert linker.link("Count the bonds in each credit rating.", schema).matched_values == {}
+    assert linker.link("How many companies paid a cash dividend?", schema).matched_values == {}
+    assert linker.link("Which funds focus on credit?", schema).matched_values == {
+        "fund.investment_focus": ["credit"]
+    }
+
+
+def test_categories_are_the_matched_columns_whose_values_repeat(demo):
+    schema, linker = demo
+    name = duckdb_value(schema, "SELECT stock_name FROM stock ORDER BY ticker LIMIT 1")
+    linked = linker.link(f"How many funds are closed, and when was {name} listed?", schema)
+    assert "fund.status" in linked.categories and "stock.stock_name" in linked.matched_values
+    assert "stock.stock_name" not in linked.categories  # a name: one row each
+
+
 def duckdb_value(schema, sql):
     from finsql.db.database import ensure_demo_db
 

@@ -54,6 +54,12 @@ NoGroundOption = typer.Option(
     "--no-ground",
     help="Let the grammar admit any value, number or date, not only the question's (to compare).",
 )
+NoReshapeOption = typer.Option(
+    False,
+    "--no-reshape",
+    help="Keep the voted SQL as the model wrote it: no year bounds, named filters or one-figure answers "
+    "(to compare; a how-many answered with a list is still counted).",
+)
 PromptOption = typer.Option(
     PromptStyle.full,
     "--prompt",
@@ -79,6 +85,11 @@ def _expert_choice(expert: str | None, no_expert: bool) -> str | None | Literal[
     if expert and no_expert:
         raise UsageError("give --expert or --no-expert, not both")
     return False if no_expert else expert
+
+
+def _reshaping(on: bool) -> dict[str, bool]:
+    """The session's steps after the vote that ``--no-reshape`` turns off (``finsql.ask.reshape``)."""
+    return {"year_bounds": on, "value_filters": on, "one_figure": on}
 
 
 def _open_session(db: str | None, model: str | None = None, **kwargs: Any) -> Any:
@@ -115,6 +126,7 @@ def ask(
     no_repair: bool = NoRepairOption,
     no_constrain: bool = NoConstrainOption,
     no_ground: bool = NoGroundOption,
+    no_reshape: bool = NoReshapeOption,
     precision: Precision = PrecisionOption,
     lookup: int = LookupOption,
     synth_pool: int = SynthPoolOption,
@@ -136,6 +148,7 @@ def ask(
         repair=not no_repair,
         grammar="off" if no_constrain else "schema",
         ground=not no_ground,
+        **_reshaping(not no_reshape),
         precision=precision.value,
         lookup=lookup,
         synth_pool=synth_pool,
@@ -150,7 +163,11 @@ def ask(
         raise
     info = _route_info(session, answer.grammar) | {
         "taught": answer.taught,
+        "reshape": not no_reshape,
         "counted": answer.counted_sql,
+        "unfiltered": answer.unfiltered_sql,
+        "grouped": answer.grouped_sql,
+        "unbounded": answer.unbounded_sql,
         "retry_tables": list(answer.retry_tables),
         "linked_tables": answer.linked.table_names() if answer.linked else [],
         "matched_values": answer.linked.matched_values if answer.linked else {},
@@ -270,6 +287,21 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
             f"[bold]counted[/bold] a how-many question answered with a list; its rows: {info['counted']}",
             highlight=False,
         )
+    if info.get("unfiltered"):
+        out.print(
+            f"[bold]filtered[/bold] on the value the question names; the model's SQL: {info['unfiltered']}",
+            highlight=False,
+        )
+    if info.get("unbounded"):
+        out.print(
+            f"[bold]bounded[/bold] the years as the question does; the model's SQL: {info['unbounded']}",
+            highlight=False,
+        )
+    if info.get("grouped"):
+        out.print(
+            f"[bold]one figure[/bold] asked, not per single-row group; the model's SQL: {info['grouped']}",
+            highlight=False,
+        )
     if info.get("retry_tables"):
         tables = ", ".join(info["retry_tables"])
         out.print(
@@ -336,6 +368,7 @@ def evaluate_cmd(
     no_repair: bool = NoRepairOption,
     no_constrain: bool = NoConstrainOption,
     no_ground: bool = NoGroundOption,
+    no_reshape: bool = NoReshapeOption,
     memory_limit: str | None = MemoryLimitOption,
     precision: Precision = PrecisionOption,
     lookup: int = LookupOption,
@@ -362,6 +395,7 @@ def evaluate_cmd(
             repair=not no_repair,
             grammar="off" if no_constrain else "schema",
             ground=not no_ground,
+            **_reshaping(not no_reshape),
             precision=precision.value,
             lookup=lookup,
             synth_pool=synth_pool,
@@ -372,6 +406,7 @@ def evaluate_cmd(
         "decoding "
         + ("free (--no-constrain)" if no_constrain else "within the schema grammar")
         + ("" if no_constrain or no_ground else ", literals grounded in the question")
+        + ("; the voted SQL kept as written (--no-reshape)" if no_reshape else "")
     )
     if report_path:
         markdown = write_report(report, report_path)

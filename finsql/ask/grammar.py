@@ -261,10 +261,12 @@ def _build(
     }
     lines += [f"TN_{k}: {_names([t.name, *own[k]])}" for k, t in enumerate(allowed)]
     spoken = [i for i, vals in enumerate(valued.values()) if vals]  # closed columns with values to compare
+    # a value column equals or differs from its values, never orders them: `credit_rating < 'AAA'`
+    # compares spellings, not ratings (the model wrote it for "rated AAA")
     for i, vals in enumerate(valued.values()):
         if vals:
             lines.append(f"VAL_{i}: WS0 (" + " | ".join(_lit(_sql_string(v), fold=False) for v in vals) + ")")
-            lines.append(f"vtail{i}: CMP VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
+            lines.append(f"vtail{i}: EQ VAL_{i} | K_NOTB? K_IN LP VAL_{i} (COMMA VAL_{i})* RP")
     for fam in ["c"] if after_select else ["c", "w"]:
         qb, opened = f"QB_{fam.upper()}", fam == "w" or open_names
         qualified = f'({qb} ".")? ' if not (aliases and fam == "c") else ""  # closed: via TN_k only

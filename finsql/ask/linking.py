@@ -40,6 +40,8 @@ class LinkedSchema:
     tables: list[Table]
     scores: dict[str, float] = field(default_factory=dict)
     matched_values: dict[str, list[str]] = field(default_factory=dict)
+    categories: frozenset[str] = frozenset()
+    """The ``matched_values`` columns whose values repeat across rows (a fund type, not a fund's name)."""
 
     def table_names(self) -> list[str]:
         """Names of the kept tables, best first."""
@@ -147,6 +149,37 @@ def collect_values(
     return values
 
 
+def _whole(value: str, text: str) -> bool:
+    """Whether ``value`` occurs in ``text`` as whole words: ``bond`` in "bond funds", not in "bonds"."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(value)}(?![a-z0-9])", text) is not None
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _name_bigrams(schema: Schema) -> frozenset[tuple[str, str]]:
+    """Consecutive word pairs of the schema's table and column names (``credit_rating``: credit, rating)."""
+    names = [t.name for t in schema.tables] + [c.name for t in schema.tables for c in t.columns]
+    pairs = set()
+    for name in names:
+        parts = [_stem(w) for w in name.lower().split("_") if w]
+        pairs.update(zip(parts, parts[1:], strict=False))
+    return frozenset(pairs)
+
+
+def _naming_words(text: str, bigrams: frozenset[tuple[str, str]]) -> set[str]:
+    """Words of ``text`` that name a table or column with their neighbour ("credit" in "credit rating",
+    "dividend" in "cash dividend"): such a word is the name, not a cell value that happens to be spelt so."""
+    tokens = _WORD.findall(text)
+    return {
+        word
+        for a, b in zip(tokens, tokens[1:], strict=False)
+        if (_stem(a), _stem(b)) in bigrams
+        for word in (a, b)
+    }
+
+
 class EmbeddingLinker:
     """Embedding + lexical + cell-value schema linker with per-schema caches."""
 
@@ -155,10 +188,18 @@ class EmbeddingLinker:
         self.top_columns = top_columns
         self._docs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._values: dict[str, dict] = {}
+        self._categories: dict[str, set[tuple[str, str]]] = {}
+        self._names: dict[str, frozenset[tuple[str, str]]] = {}
 
     def index_values(self, schema: Schema, con: duckdb.DuckDBPyConnection) -> None:
         """Read the cell values of ``schema`` once, so questions that name them link to their column."""
-        self._values[schema.fingerprint()] = collect_values(con, schema)
+        values = collect_values(con, schema)
+        self._values[schema.fingerprint()] = values
+        self._names[schema.fingerprint()] = _name_bigrams(schema)
+        repeats = 'SELECT count("{c}") > count(DISTINCT "{c}") FROM "{t}"'
+        self._categories[schema.fingerprint()] = {
+            (t, c) for (t, c) in values if con.execute(repeats.format(t=t, c=c)).fetchone()[0]
+        }
 
     def _embeddings(self, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
         key = hashlib.sha256(
@@ -174,9 +215,14 @@ class EmbeddingLinker:
 
     def _value_hits(self, question: str, schema: Schema) -> dict[tuple[str, str], list[str]]:
         text = question.lower()
+        naming = _naming_words(text, self._names.get(schema.fingerprint(), frozenset()))
         hits: dict[tuple[str, str], list[str]] = {}
         for key, values in self._values.get(schema.fingerprint(), {}).items():
-            found = [v for v in values if len(v) >= 3 and v.lower() in text]
+            found = [
+                v
+                for v in values
+                if len(v) >= 3 and v.lower() in text and _whole(v.lower(), text) and v.lower() not in naming
+            ]
             if found:
                 hits[key] = sorted(found, key=len, reverse=True)[:3]
         return hits
@@ -234,4 +280,9 @@ class EmbeddingLinker:
             linked,
             {t.name: round(table_scores[t.name], 3) for t in keep},
             {f"{t}.{c}": v for (t, c), v in value_hits.items() if t in keep_names},
+            frozenset(
+                f"{t}.{c}"
+                for (t, c) in value_hits
+                if t in keep_names and (t, c) in self._categories.get(schema.fingerprint(), ())
+            ),
         )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from finsql.ask.answer import Answer
 from finsql.ask.generation import Candidate, generate
 from finsql.ask.grammar import sql_grammar
 from finsql.ask.grounding import ValueGrounder, mentioned_dates, mentioned_numbers
-from finsql.ask.linking import EmbeddingLinker, LinkedSchema, SchemaLinker, collect_values, embed
+from finsql.ask.linking import EmbeddingLinker, SchemaLinker, collect_values, embed
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
 from finsql.ask.prompting import (
     ANSWER_PREFIX,
@@ -21,8 +21,8 @@ from finsql.ask.prompting import (
     PromptSettings,
     Retriever,
 )
+from finsql.ask.reshape import reshape
 from finsql.ask.routing import Route, expert_examples, route_expert
-from finsql.ask.shape import count_answer
 from finsql.ask.sqlcheck import sources_named
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
@@ -69,9 +69,9 @@ class PooledRetriever:
         """The written pairs, then the synthesized ones (drawing them if need be)."""
         return self._retriever().pairs
 
-    def nearest(self, question: str, k: int) -> list[Pair]:
+    def nearest(self, question: str, k: int, valued: frozenset[str] = frozenset()) -> list[Pair]:
         """``ExampleRetriever.nearest`` over both."""
-        return self._retriever().nearest(question, k)
+        return self._retriever().nearest(question, k, valued)
 
 
 def _checked_grammar(name: str) -> str:
@@ -79,34 +79,6 @@ def _checked_grammar(name: str) -> str:
     if name not in GRAMMARS:
         raise InputError(f"unknown grammar {name!r}; choose one of {', '.join(GRAMMARS)}")
     return name
-
-
-@dataclass
-class Answer:
-    """Everything ``finsql ask`` reports: SQL, result, and how it was reached."""
-
-    question: str
-    sql: str
-    columns: list[str]
-    rows: list[tuple]
-    truncated: bool
-    assessment: Assessment
-    """How far to trust the answer: confidence, whether it is low, and why."""
-    linked: LinkedSchema | None
-    """The schema linked to the question (None for a taught answer: no prompt was built)."""
-    examples: list[Pair]
-    decision: Decision
-    seconds: dict[str, float] = field(default_factory=dict)
-    expert: str | None = None
-    grammar: str = "off"
-    retry_tables: tuple[str, ...] = ()
-    """When no candidate was valid, the answer was decoded again within these tables (``retry_samples``)."""
-    steps: int = 0
-    """Decoding steps of the first generation (its longest row), for per-token timing."""
-    taught: bool = False
-    """Answered with the SQL taught for this very question (``finsql examples``), no model involved."""
-    counted_sql: str | None = None
-    """A count question answered with a list: the list's SQL, whose rows ``sql`` counts (``shape``)."""
 
 
 class Session:
@@ -136,6 +108,9 @@ class Session:
         retry_samples: int = RETRY_SAMPLES,
         ground: bool = True,
         count_shape: bool = True,
+        value_filters: bool = True,
+        one_figure: bool = True,
+        year_bounds: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -152,7 +127,11 @@ class Session:
         with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
         (``grounding``; off only to compare). ``count_shape``: a question that asks how many, answered with a
-        list, is answered with the number of its rows (``shape``; off only to compare)."""
+        list, is answered with the number of its rows (``shape``; off only to compare). ``value_filters``: the
+        one filter on a value the question names that the answer omits is added (``filters``); ``one_figure``:
+        a question asking for one figure, answered per row of a key that makes every group one row, is
+        answered over all rows (``reshape``); ``year_bounds``: "after 2015" bounds a date at 2015-12-31
+        (``periods``); each off only to compare."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -162,6 +141,9 @@ class Session:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
         self.retry_samples = retry_samples
         self.count_shape = count_shape
+        self.value_filters = value_filters
+        self.one_figure = one_figure
+        self.year_bounds = year_bounds
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.ground = ground
@@ -354,13 +336,19 @@ class Session:
                 "(--explain shows every candidate)"
             )
             raise NoValidSQL(message, candidates[0].sql, decision.attempts, seconds)
-        best, listed = decision.best, None
-        wrapped = count_answer(question, best.candidate.sql, best.result.rows) if self.count_shape else None
-        if wrapped is not None:
-            recount = self._decide([Candidate(wrapped, wrapped, best.candidate.logprob, True)])
-            if recount.best is not None:
-                listed, best = best.candidate.sql, recount.best
-                decision = Decision(best, decision.attempts, decision.confidence)
+        logprob = decision.best.candidate.logprob
+        shaped = reshape(
+            question,
+            decision,
+            prompt.linked.matched_values,
+            lambda sql: self._decide([Candidate(sql, sql, logprob, True)]),
+            bounds=self.year_bounds,
+            filters=self.value_filters,
+            one_figure=self.one_figure,
+            counts=self.count_shape,
+        )
+        decision = shaped.decision
+        best = decision.best
         return Answer(
             question,
             best.candidate.sql,
@@ -376,7 +364,10 @@ class Session:
             scope,
             retry_scope,
             generation.steps,
-            counted_sql=listed,
+            counted_sql=shaped.counted,
+            unfiltered_sql=shaped.unfiltered,
+            grouped_sql=shaped.grouped,
+            unbounded_sql=shaped.unbounded,
         )
 
     def _taught_answer(self, question: str, taught: Pair, clock: float) -> Answer | None:

@@ -105,6 +105,7 @@ COMMA: WS0 ","
 STAR: WS0 "*"
 DCOLON: WS0 "::"
 CMP: WS0 /(=|==|!=|<>|<=|>=|<|>)/
+EQ: WS0 /(=|==|!=|<>)/
 PLUS: WS0 "+"
 CONCAT: WS0 "||"
 MINUS: WS0 "-"

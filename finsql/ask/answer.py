@@ -1,0 +1,43 @@
+"""What ``finsql ask`` reports for a question: the SQL, its result, and how it was reached."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from finsql.ask.linking import LinkedSchema
+from finsql.ask.pairs import Pair
+from finsql.ask.voting import Assessment, Decision
+
+
+@dataclass
+class Answer:
+    """Everything ``finsql ask`` reports: SQL, result, and how it was reached."""
+
+    question: str
+    sql: str
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+    assessment: Assessment
+    """How far to trust the answer: confidence, whether it is low, and why."""
+    linked: LinkedSchema | None
+    """The schema linked to the question (None for a taught answer: no prompt was built)."""
+    examples: list[Pair]
+    decision: Decision
+    seconds: dict[str, float] = field(default_factory=dict)
+    expert: str | None = None
+    grammar: str = "off"
+    retry_tables: tuple[str, ...] = ()
+    """When no candidate was valid, the answer was decoded again within these tables (``retry_samples``)."""
+    steps: int = 0
+    """Decoding steps of the first generation (its longest row), for per-token timing."""
+    taught: bool = False
+    """Answered with the SQL taught for this very question (``finsql examples``), no model involved."""
+    counted_sql: str | None = None
+    """A count question answered with a list: the list's SQL, whose rows ``sql`` counts (``shape``)."""
+    unfiltered_sql: str | None = None
+    """The model's SQL before the filter on a value the question names was added (``filters``)."""
+    unbounded_sql: str | None = None
+    """The model's SQL before a year the question bounds ("after 2015") was bounded so (``periods``)."""
+    grouped_sql: str | None = None
+    """The SQL before a grouping whose every group is one row was dropped for one figure (``reshape``)."""

@@ -1,0 +1,71 @@
+"""Filters a question names: the one value filter an answer omits is added, and nothing else is."""
+
+from finsql.ask.filters import named_filter
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.sandbox import connect, run_query
+from finsql.db.schema import introspect
+
+
+def test_the_named_value_is_filtered_and_the_answer_is_the_golds(demo_db):
+    con = connect(demo_db)
+    schema = introspect(con)
+    matched = {"bond.bond_type": ["corporate"], "fund.fund_type": ["bond"]}  # "How many corporate bonds"
+    added = named_filter("SELECT count(*) FROM bond", matched)
+    gold = con.execute("SELECT count(*) FROM bond WHERE bond_type = 'corporate'").fetchall()
+    assert run_query(con, check_sql(added, schema).sql).rows == gold
+    joined = named_filter(
+        "SELECT f.fund_name FROM fund f JOIN fund_company c ON f.company_id = c.company_id",
+        {"fund.fund_type": ["equity"]},
+    )
+    assert "f.fund_type = 'equity'" in joined
+    assert sorted(run_query(con, check_sql(joined, schema).sql).rows) == sorted(
+        con.execute("SELECT fund_name FROM fund WHERE fund_type = 'equity'").fetchall()
+    )
+    kept = named_filter(
+        "SELECT count(*) FROM stock WHERE employees > 10 OR board = 'x'", {"stock.exchange": ["SZSE"]}
+    )
+    assert kept.endswith("(employees > 10 OR board = 'x') AND stock.exchange = 'SZSE'")
+
+
+def test_answers_that_use_the_column_or_value_or_are_ambiguous_are_left_alone():
+    one = {"bond.bond_type": ["corporate"]}
+    assert named_filter("SELECT count(*) FROM bond WHERE bond_type = 'treasury'", one) is None
+    assert named_filter("SELECT bond_type, count(*) FROM bond GROUP BY bond_type", one) is None
+    assert named_filter("SELECT count(*) FROM bond WHERE issuer = 'corporate'", one) is None  # value used
+    assert named_filter("SELECT count(*) FROM fund", one) is None  # not a table the answer reads
+    assert named_filter("SELECT count(*) FROM bond a JOIN bond b ON a.bond_code = b.bond_code", one) is None
+    assert named_filter("SELECT 1 FROM bond UNION SELECT 2 FROM bond", one) is None
+    two = {"stock.exchange": ["SZSE"], "stock.headquarters_city": ["Shenzhen"]}
+    assert named_filter("SELECT count(*) FROM stock", two) is None  # which one the question means is unclear
+    values = {"fund.status": ["open", "closed"]}  # "How many funds are open and how many are closed?"
+    assert named_filter("SELECT count(*) FROM fund", values) is None
+    assert named_filter("SELECT count(*) FROM fund", {}) is None
+
+
+def test_a_value_inside_a_longer_named_value_does_not_count():
+    matched = {"fund.fund_name": ["Harbor Growth Equity Fund"], "fund.fund_type": ["equity"]}
+    added = named_filter("SELECT company_id FROM fund", matched)
+    assert added == "SELECT company_id FROM fund WHERE fund.fund_name = 'Harbor Growth Equity Fund'"
+
+
+def test_a_grouping_by_the_named_values_column_keeps_that_group(demo_db):
+    from finsql.ask.filters import grouped_filter
+
+    con = connect(demo_db)
+    schema = introspect(con)
+    named = {"bond.bond_type": ["treasury"]}  # "What is the average coupon rate of treasury bonds?"
+    for per_type in (
+        "SELECT avg(coupon_rate) AS avg_coupon FROM bond GROUP BY bond_type",
+        "SELECT b.bond_type, avg(b.coupon_rate) FROM bond b GROUP BY b.bond_type",
+    ):
+        kept = grouped_filter(per_type, named)
+        gold = con.execute("SELECT avg(coupon_rate) FROM bond WHERE bond_type = 'treasury'").fetchall()
+        assert run_query(con, check_sql(kept, schema).sql).rows == gold
+    for ranked in (
+        "SELECT bond_type, avg(coupon_rate) AS a FROM bond GROUP BY bond_type ORDER BY a DESC LIMIT 1",
+        "SELECT bond_type FROM bond GROUP BY bond_type",  # nothing but the key to show
+        "SELECT credit_rating, avg(coupon_rate) FROM bond GROUP BY credit_rating",  # another column
+        "SELECT bond_type, credit_rating, count(*) FROM bond GROUP BY bond_type, credit_rating",
+    ):
+        assert grouped_filter(ranked, named) is None, ranked
+    assert grouped_filter(per_type, {"bond.bond_type": ["treasury", "corporate"]}) is None

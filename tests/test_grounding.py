@@ -66,6 +66,15 @@ def test_names_words_codes_and_row_mates(demo) -> None:
     assert "AA+" in mentioned(grounder, "What's the average coupon on AA+-rated bonds?")["bond.credit_rating"]
 
 
+def test_a_value_spelt_only_inside_a_longer_one_is_not_mentioned(demo) -> None:
+    _, _, grounder = demo
+    assert grounder.mentioned("What's the average coupon on AA+-rated bonds?")[("bond", "credit_rating")] == [
+        "AA+"
+    ]
+    both = grounder.mentioned("Bonds rated AA or AA+")[("bond", "credit_rating")]
+    assert both == ["AA", "AA+"]
+
+
 def test_paraphrased_category_values() -> None:
     from finsql.ask.linking import embed
 

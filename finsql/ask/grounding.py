@@ -167,7 +167,7 @@ class ValueGrounder:
             w[0] for w in asked if len(w) >= CODE_WORD_CHARS and w.isalpha() and w not in self._schema_words
         }
         found = {
-            key: {v.text for v in values if _mentions(folded, asked, initials, v)}
+            key: _longest({v.text for v in values if _mentions(folded, asked, initials, v)}, folded)
             for key, values in self._columns.items()
         }
         mates: list[tuple[Key, str]] = []
@@ -208,6 +208,18 @@ class ValueGrounder:
                 if similar[row, column] >= SIMILAR_VALUE:
                     meant.append((key, self._columns[key][column].text))
         return meant
+
+
+def _longest(texts: set[str], folded: str) -> set[str]:
+    """``texts`` less any value the question spells only inside a longer one of them ('AA' in "AA+-rated"):
+    the longest reading of the question's words is the one it means."""
+    spans = {t: [(m.start(), m.end()) for m in re.finditer(re.escape(t.casefold()), folded)] for t in texts}
+    covered = {t: [span for o in texts if len(o) > len(t) for span in spans[o]] for t in texts}
+    return {
+        t
+        for t in texts
+        if not spans[t] or not all(any(a <= at and end <= b for a, b in covered[t]) for at, end in spans[t])
+    }
 
 
 def _derived(value: str, spoken: list[str]) -> bool:

@@ -99,24 +99,3 @@ def test_the_base_model_retrieves_from_the_synthesized_pool_an_expert_does_not(c
     finally:
         for session in (plain, pooled, unshown, given):
             session.close()
-
-
-def test_a_question_naming_a_value_is_shown_examples_that_filter_on_its_column():
-    from finsql.ask.pairs import filtered_columns, value_similarity
-
-    plain = Pair("How many bonds are there?", "SELECT count(*) FROM bond")
-    same = Pair(
-        "How many bonds with bond type treasury are there?",
-        "SELECT count(*) FROM bond WHERE bond_type = 'treasury'",
-    )
-    other = Pair("How many open funds?", "SELECT count(*) FROM fund f WHERE f.status IN ('open')")
-    retriever = ExampleRetriever([plain, same, other])
-    question = "How many corporate bonds are there?"
-    assert retriever.nearest(question, 1) == [plain]  # the shape the model would copy, filter dropped
-    assert retriever.nearest(question, 1, frozenset({"bond_type"})) == [same]
-    assert retriever.nearest(question, 3, frozenset()) == retriever.nearest(question, 3)
-    assert filtered_columns(same.sql) == {"bond_type"} and filtered_columns(other.sql) == {"status"}
-    assert filtered_columns("SELECT * FROM bond WHERE coupon_rate > 3") == frozenset()
-    assert value_similarity(frozenset({"bond_type"}), frozenset({"bond_type"})) == 1.0
-    assert value_similarity(frozenset({"bond_type"}), frozenset({"status"})) == 0.5
-    assert value_similarity(frozenset(), frozenset({"status"})) == 0.0

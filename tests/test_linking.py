@@ -64,14 +64,6 @@ def test_a_word_naming_a_column_with_its_neighbour_is_no_value(demo):
     }
 
 
-def test_categories_are_the_matched_columns_whose_values_repeat(demo):
-    schema, linker = demo
-    name = duckdb_value(schema, "SELECT stock_name FROM stock ORDER BY ticker LIMIT 1")
-    linked = linker.link(f"How many funds are closed, and when was {name} listed?", schema)
-    assert "fund.status" in linked.categories and "stock.stock_name" in linked.matched_values
-    assert "stock.stock_name" not in linked.categories  # a name: one row each
-
-
 def duckdb_value(schema, sql):
     from finsql.db.database import ensure_demo_db
 

@@ -40,8 +40,6 @@ class LinkedSchema:
     tables: list[Table]
     scores: dict[str, float] = field(default_factory=dict)
     matched_values: dict[str, list[str]] = field(default_factory=dict)
-    categories: frozenset[str] = frozenset()
-    """The ``matched_values`` columns whose values repeat across rows (a fund type, not a fund's name)."""
 
     def table_names(self) -> list[str]:
         """Names of the kept tables, best first."""
@@ -188,18 +186,12 @@ class EmbeddingLinker:
         self.top_columns = top_columns
         self._docs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._values: dict[str, dict] = {}
-        self._categories: dict[str, set[tuple[str, str]]] = {}
         self._names: dict[str, frozenset[tuple[str, str]]] = {}
 
     def index_values(self, schema: Schema, con: duckdb.DuckDBPyConnection) -> None:
         """Read the cell values of ``schema`` once, so questions that name them link to their column."""
-        values = collect_values(con, schema)
-        self._values[schema.fingerprint()] = values
+        self._values[schema.fingerprint()] = collect_values(con, schema)
         self._names[schema.fingerprint()] = _name_bigrams(schema)
-        repeats = 'SELECT count("{c}") > count(DISTINCT "{c}") FROM "{t}"'
-        self._categories[schema.fingerprint()] = {
-            (t, c) for (t, c) in values if con.execute(repeats.format(t=t, c=c)).fetchone()[0]
-        }
 
     def _embeddings(self, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
         key = hashlib.sha256(
@@ -280,9 +272,4 @@ class EmbeddingLinker:
             linked,
             {t.name: round(table_scores[t.name], 3) for t in keep},
             {f"{t}.{c}": v for (t, c), v in value_hits.items() if t in keep_names},
-            frozenset(
-                f"{t}.{c}"
-                for (t, c) in value_hits
-                if t in keep_names and (t, c) in self._categories.get(schema.fingerprint(), ())
-            ),
         )

@@ -62,9 +62,6 @@ STRUCTURE_WORDS = frozenset(
 """Words that carry what a question asks (its shape), not what it is about: the rest are masked."""
 STRUCTURE_WEIGHT = 1.0
 """Weight of the shape similarity (Jaccard of skeleton bigrams, in [0, 1]) next to the embedding cosine."""
-VALUE_WEIGHT = 0.5
-"""Weight of the value similarity (``value_similarity``, in [0, 1]): a question naming a category value is
-shown examples that filter on a value, the same column's first."""
 SYNTHESIZED_PENALTY = 0.1
 """Subtracted from a synthesized pair's similarity (cosine + shape, in [-1, 2]): a pair a person wrote for
 this schema wins when the two are about as close."""
@@ -81,23 +78,6 @@ def question_skeleton(question: str) -> str:
     return " ".join(out)
 
 
-_FILTERED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\"?\s*(?:=|<>|!=|\bLIKE\b|\bIN\s*\()\s*'", re.IGNORECASE)
-
-
-def filtered_columns(sql: str) -> frozenset[str]:
-    """Lower-cased names of the columns an SQL compares with a string literal (``bond_type = 'treasury'``)."""
-    return frozenset(name.lower() for name in _FILTERED.findall(sql))
-
-
-def value_similarity(asked: frozenset[str], shown: frozenset[str]) -> float:
-    """How well an example's string filters fit the columns whose values a question names: 0 when either
-    has none (a question naming no value is ranked as before: the value index misses short and rare
-    values); else 0.5 plus half the share of the question's columns it filters."""
-    if not asked or not shown:
-        return 0.0
-    return 0.5 + 0.5 * len(asked & shown) / len(asked)
-
-
 def _bigrams(skeleton: str) -> frozenset[tuple[str, str]]:
     words = ["<s>", *skeleton.split(), "</s>"]
     return frozenset(zip(words, words[1:], strict=False))
@@ -111,9 +91,7 @@ def shape_similarity(a: frozenset, b: frozenset) -> float:
 class ExampleRetriever:
     """Finds the training pairs closest to a new question: embedding cosine of the questions plus the
     similarity of their shapes (``question_skeleton``, after DAIL-SQL's masked-question similarity), so a
-    plain count question is shown plain counts, not the topical group-bys a bare embedding prefers; and the
-    fit of their value filters (``value_similarity``), so "How many corporate bonds" is shown a count with a
-    ``bond_type = '...'`` filter, not the plain "How many bonds" whose SQL the model would copy.
+    plain count question is shown plain counts, not the topical group-bys a bare embedding prefers.
 
     ``synthesized``: pairs drawn from the database itself (``finsql.synth.pool``), retrieved beside the
     pairs a person wrote, which win a near tie (``SYNTHESIZED_PENALTY``); ``synthesized_vectors``: their
@@ -132,17 +110,13 @@ class ExampleRetriever:
         self._emb = np.concatenate([embed([p.question for p in pairs]), synthesized_vectors])
         self._bias = np.array([0.0] * len(pairs) + [-SYNTHESIZED_PENALTY] * len(synthesized))
         self._shapes = [_bigrams(question_skeleton(p.question)) for p in self.pairs]
-        self._filters = [filtered_columns(p.sql) for p in self.pairs]
 
-    def nearest(self, question: str, k: int, valued: frozenset[str] = frozenset()) -> list[Pair]:
-        """The ``k`` most similar pairs, least similar first (so the closest sits next to the question).
-        ``valued``: lower-cased names of the columns whose category values the question names (the linker's
-        ``categories``)."""
+    def nearest(self, question: str, k: int) -> list[Pair]:
+        """The ``k`` most similar pairs, least similar first (so the closest sits next to the question)."""
         if k <= 0 or not self.pairs:
             return []
         shape = _bigrams(question_skeleton(question))
         sims = self._emb @ embed([question])[0] + self._bias
         sims = sims + STRUCTURE_WEIGHT * np.array([shape_similarity(shape, s) for s in self._shapes])
-        sims = sims + VALUE_WEIGHT * np.array([value_similarity(valued, f) for f in self._filters])
         top = np.argsort(-sims, kind="stable")[:k]
         return [self.pairs[i] for i in reversed(top)]

@@ -125,9 +125,8 @@ class PromptSettings:
 class Retriever(Protocol):
     """Anything that finds the pairs closest to a question (``ExampleRetriever``, or training's own)."""
 
-    def nearest(self, question: str, k: int, valued: frozenset[str] = frozenset()) -> list[Pair]:
-        """The ``k`` closest pairs, least similar first; ``valued``: lower-cased names of the columns whose
-        category values the question names."""
+    def nearest(self, question: str, k: int) -> list[Pair]:
+        """The ``k`` closest pairs, least similar first."""
         ...
 
 
@@ -166,17 +165,10 @@ class PromptBuilder:
         self._sizes: dict[Pair, int] = {}
 
     def build(self, question: str) -> Prompt:
-        """The prompt for ``question``: the schema linked around it and the tables its examples read.
-
-        The question is linked first so the categories it names (``bond_type = 'corporate'``, not a fund's
-        name: those pulled in lookups by name) steer retrieval (``valued``), then again with the examples'
-        tables kept (put first)."""
-        linked = self.linker.link(question, self.schema)
-        valued = frozenset(name.split(".")[-1].lower() for name in linked.categories)
-        examples = self.examples_for(question, valued)
+        """The prompt for ``question``: the schema linked around it and the tables its examples read."""
+        examples = self.examples_for(question)
         used = tuple(dict.fromkeys(t for e in examples for t in self.tables_of(e)))
-        if used:
-            linked = self.linker.link(question, self.schema, must_include=used)
+        linked = self.linker.link(question, self.schema, must_include=used)
         return Prompt(self.render(question, linked, examples), linked, examples, question)
 
     def render(self, question: str, linked: LinkedSchema, examples: list[Pair]) -> str:
@@ -185,14 +177,14 @@ class PromptBuilder:
         messages = build_messages(question, linked, examples, self.settings.style)
         return render_prompt(self.tokenizer, messages)
 
-    def examples_for(self, question: str, valued: frozenset[str] = frozenset()) -> list[Pair]:
+    def examples_for(self, question: str) -> list[Pair]:
         """The ``shots`` closest examples, or with a token budget the closest ``shots`` whose questions and
         SQL fit in it together; least similar first, as ``nearest`` orders."""
         shots, budget = self.settings.shots, self.settings.example_tokens
         if budget is None or shots == 0:
-            return self.retriever.nearest(question, shots, valued)
+            return self.retriever.nearest(question, shots)
         chosen, used = [], 0
-        for pair in reversed(self.retriever.nearest(question, shots * CANDIDATES_PER_SHOT, valued)):
+        for pair in reversed(self.retriever.nearest(question, shots * CANDIDATES_PER_SHOT)):
             size = self.token_count(pair)
             if used + size <= budget:
                 chosen.append(pair)

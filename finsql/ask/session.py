@@ -69,9 +69,9 @@ class PooledRetriever:
         """The written pairs, then the synthesized ones (drawing them if need be)."""
         return self._retriever().pairs
 
-    def nearest(self, question: str, k: int, valued: frozenset[str] = frozenset()) -> list[Pair]:
+    def nearest(self, question: str, k: int) -> list[Pair]:
         """``ExampleRetriever.nearest`` over both."""
-        return self._retriever().nearest(question, k, valued)
+        return self._retriever().nearest(question, k)
 
 
 def _checked_grammar(name: str) -> str:

@@ -68,12 +68,12 @@ class ExcludingRetriever:
         self.rewritten_from = {paraphrase_question(p.question, seed): p.question for p in retriever.pairs}
         self.rewritten_from.pop(None, None)
 
-    def nearest(self, question: str, k: int, valued: frozenset[str] = frozenset()) -> list[Pair]:
+    def nearest(self, question: str, k: int) -> list[Pair]:
         """The ``k`` closest pairs but the question's own, least similar first."""
         if k <= 0:
             return []
         own = {question, self.rewritten_from.get(question, question)}
-        found = [p for p in self.retriever.nearest(question, k + 2, valued) if p.question not in own]
+        found = [p for p in self.retriever.nearest(question, k + 2) if p.question not in own]
         return found[-k:]
 
 

@@ -87,6 +87,15 @@ def _expert_choice(expert: str | None, no_expert: bool) -> str | None | Literal[
     return False if no_expert else expert
 
 
+RESHAPED = (
+    ("unbounded", "bounded", "the years as the question does; the model's SQL"),
+    ("unfiltered", "filtered", "on the value the question names; the model's SQL"),
+    ("grouped", "one figure", "asked, not one per group; the SQL before"),
+    ("counted", "counted", "a how-many question answered with a list; its rows"),
+)
+"""The steps after the vote (``finsql.ask.reshape``) as ``--explain`` reports them, in their order."""
+
+
 def _reshaping(on: bool) -> dict[str, bool]:
     """The session's steps after the vote that ``--no-reshape`` turns off (``finsql.ask.reshape``)."""
     return {"year_bounds": on, "value_filters": on, "one_figure": on}
@@ -282,26 +291,9 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
             merged += f" (auto: a bf16 matmul ran {info['bf16_speedup']}x fp32 here)"
         lookup = f"{info['lookup']} tokens" if info["lookup"] else "off"
         out.print(f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}")
-    if info.get("counted"):
-        out.print(
-            f"[bold]counted[/bold] a how-many question answered with a list; its rows: {info['counted']}",
-            highlight=False,
-        )
-    if info.get("unfiltered"):
-        out.print(
-            f"[bold]filtered[/bold] on the value the question names; the model's SQL: {info['unfiltered']}",
-            highlight=False,
-        )
-    if info.get("unbounded"):
-        out.print(
-            f"[bold]bounded[/bold] the years as the question does; the model's SQL: {info['unbounded']}",
-            highlight=False,
-        )
-    if info.get("grouped"):
-        out.print(
-            f"[bold]one figure[/bold] asked, not per single-row group; the model's SQL: {info['grouped']}",
-            highlight=False,
-        )
+    for key, label, what in RESHAPED:
+        if info.get(key):
+            out.print(f"[bold]{label}[/bold] {what}: {info[key]}", highlight=False)
     if info.get("retry_tables"):
         tables = ", ".join(info["retry_tables"])
         out.print(

@@ -14,10 +14,9 @@ The same slip shows as a grouping: "What is the average coupon rate of treasury 
 
 from __future__ import annotations
 
-import re
-
 from sqlglot import exp
 
+from finsql.ask.linking import as_words
 from finsql.ask.sqlcheck import parse_query
 
 
@@ -27,9 +26,7 @@ def named_filter(sql: str, matched: dict[str, list[str]]) -> str | None:
     tree = parse_query(sql)
     if not isinstance(tree, exp.Select) or not matched:
         return None
-    aliases: dict[str, list[str]] = {}
-    for table in _own_tables(tree):
-        aliases.setdefault(table.name.lower(), []).append(table.alias_or_name)
+    aliases = _aliases(tree)
     used_columns = {c.name.lower() for c in tree.find_all(exp.Column)}
     used_values = {s.this.casefold() for s in tree.find_all(exp.Literal) if s.is_string}
     hits = _outermost(matched)
@@ -61,15 +58,13 @@ def grouped_filter(sql: str, matched: dict[str, list[str]]) -> str | None:
     if any(tree.args.get(k) for k in ("order", "limit", "having", "qualify")):
         return None
     key = keys[0]
-    aliases: dict[str, list[str]] = {}
-    for table in _own_tables(tree):
-        aliases.setdefault(table.name.lower(), []).append(table.alias_or_name.lower())
+    aliases = _aliases(tree)
     values = [
         value
         for table, column, value in _outermost(matched)
         if column == key.name.lower()
         and len(aliases.get(table, ())) == 1
-        and (not key.table or key.table.lower() == aliases[table][0])
+        and (not key.table or key.table.lower() == aliases[table][0].lower())
     ]
     shown = [e for e in tree.expressions if not _is_column(e, key)]
     if len(values) != 1 or not shown:
@@ -87,12 +82,13 @@ def _is_column(node: exp.Expression, key: exp.Column) -> bool:
     return isinstance(inner, exp.Column) and inner.name.lower() == key.name.lower()
 
 
-def _own_tables(tree: exp.Select) -> list[exp.Table]:
-    """The tables the outermost SELECT reads in its own FROM and JOINs (not those of subqueries)."""
-    found = []
+def _aliases(tree: exp.Select) -> dict[str, list[str]]:
+    """Table name (lower case) -> the names it goes by in the outermost SELECT's own FROM and JOINs (not
+    those of subqueries): an alias, else the table's name."""
+    found: dict[str, list[str]] = {}
     for source in [tree.args.get("from_"), *(tree.args.get("joins") or [])]:
         if source is not None and isinstance(source.this, exp.Table):
-            found.append(source.this)
+            found.setdefault(source.this.name.lower(), []).append(source.this.alias_or_name)
     return found
 
 
@@ -108,10 +104,6 @@ def _outermost(matched: dict[str, list[str]]) -> list[tuple[str, str, str]]:
         hit
         for hit in hits
         if not any(
-            len(other[2]) > len(hit[2]) and _inside(hit[2].casefold(), other[2].casefold()) for other in hits
+            len(other[2]) > len(hit[2]) and as_words(hit[2].casefold(), other[2].casefold()) for other in hits
         )
     ]
-
-
-def _inside(short: str, long: str) -> bool:
-    return re.search(rf"(?<![a-z0-9]){re.escape(short)}(?![a-z0-9])", long) is not None

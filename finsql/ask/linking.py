@@ -54,13 +54,18 @@ class SchemaLinker(Protocol):
         ...
 
 
+def _stem(word: str) -> str:
+    """Light plural stripping: ``funds`` -> ``fund``, not ``class`` -> ``clas``."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
 def words(text: str) -> set[str]:
     """Content words of ``text`` (lower case, identifiers split on '_', light plural stripping)."""
     out = set()
     for w in _WORD.findall(text.lower().replace("_", " ")):
         if w in STOP_WORDS:
             continue
-        out.add(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w)
+        out.add(_stem(w))
     return out
 
 
@@ -147,13 +152,9 @@ def collect_values(
     return values
 
 
-def _whole(value: str, text: str) -> bool:
+def as_words(value: str, text: str) -> bool:
     """Whether ``value`` occurs in ``text`` as whole words: ``bond`` in "bond funds", not in "bonds"."""
     return re.search(rf"(?<![a-z0-9]){re.escape(value)}(?![a-z0-9])", text) is not None
-
-
-def _stem(word: str) -> str:
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
 
 def _name_bigrams(schema: Schema) -> frozenset[tuple[str, str]]:
@@ -213,7 +214,7 @@ class EmbeddingLinker:
             found = [
                 v
                 for v in values
-                if len(v) >= 3 and v.lower() in text and _whole(v.lower(), text) and v.lower() not in naming
+                if len(v) >= 3 and v.lower() in text and as_words(v.lower(), text) and v.lower() not in naming
             ]
             if found:
                 hits[key] = sorted(found, key=len, reverse=True)[:3]

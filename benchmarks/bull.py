@@ -79,7 +79,8 @@ def score(
     reshape: bool = True,
 ) -> dict[str, dict]:
     """Test-suite EX of each database's dev pairs, with ``expert_of[db]`` (None: the base model);
-    ``reshape`` False keeps the voted SQL as written (``Session``'s year bounds, filters, one figure)."""
+    ``reshape`` False keeps the voted SQL as written (``Session``'s periods, filters, rankings, one
+    figure)."""
     out = {}
     for db, expert in expert_of.items():
 
@@ -93,6 +94,8 @@ def score(
                 year_bounds=reshape,
                 value_filters=reshape,
                 one_figure=reshape,
+                rankings=reshape,
+                groups=reshape,
             )
 
         clock = time.perf_counter()

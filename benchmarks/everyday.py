@@ -57,6 +57,8 @@ def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable
             year_bounds=reshape,
             value_filters=reshape,
             one_figure=reshape,
+            rankings=reshape,
+            groups=reshape,
         )
 
     return make

@@ -1,6 +1,6 @@
 """Filters a question names: the one value filter an answer omits is added, and nothing else is."""
 
-from finsql.ask.filters import named_filter
+from finsql.ask.filters import flag_filter, named_filter, unsaid_negation
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
@@ -69,3 +69,34 @@ def test_a_grouping_by_the_named_values_column_keeps_that_group(demo_db):
     ):
         assert grouped_filter(ranked, named) is None, ranked
     assert grouped_filter(per_type, {"bond.bond_type": ["treasury", "corporate"]}) is None
+
+
+def test_a_yes_no_column_the_question_names_is_filtered_on(demo_db):
+    con = connect(demo_db)
+    schema = introspect(con)
+    held = flag_filter("How many fund managers hold the CFA?", "SELECT count(*) FROM fund_manager", schema)
+    assert held == "SELECT COUNT(*) FROM fund_manager WHERE fund_manager.certified_cfa"
+    assert run_query(con, check_sql(held, schema).sql).rows == (
+        con.execute("SELECT count(*) FROM fund_manager WHERE certified_cfa").fetchall()
+    )
+    sql = "SELECT manager_name FROM fund_manager WHERE education = 'PhD'"
+    assert flag_filter("Which managers have a PhD but no CFA charter?", sql, schema).endswith(
+        "AND NOT fund_manager.certified_cfa"
+    )
+    both = "Show the average experience with and without a CFA, for CFA holders too."
+    assert flag_filter(both, "SELECT avg(years_of_experience) FROM fund_manager", schema) is None
+    used = "SELECT count(*) FROM fund_manager WHERE NOT certified_cfa"
+    assert flag_filter("How many managers hold the CFA?", used, schema) is None
+    assert flag_filter("How many managers hold the CFA?", "SELECT count(*) FROM fund", schema) is None
+
+
+def test_a_negation_the_question_never_says_is_turned_round():
+    sql = "SELECT bond_name FROM bond WHERE credit_rating <> 'AAA' AND term_years > 3"
+    assert unsaid_negation("Which bonds are rated AAA?", sql) == (
+        "SELECT bond_name FROM bond WHERE credit_rating = 'AAA' AND term_years > 3"
+    )
+    for said in ("Which bonds are not rated AAA?", "Bonds rated below AAA?", "Bonds other than AAA ones?"):
+        assert unsaid_negation(said, sql) is None, said
+    assert unsaid_negation("Which bonds are rated AA?", sql) is None  # a value the question does not name
+    either = "SELECT bond_name FROM bond WHERE credit_rating <> 'AAA' OR term_years > 3"
+    assert unsaid_negation("Which bonds are rated AAA?", either) is None

@@ -2,7 +2,37 @@
 
 import pytest
 
-from finsql.ask.periods import stated_bounds, year_bounded
+from finsql.ask.periods import (
+    Period,
+    month_narrowed,
+    named_period,
+    period_filter,
+    stated_bounds,
+    year_bounded,
+)
+from finsql.db.schema import Column, ForeignKey, Schema, Table
+
+SCHEMA = Schema(
+    [
+        Table("fund", [Column("fund_code", "VARCHAR", primary_key=True), Column("inception_date", "DATE")]),
+        Table(
+            "fund_nav",
+            [Column("fund_code", "VARCHAR"), Column("nav_date", "DATE"), Column("unit_nav", "DOUBLE")],
+            foreign_keys=[ForeignKey(("fund_code",), "fund", ("fund_code",))],
+        ),
+        Table("stock", [Column("ticker", "VARCHAR"), Column("name", "VARCHAR"), Column("listed", "DATE")]),
+        Table(
+            "fin",
+            [
+                Column("ticker", "VARCHAR"),
+                Column("fiscal_year", "INTEGER"),
+                Column("report_date", "DATE"),
+                Column("revenue", "DOUBLE"),
+                Column("term_years", "INTEGER"),
+            ],
+        ),
+    ]
+)
 
 
 def test_bounds_are_the_years_named_once_with_one_word():
@@ -65,3 +95,76 @@ def test_nothing_to_rewrite_is_none():
     assert (
         year_bounded("Bonds issued after 2020", "SELECT 1 FROM bond WHERE issue_date > '2019-01-01'") is None
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "period"),
+    [
+        ("What was the average unemployment rate in 2023?", Period("year", 2023)),
+        ("Which funds were launched after 2015?", Period("after", 2015)),
+        ("Average turnover in March 2024?", Period("month", 2024, 3)),
+        ("What was the high in Feb. 2023?", Period("month", 2023, 2)),
+        ("What did fund X hold on June 30, 2024?", None),  # a day
+        ("Revenue in Q3 2024?", None),
+        ("Net assets at the end of 2020?", None),
+        ("Closing price on 2024-09-05?", None),
+        ("Months between 2018 and 2022?", None),
+        ("Opening price on its first trading day of 2022?", None),
+        ("How many funds are there?", None),
+    ],
+)
+def test_the_period_a_question_names(question, period):
+    assert named_period(question) == period
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "filtered"),
+    [
+        (
+            "What was the average NAV of fund 1 over 2020?",
+            "SELECT avg(n.unit_nav) FROM fund_nav n JOIN fund f ON n.fund_code = f.fund_code",
+            "SELECT AVG(n.unit_nav) FROM fund_nav AS n JOIN fund AS f ON n.fund_code = f.fund_code "
+            "WHERE n.nav_date >= '2020-01-01' AND n.nav_date < '2021-01-01'",
+        ),
+        (
+            "Which stocks were listed before 2000?",
+            "SELECT name FROM stock",
+            "SELECT name FROM stock WHERE listed < '2000-01-01'",
+        ),
+        (
+            "Which stocks had revenue above 10 in 2021?",  # a column named for years is the table's period
+            "SELECT s.name FROM fin JOIN stock s ON fin.ticker = s.ticker WHERE fin.revenue > 10",
+            "SELECT s.name FROM fin JOIN stock AS s ON fin.ticker = s.ticker WHERE fin.revenue > 10 "
+            "AND fin.fiscal_year = 2021",
+        ),
+        (
+            "How many funds were launched since 2019?",
+            "SELECT count(*) FROM fund",
+            "SELECT COUNT(*) FROM fund WHERE inception_date >= '2019-01-01'",
+        ),
+    ],
+)
+def test_a_period_the_answer_drops_is_added_on_the_one_period_column(question, sql, filtered):
+    assert period_filter(question, sql, SCHEMA) == filtered
+
+
+def test_no_period_is_added_when_the_answer_names_a_year_or_the_column_is_not_one():
+    named = "SELECT avg(unit_nav) FROM fund_nav WHERE nav_date > '2019-06-30'"
+    assert period_filter("Average NAV in 2020?", named, SCHEMA) is None
+    two_dates = (
+        "SELECT count(*) FROM fund_nav n JOIN fund f ON n.fund_code = f.fund_code"  # count(*) reads both
+    )
+    assert period_filter("How many in 2020?", two_dates, SCHEMA) is None
+    assert period_filter("Revenue in March 2021?", "SELECT revenue FROM fin", SCHEMA) is None  # a year column
+    assert period_filter("Which stocks?", "SELECT name FROM stock", SCHEMA) is None
+
+
+def test_a_year_is_narrowed_to_the_month_named():
+    sql = "SELECT max(unit_nav) FROM fund_nav WHERE year(nav_date) = 2023 AND fund_code = '1'"
+    assert month_narrowed("Highest NAV during February 2023?", sql) == (
+        "SELECT MAX(unit_nav) FROM fund_nav WHERE (nav_date >= '2023-02-01' AND nav_date < '2023-03-01') "
+        "AND fund_code = '1'"
+    )
+    assert month_narrowed("Highest NAV during December 2023?", sql).count("'2024-01-01'") == 1
+    assert month_narrowed("Highest NAV in 2023?", sql) is None
+    assert month_narrowed("Highest NAV during February 2022?", sql) is None

@@ -38,6 +38,11 @@ class Answer:
     unfiltered_sql: str | None = None
     """The model's SQL before the filter on a value the question names was added (``filters``)."""
     unbounded_sql: str | None = None
-    """The model's SQL before a year the question bounds ("after 2015") was bounded so (``periods``)."""
+    """The model's SQL before the period the question names ("after 2015", "in 2023") bounded it
+    (``periods``)."""
+    ungrouped_sql: str | None = None
+    """The SQL before the groups the question states were formed or bounded (``groups``)."""
+    unranked_sql: str | None = None
+    """The SQL before the question's superlative ranked it and kept the rows asked for (``ranking``)."""
     grouped_sql: str | None = None
     """The SQL before a grouping whose every group is one row was dropped for one figure (``reshape``)."""

@@ -88,8 +88,10 @@ def _expert_choice(expert: str | None, no_expert: bool) -> str | None | Literal[
 
 
 RESHAPED = (
-    ("unbounded", "bounded", "the years as the question does; the model's SQL"),
+    ("unbounded", "bounded", "to the period the question names; the model's SQL"),
     ("unfiltered", "filtered", "on the value the question names; the model's SQL"),
+    ("ungrouped", "grouped", "as the question states; the SQL before"),
+    ("unranked", "ranked", "as the question's superlative asks; the SQL before"),
     ("grouped", "one figure", "asked, not one per group; the SQL before"),
     ("counted", "counted", "a how-many question answered with a list; its rows"),
 )
@@ -98,7 +100,7 @@ RESHAPED = (
 
 def _reshaping(on: bool) -> dict[str, bool]:
     """The session's steps after the vote that ``--no-reshape`` turns off (``finsql.ask.reshape``)."""
-    return {"year_bounds": on, "value_filters": on, "one_figure": on}
+    return {"year_bounds": on, "value_filters": on, "groups": on, "rankings": on, "one_figure": on}
 
 
 def _open_session(db: str | None, model: str | None = None, **kwargs: Any) -> Any:
@@ -177,6 +179,8 @@ def ask(
         "unfiltered": answer.unfiltered_sql,
         "grouped": answer.grouped_sql,
         "unbounded": answer.unbounded_sql,
+        "ungrouped": answer.ungrouped_sql,
+        "unranked": answer.unranked_sql,
         "retry_tables": list(answer.retry_tables),
         "linked_tables": answer.linked.table_names() if answer.linked else [],
         "matched_values": answer.linked.matched_values if answer.linked else {},

@@ -10,14 +10,35 @@ names (``equity`` in "Harbor Growth Equity Fund"), and the answer is left as it 
 The same slip shows as a grouping: "What is the average coupon rate of treasury bonds?" answered per
 ``bond_type``. When the answer groups by that one column alone and the question asks for no groups,
 ``grouped_filter`` keeps the group the question names instead.
+
+A yes/no column has no values to spell: "How many fund managers hold the CFA?" names
+``fund_manager.certified_cfa`` by a word of its name. ``flag_filter`` adds that column (negated after
+"no", "not", "without") when the question names exactly one such column of the tables the answer reads,
+always the same way, and the answer never uses it.
+
+And a filter the model turned round: "Which bonds are rated AAA?" answered ``credit_rating <> 'AAA'``.
+``unsaid_negation`` makes a top-level ``column <> 'value'`` an equality when the question names the value
+and says no negation at all ("not", "other than", "except", "below", ...).
 """
 
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
+from finsql.ask.grounding import stem
 from finsql.ask.linking import as_words
 from finsql.ask.sqlcheck import parse_query
+from finsql.db.schema import Schema
+
+_NEGATION = frozenset("no not without non never nor".split())
+_ANY_NEGATION = re.compile(
+    r"\b(no|not|non|never|neither|nor|without|except|excluding|exclude|besides|other|others|apart|below|"
+    r"under|outside|unlike|lack|lacks|lacking)\b|n't\b",
+    re.I,
+)
+_FLAG_NOISE = frozenset("is has was flag yes".split())
 
 
 def named_filter(sql: str, matched: dict[str, list[str]]) -> str | None:
@@ -74,6 +95,61 @@ def grouped_filter(sql: str, matched: dict[str, list[str]]) -> str | None:
     out.set("group", None)
     condition = exp.EQ(this=key.copy(), expression=exp.Literal.string(values[0]))
     return out.where(condition, append=True).sql(dialect="duckdb")
+
+
+def flag_filter(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql`` with the one yes/no column its question names by a word of the column's name added to its
+    WHERE clause (``NOT column`` when "no", "not" or "without" comes just before); None when the question
+    names no such column, several, or the answer already uses it."""
+    tree = parse_query(sql)
+    if not isinstance(tree, exp.Select):
+        return None
+    spoken = [stem(w) for w in re.findall(r"[a-z0-9]+", question.lower())]
+    used = {c.name.lower() for c in tree.find_all(exp.Column)}
+    found = []
+    for name, aliases in _aliases(tree).items():
+        table = schema.table(name)
+        if table is None or len(aliases) != 1:
+            continue
+        for column in table.columns:
+            if column.type.upper() != "BOOLEAN" or column.name.lower() in used:
+                continue
+            parts = {stem(w) for w in column.name.lower().split("_") if len(w) >= 3} - _FLAG_NOISE
+            said = {
+                any(w in _NEGATION for w in spoken[max(0, i - 3) : i])
+                for i, w in enumerate(spoken)
+                if w in parts
+            }
+            if len(said) == 1:  # "with and without a CFA" asks for both: no filter
+                found.append((aliases[0], column.name, said.pop()))
+            elif said:
+                return None
+    if len(found) != 1:
+        return None
+    alias, column, negated = found[0]
+    condition: exp.Expression = exp.column(column, table=alias)
+    if negated:
+        condition = exp.Not(this=condition)
+    return tree.where(condition, append=True, copy=True).sql(dialect="duckdb")
+
+
+def unsaid_negation(question: str, sql: str) -> str | None:
+    """``sql`` with each top-level ``column <> 'value'`` on a value its question names made ``=``, when
+    the question says no negation; None when there is none to turn."""
+    tree = parse_query(sql) if not _ANY_NEGATION.search(question) else None
+    where = tree.args.get("where") if isinstance(tree, exp.Select) else None
+    if where is None:
+        return None
+    folded = question.casefold()
+    changed = False
+    for node in list(where.find_all(exp.NEQ)):
+        value = node.expression
+        if node.find_ancestor(exp.Subquery, exp.Or, exp.Not) or not isinstance(node.this, exp.Column):
+            continue
+        if isinstance(value, exp.Literal) and value.is_string and as_words(value.this.casefold(), folded):
+            node.replace(exp.EQ(this=node.this.copy(), expression=value.copy()))
+            changed = True
+    return tree.sql(dialect="duckdb") if changed else None
 
 
 def _is_column(node: exp.Expression, key: exp.Column) -> bool:

@@ -1,20 +1,27 @@
-"""Year bounds a question states: "after 2015" is from 2016 on, "before 2000" up to 1999, "since 2020"
-from 2020 on.
+"""Periods a question states: "after 2015" is from 2016 on, "before 2000" up to 1999, "since 2020" from
+2020 on, "in 2023" that year, "in March 2024" that month.
 
 Grounding lets a date literal carry only the question's years, but the model still picks the bound and
 its direction: ``maturity_date >= '2030-01-01'`` for "after 2030" (which keeps 2030), or
 ``founded_date < '2005-01-01'`` for "founded after 2005". When the question names a year once, with one of
 these words, an ordering of a column against a date in that year (or of ``year(column)`` or a column
 named for years, ``fiscal_year``, against the year) is rewritten to the bound the words state.
+
+It also drops the period altogether (``SELECT avg(unemployment_rate) FROM macro_indicator`` for "in
+2023"), or keeps the year of "February 2023" and not its month. ``period_filter`` adds the period when the
+SQL names no year at all and the tables its select list reads have one period column (a column named for
+years, else one date column); ``month_narrowed`` narrows ``year(column) = 2023`` to the month named.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlglot import exp
 
-from finsql.ask.sqlcheck import parse_query
+from finsql.ask.sqlcheck import outer_sources, parse_query
+from finsql.db.schema import Column, Schema
 
 _PHRASE = re.compile(r"\b(after|before|since|prior\s+to)\s+((?:19|20)\d\d)\b(?!\s*-)", re.I)
 _DATE = re.compile(r"^((?:19|20)\d\d)-\d\d-\d\d$")
@@ -74,4 +81,156 @@ def _bounded(node: exp.Expression, bounds: dict[int, str]) -> exp.Expression | N
         word = bounds[int(value.this)]
         kind = {"after": exp.GT, "before": exp.LT, "since": exp.GTE}[word]
         return kind(this=side.copy(), expression=value.copy())
+    return None
+
+
+_YEAR_WORD = re.compile(r"(?<![\d-])((?:19|20)\d\d)(?![\d-])")
+_MONTH_NAMES = "january february march april may june july august september october november december".split()
+_MONTH_YEAR = re.compile(
+    r"\b(" + "|".join(_MONTH_NAMES + [m[:3] for m in _MONTH_NAMES]) + r")\.?\s+((?:19|20)\d\d)\b", re.I
+)
+_PARTIAL = re.compile(
+    r"\d{4}-\d\d|\b\d{1,2}(st|nd|rd|th)?,?\s+(19|20)\d\d|\bq[1-4]\b|\bquarter|\bhalf\b|\bend\b|"
+    r"\bfirst\b|\blast\b|\bweek",
+    re.I,
+)
+"""Words that make a named year only part of the period (a day, a quarter, a half, a year's end, its first
+or last day):
+a whole-year or whole-month filter would then be wrong, so none is added."""
+
+
+@dataclass(frozen=True)
+class Period:
+    """The one period a question names: a whole year or month, or a year bound (``after`` ...)."""
+
+    kind: str
+    """``year``, ``month``, ``after``, ``before`` or ``since``."""
+    year: int
+    month: int = 0
+
+    def first_day(self) -> str:
+        return f"{self.year}-{max(self.month, 1):02d}-01"
+
+    def next_first_day(self) -> str:
+        if self.kind == "month" and self.month < 12:
+            return f"{self.year}-{self.month + 1:02d}-01"
+        return f"{self.year + 1}-01-01"
+
+
+def named_period(question: str) -> Period | None:
+    """The period ``question`` names by one year, written once, as a whole year, a month of it or a bound;
+    None when it names no year, several, or a part of one (``_PARTIAL``)."""
+    years = _YEAR_WORD.findall(question)
+    if len(years) != 1 or _PARTIAL.search(question):
+        return None
+    year = int(years[0])
+    month = _MONTH_YEAR.search(question)
+    if month is not None:
+        name = month.group(1).lower()
+        if name == "may" and not re.search(r"\bmay\s+\d", question, re.I):
+            return None
+        return Period("month", year, next(i for i, m in enumerate(_MONTH_NAMES, 1) if m.startswith(name[:3])))
+    bound = stated_bounds(question).get(year)
+    return Period(bound or "year", year)
+
+
+def period_filter(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql`` with the period its question names added to its WHERE clause, on the one period column of
+    the tables its select list reads; None when there is no such period or column, or ``sql`` already
+    names a year anywhere."""
+    period = named_period(question)
+    tree = parse_query(sql) if period is not None else None
+    if not isinstance(tree, exp.Select) or _names_a_year(tree):
+        return None
+    found = _period_column(tree, schema)
+    if found is None:
+        return None
+    column, yearly = found
+    if yearly:
+        if period.kind == "month":
+            return None
+        kind = {"year": exp.EQ, "after": exp.GT, "before": exp.LT, "since": exp.GTE}[period.kind]
+        condition = kind(this=column, expression=exp.Literal.number(period.year))
+    elif period.kind == "after":
+        condition = exp.GT(this=column, expression=exp.Literal.string(f"{period.year}-12-31"))
+    elif period.kind == "before":
+        condition = exp.LT(this=column, expression=exp.Literal.string(f"{period.year}-01-01"))
+    elif period.kind == "since":
+        condition = exp.GTE(this=column, expression=exp.Literal.string(f"{period.year}-01-01"))
+    else:
+        condition = _within(column, period)
+    return tree.where(condition, append=True, copy=True).sql(dialect="duckdb")
+
+
+def month_narrowed(question: str, sql: str) -> str | None:
+    """``sql`` with ``year(column) = YEAR`` narrowed to the month of YEAR its question names ("in February
+    2023"), or None when the question names no such month or ``sql`` has no such comparison."""
+    period = named_period(question)
+    tree = parse_query(sql) if period is not None and period.kind == "month" else None
+    if tree is None:
+        return None
+    changed = False
+    for node in list(tree.find_all(exp.EQ)):
+        side, value = node.this, node.expression
+        if isinstance(side, exp.Literal):
+            side, value = value, side
+        yearly = isinstance(side, exp.Year) and isinstance(side.this, exp.Column)
+        if yearly and value.is_int and int(value.this) == period.year:
+            node.replace(exp.paren(_within(side.this.copy(), period), copy=False))
+            changed = True
+    return tree.sql(dialect="duckdb") if changed else None
+
+
+def _within(column: exp.Expression, period: Period) -> exp.Expression:
+    """``column`` within the whole year or month of ``period``."""
+    return exp.and_(
+        exp.GTE(this=column.copy(), expression=exp.Literal.string(period.first_day())),
+        exp.LT(this=column.copy(), expression=exp.Literal.string(period.next_first_day())),
+    )
+
+
+def _names_a_year(tree: exp.Expression) -> bool:
+    """Whether any literal of ``tree`` is or holds a year (a date, a year number)."""
+    for literal in tree.find_all(exp.Literal):
+        if literal.is_string and _YEAR_WORD.search(literal.this.replace("-", " ")):
+            return True
+        if literal.is_int and 1800 <= int(literal.this) < 2200:
+            return True
+    return False
+
+
+def _period_column(tree: exp.Select, schema: Schema) -> tuple[exp.Column, bool] | None:
+    """The period column the answer should filter, and whether it is a column named for years: the one
+    such column of the FROM's tables (a table's period key, ``fiscal_year``), else the one date column of
+    the tables its select list reads (all of them when it reads no column, as ``count(*)``); None when
+    there is no such single column or a table is read twice."""
+    names = {alias.lower(): table for alias, table in outer_sources(tree, schema).items()}
+    if not names:
+        return None
+    read: set[str] = set()
+    for column in (c for e in tree.expressions for c in e.find_all(exp.Column)):
+        if column.table:
+            read.add(names.get(column.table.lower(), ""))
+        else:
+            read.update(n for n in names.values() if schema.table(n).column(column.name) is not None)
+    read = {t for t in read if t} or set(names.values())
+    yearly = [(t, c) for t in names.values() for c in schema.table(t).columns if _period_kind(c) is True]
+    dated = [(t, c) for t in sorted(read) for c in schema.table(t).columns if _period_kind(c) is False]
+    chosen = yearly or dated
+    if len(chosen) != 1:
+        return None
+    table, column = chosen[0]
+    alias = next(a for a, t in names.items() if t == table) if len(names) > 1 else None
+    return exp.column(column.name, table=alias), bool(yearly)
+
+
+def _period_kind(column: Column) -> bool | None:
+    """True for a whole-number column named for years (``year``, ``fiscal_year``), False for a date or
+    timestamp column, None for any other."""
+    kind = column.type.upper()
+    if kind.startswith(("DATE", "TIMESTAMP")):
+        return False
+    whole = kind in ("INTEGER", "BIGINT", "SMALLINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT")
+    if whole and column.name.lower().split("_")[-1] == "year":
+        return True
     return None

@@ -1,10 +1,14 @@
 """After the vote: the winning SQL reshaped to what the question asks for, each step checked by running it.
 
-Four steps, in order, each kept only when its SQL validates and runs (and, for a filter, returns rows):
-a year the question bounds ("after 2015") is bounded so (``periods``); a value the question names is
-filtered on (``filters``); a figure asked for once is not given per group when the groups are single rows
-or show no key (``one_figure``); a how-many question answered with a list is answered with its number of
-rows (``shape``).
+Six steps, in order, each kept only when its SQL validates and runs (and, for a filter, returns rows):
+a period the question names ("after 2015", "in 2023", "in March 2024") is bounded so or added
+(``periods``); a value or a yes/no column the question names is filtered on, a negation it never says
+turned round (``filters``) and a column the filter fixes to one value no longer shown (``projection``); the
+groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
+superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for
+(``ranking``); a figure asked for once is not given per group when the groups are single rows or show no
+key (``one_figure``); a how-many question answered with a list is answered with its number of rows
+(``shape``).
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from finsql.ask.filters import grouped_filter, named_filter
-from finsql.ask.periods import year_bounded
+from finsql.ask.filters import flag_filter, grouped_filter, named_filter, unsaid_negation
+from finsql.ask.groups import count_bounded, grouped_by_named
+from finsql.ask.periods import month_narrowed, period_filter, year_bounded
+from finsql.ask.projection import without_fixed
+from finsql.ask.ranking import ranked, reranked
 from finsql.ask.shape import asks_for_count, count_answer
 from finsql.ask.sqlcheck import aggregates, parse_query
 from finsql.ask.voting import Decision
+from finsql.db.schema import Schema
 
 ONE_FIGURE = re.compile(
     r"^\s*what(\s+is|'s|\s+was|\s+were|\s+are)\s+the\s+(highest|lowest|largest|smallest|biggest|maximum|"
@@ -38,6 +46,8 @@ class Reshaped:
     decision: Decision
     unbounded: str | None = None
     unfiltered: str | None = None
+    ungrouped: str | None = None
+    unranked: str | None = None
     grouped: str | None = None
     counted: str | None = None
 
@@ -51,9 +61,12 @@ def reshape(
     decision: Decision,
     matched: dict[str, list[str]],
     decide: Decide,
+    schema: Schema,
     *,
     bounds: bool = True,
     filters: bool = True,
+    groups: bool = True,
+    rankings: bool = True,
     one_figure: bool = True,
     counts: bool = True,
 ) -> Reshaped:
@@ -61,15 +74,32 @@ def reshape(
     out = Reshaped(decision)
     if decision.best is None:
         return out
-    sql = year_bounded(question, _sql(out)) if bounds else None
-    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
-        out.unbounded, out.decision = _sql(out), ran
-    for refilter in (named_filter, grouped_filter) if filters else ():
-        if refilter is grouped_filter and PER_GROUP.search(question):
-            continue
-        sql = refilter(_sql(out), matched)
+    for rebound in (year_bounded, month_narrowed) if bounds else ():
+        sql = rebound(question, _sql(out))
+        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
+            out.unbounded, out.decision = out.unbounded or _sql(out), ran
+    sql = period_filter(question, _sql(out), schema) if bounds else None
+    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
+        out.unbounded, out.decision = out.unbounded or _sql(out), ran
+    refilters = (
+        lambda sql: named_filter(sql, matched),
+        lambda sql: None if PER_GROUP.search(question) else grouped_filter(sql, matched),
+        lambda sql: flag_filter(question, sql, schema),
+        lambda sql: unsaid_negation(question, sql),
+        without_fixed,
+    )
+    for refilter in refilters if filters else ():
+        sql = refilter(_sql(out))
         if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
             out.unfiltered, out.decision = out.unfiltered or _sql(out), ran
+    for regroup in (grouped_by_named, lambda q, sql, _: count_bounded(q, sql)) if groups else ():
+        sql = regroup(question, _sql(out), schema)
+        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
+            out.ungrouped, out.decision = out.ungrouped or _sql(out), ran
+    for rerank in (ranked, reranked) if rankings else ():
+        sql = rerank(question, _sql(out), schema)
+        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
+            out.unranked, out.decision = out.unranked or _sql(out), ran
     sql = _ungrouped(_sql(out), decide) if one_figure and asks_one_figure(question) else None
     if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
         out.grouped, out.decision = _sql(out), ran

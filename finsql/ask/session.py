@@ -111,6 +111,8 @@ class Session:
         value_filters: bool = True,
         one_figure: bool = True,
         year_bounds: bool = True,
+        groups: bool = True,
+        rankings: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -128,10 +130,13 @@ class Session:
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
         (``grounding``; off only to compare). ``count_shape``: a question that asks how many, answered with a
         list, is answered with the number of its rows (``shape``; off only to compare). ``value_filters``: the
-        one filter on a value the question names that the answer omits is added (``filters``); ``one_figure``:
-        a question asking for one figure, answered per row of a key that makes every group one row, is
-        answered over all rows (``reshape``); ``year_bounds``: "after 2015" bounds a date at 2015-12-31
-        (``periods``); each off only to compare."""
+        one filter on a value or yes/no column the question names that the answer omits is added
+        (``filters``); ``one_figure``: a question asking for one figure, answered per row of a key that makes
+        every group one row, is answered over all rows (``reshape``); ``year_bounds``: "after 2015" bounds a
+        date at 2015-12-31, "in 2023" filters that year when the answer names none (``periods``);
+        ``groups``: "by ownership type" groups a single aggregate, "at least two companies" bounds a count
+        per group (``groups``); ``rankings``: a superlative ranks an unranked answer and keeps the rows asked
+        for (``ranking``); each off only to compare."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -144,6 +149,8 @@ class Session:
         self.value_filters = value_filters
         self.one_figure = one_figure
         self.year_bounds = year_bounds
+        self.rankings = rankings
+        self.groups = groups
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.ground = ground
@@ -342,8 +349,11 @@ class Session:
             decision,
             prompt.linked.matched_values,
             lambda sql: self._decide([Candidate(sql, sql, logprob, True)]),
+            self.schema,
             bounds=self.year_bounds,
             filters=self.value_filters,
+            groups=self.groups,
+            rankings=self.rankings,
             one_figure=self.one_figure,
             counts=self.count_shape,
         )
@@ -367,6 +377,8 @@ class Session:
             counted_sql=shaped.counted,
             unfiltered_sql=shaped.unfiltered,
             grouped_sql=shaped.grouped,
+            unranked_sql=shaped.unranked,
+            ungrouped_sql=shaped.ungrouped,
             unbounded_sql=shaped.unbounded,
         )
 

@@ -266,6 +266,19 @@ def is_ordered(sql: str) -> bool:
     return bool(parsed) and _has_order(parsed[0])
 
 
+def outer_sources(tree: exp.Select, schema: Schema) -> dict[str, str]:
+    """Alias as written (a table without one under its own name) -> schema table, for the tables the
+    outermost SELECT's own FROM and JOINs read, not its subqueries'; {} when a table is read twice (a
+    rewrite could not tell which reading is meant)."""
+    found: dict[str, str] = {}
+    for source in [tree.args.get("from_"), *(tree.args.get("joins") or [])]:
+        if source is not None and isinstance(source.this, exp.Table):
+            table = schema.table(source.this.name)
+            if table is not None:
+                found[source.this.alias_or_name] = table.name
+    return found if len(set(found.values())) == len(found) else {}
+
+
 def sources_named(sql: str, schema: Schema) -> dict[str, str]:
     """The schema tables ``sql`` reads, as ``{alias: table}`` (a table without an alias under its own name),
     even when it does not validate; {} when it does not parse. A refused answer is decoded again within

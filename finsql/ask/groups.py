@@ -1,0 +1,96 @@
+"""Groups a question states: "by ownership type" is one figure per type; "at least two companies" keeps
+the groups with two or more.
+
+A small model often answers "What is the average registered capital of fund companies by ownership type?"
+with the one average over all rows, or "Which cities are home to at least two listed companies?" with
+every city's count. ``grouped_by_named`` groups an answer that aggregates without grouping by the text or
+yes/no column the words after "by", "per" or "for each" spell; ``count_bounded`` adds the bound on the
+number of rows per group ("at least 2", "more than two") to an answer that groups and counts but does
+not bound them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from finsql.ask.grounding import stem
+from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.db.schema import Schema
+
+_BY = re.compile(r"\b(?:by|per|for\s+each|in\s+each|of\s+each|for\s+every)\s+([a-z][a-z\s-]*)", re.I)
+_UNITS = frozenset("mn bn pct cny usd num".split())
+_NUMBERS = "one two three four five six seven eight nine ten".split()
+_BOUND = re.compile(
+    r"\b(at\s+least|more\s+than|over|fewer\s+than|less\s+than|at\s+most|no\s+more\s+than|under)\s+"
+    r"(\d+|" + "|".join(_NUMBERS) + r")\s+(?!%|percent|per\b|million|billion|thousand|trillion|yuan|cny|"
+    r"usd|bn|mn|times|years?\b|months?\b|days?\b)[a-z]",
+    re.I,
+)
+_OPERATORS = {
+    "at least": exp.GTE,
+    "more than": exp.GT,
+    "over": exp.GT,
+    "fewer than": exp.LT,
+    "less than": exp.LT,
+    "under": exp.LT,
+    "at most": exp.LTE,
+    "no more than": exp.LTE,
+}
+_TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "BOOLEAN", "ENUM")
+
+
+def grouped_by_named(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, one aggregate row, grouped by the one text or yes/no column of its tables that the words
+    after "by", "per" or "for each" spell (``ownership_type``: "by ownership type"), the column shown
+    first; None when it does not apply."""
+    tree = parse_query(sql)
+    if not isinstance(tree, exp.Select) or tree.args.get("group") or tree.args.get("having"):
+        return None
+    if not tree.expressions or not all(aggregates(e) for e in tree.expressions):
+        return None
+    phrases = [_spoken(m.group(1)) for m in _BY.finditer(question)]
+    sources = outer_sources(tree, schema)
+    found = [
+        (alias, column.name)
+        for alias, table in sources.items()
+        for column in schema.table(table).columns
+        if column.type.upper().startswith(_TEXT_TYPES)
+        and any(_spells(column.name, words) for words in phrases)
+    ]
+    if len(found) != 1:
+        return None
+    alias, name = found[0]
+    key = exp.column(name, table=alias if len(sources) > 1 else None)
+    out = tree.copy()
+    out.set("expressions", [key.copy(), *out.expressions])
+    return out.group_by(key).sql(dialect="duckdb")
+
+
+def count_bounded(question: str, sql: str) -> str | None:
+    """``sql``, grouped and counting without HAVING, with the bound its question puts on the count ("at
+    least 2 ..."); None when the question states no such bound or ``sql`` is not such a query."""
+    bounds = _BOUND.findall(question)
+    tree = parse_query(sql) if len(bounds) == 1 else None
+    if not isinstance(tree, exp.Select) or not tree.args.get("group") or tree.args.get("having"):
+        return None
+    counts = [c for e in tree.expressions for c in e.find_all(exp.Count) if not c.find_ancestor(exp.Subquery)]
+    if len(counts) != 1:
+        return None
+    word, number = bounds[0]
+    value = int(number) if number.isdigit() else _NUMBERS.index(number.lower()) + 1
+    operator = _OPERATORS[" ".join(word.lower().split())]
+    condition = operator(this=counts[0].copy(), expression=exp.Literal.number(value))
+    return tree.having(condition, copy=True).sql(dialect="duckdb")
+
+
+def _spoken(text: str) -> list[str]:
+    """The stemmed words of a phrase, in order."""
+    return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+
+
+def _spells(name: str, words: list[str]) -> bool:
+    """Whether the phrase's first words are the column name's words (units left out), in order."""
+    parts = [stem(w) for w in name.lower().split("_") if w and w not in _UNITS]
+    return bool(parts) and words[: len(parts)] == parts

@@ -1,0 +1,86 @@
+"""Groups a question states: one figure per named column, and the bound on a count per group."""
+
+import pytest
+
+from finsql.ask.groups import count_bounded, grouped_by_named
+from finsql.ask.sqlcheck import check_sql
+from finsql.db.sandbox import connect, run_query
+from finsql.db.schema import Column, Schema, Table, introspect
+
+SCHEMA = Schema(
+    [
+        Table(
+            "fund_company",
+            [
+                Column("company_id", "INTEGER", primary_key=True),
+                Column("ownership_type", "VARCHAR"),
+                Column("registered_capital_mn", "DOUBLE"),
+            ],
+        ),
+        Table(
+            "fund", [Column("fund_code", "VARCHAR"), Column("company_id", "INTEGER"), Column("fee", "DOUBLE")]
+        ),
+    ]
+)
+
+
+def test_one_aggregate_is_grouped_by_the_column_the_question_names(demo_db):
+    question = "What is the average registered capital of fund companies by ownership type?"
+    sql = grouped_by_named(question, "SELECT avg(registered_capital_mn) FROM fund_company", SCHEMA)
+    assert (
+        sql == "SELECT ownership_type, AVG(registered_capital_mn) FROM fund_company GROUP BY ownership_type"
+    )
+    con = connect(demo_db)
+    schema = introspect(con)
+    gold = "SELECT ownership_type, avg(registered_capital_mn) FROM fund_company GROUP BY ownership_type"
+    assert sorted(run_query(con, check_sql(sql, schema).sql).rows) == sorted(con.execute(gold).fetchall())
+    joined = "SELECT avg(f.fee) FROM fund f JOIN fund_company c ON f.company_id = c.company_id"
+    assert grouped_by_named("Average fee for each ownership type?", joined, SCHEMA).startswith(
+        "SELECT c.ownership_type, AVG(f.fee) FROM"
+    )
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        (
+            "Average capital by ownership type?",
+            "SELECT ownership_type, avg(x) FROM t GROUP BY ownership_type",
+        ),
+        (
+            "Average capital by ownership type?",
+            "SELECT registered_capital_mn FROM fund_company",
+        ),  # no aggregate
+        ("Average capital by registered capital?", "SELECT avg(registered_capital_mn) FROM fund_company"),
+        ("Average capital of all companies?", "SELECT avg(registered_capital_mn) FROM fund_company"),
+    ],
+)
+def test_answers_already_grouped_or_not_named_by_a_text_column_are_left_alone(question, sql):
+    assert grouped_by_named(question, sql, SCHEMA) is None
+
+
+def test_the_bound_on_a_count_per_group_is_added():
+    sql = "SELECT city, count(*) AS n FROM stock GROUP BY city"
+    assert count_bounded("Which cities are home to at least two listed companies?", sql) == (
+        "SELECT city, COUNT(*) AS n FROM stock GROUP BY city HAVING COUNT(*) >= 2"
+    )
+    assert count_bounded("Which funds had more than 3 managers?", sql).endswith("HAVING COUNT(*) > 3")
+    assert count_bounded("Which cities have fewer than 5 stocks?", sql).endswith("HAVING COUNT(*) < 5")
+
+
+@pytest.mark.parametrize(
+    ("question", "sql"),
+    [
+        ("Which funds held more than 3% of their NAV?", "SELECT f, count(*) FROM h GROUP BY f"),
+        ("Which stocks rose more than 5 percent?", "SELECT f, count(*) FROM h GROUP BY f"),
+        ("Managers with more than 15 years of experience?", "SELECT f, count(*) FROM h GROUP BY f"),
+        (
+            "Cities with at least two companies?",
+            "SELECT city, count(*) FROM s GROUP BY city HAVING count(*) > 1",
+        ),
+        ("Cities with at least two companies?", "SELECT city FROM s"),
+        ("Cities with at least two and at most 5 companies?", "SELECT city, count(*) FROM s GROUP BY city"),
+    ],
+)
+def test_no_bound_is_added_to_amounts_or_answers_that_do_not_count_per_group(question, sql):
+    assert count_bounded(question, sql) is None

@@ -119,6 +119,22 @@ def test_rejects_invalid_sql(demo, tok, sql: str) -> None:
     assert not accepts(sql_grammar(schema, values=values), sql, tok)
 
 
+def test_lists_are_bounded_above_anything_the_gold_writes(demo, tok) -> None:
+    schema, values = demo
+    grammar = sql_grammar(schema, values=values)
+
+    def listed(n: int) -> str:
+        return "SELECT " + ", ".join(["fund_name"] * n) + " FROM fund"
+
+    def anded(n: int) -> str:
+        return "SELECT fund_name FROM fund WHERE " + " AND ".join(["management_fee > 1"] * n)
+
+    assert accepts(grammar, listed(8), tok) and not accepts(grammar, listed(9), tok)
+    assert accepts(grammar, anded(8), tok) and not accepts(grammar, anded(9), tok)
+    ordered = "SELECT fund_name FROM fund ORDER BY " + ", ".join(["fund_name"] * 5)
+    assert not accepts(grammar, ordered, tok)
+
+
 def test_linked_tables_restrict_tables_and_columns(demo, tok) -> None:
     schema, values = demo
     grammar = sql_grammar(schema, values=values, tables=["fund"])

@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from finsql.ask.linking import EmbeddingLinker, words
+from finsql.ask.linking import EmbeddingLinker, name_words, words
 from finsql.ask.pairs import Pair
 from finsql.ask.prompting import build_messages, render_schema
 from finsql.db.sandbox import connect
@@ -170,3 +170,9 @@ def test_embeddings_are_memoised_and_batching_changes_nothing():
     assert texts[1] in linking._MEMO[linking.embedder()]
     alone = linking.embedder().encode([texts[1]], normalize_embeddings=True)[0]
     np.testing.assert_allclose(batch[1], alone, atol=1e-5)
+
+
+def test_names_split_at_underscores_and_camel_case():
+    assert name_words("total_shares_mn") == ["total", "shares", "mn"]
+    assert name_words("BenchGRForThisYear") == ["bench", "gr", "for", "this", "year"]
+    assert name_words("TotalNAV_CNY") == ["total", "nav", "cny"]

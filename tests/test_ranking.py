@@ -27,6 +27,7 @@ SCHEMA = Schema(
             ],
         ),
         Table("stock", [Column("stock_name", "VARCHAR"), Column("total_shares_mn", "DOUBLE")]),
+        Table("MF_Fund", [Column("FundName", "VARCHAR"), Column("ManagementFee", "DOUBLE")]),
     ]
 )
 
@@ -113,3 +114,9 @@ def test_a_ranking_the_wrong_way_round_is_turned():
     assert reranked("What are the five stocks with the fewest total shares?", sql, SCHEMA) is None
     other = "SELECT fund_name FROM fund ORDER BY min_purchase ASC LIMIT 1"  # not the column named
     assert reranked("Which fund has the highest management fee?", other, SCHEMA) is None
+
+
+def test_camel_case_names_are_spelt_too():
+    assert ranked("Which fund has the lowest management fee?", "SELECT FundName FROM MF_Fund", SCHEMA) == (
+        "SELECT FundName FROM MF_Fund ORDER BY ManagementFee ASC LIMIT 1"
+    )

@@ -28,7 +28,7 @@ import re
 from sqlglot import exp
 
 from finsql.ask.grounding import stem
-from finsql.ask.linking import as_words
+from finsql.ask.linking import as_words, name_words
 from finsql.ask.sqlcheck import parse_query
 from finsql.db.schema import Schema
 
@@ -114,7 +114,7 @@ def flag_filter(question: str, sql: str, schema: Schema) -> str | None:
         for column in table.columns:
             if column.type.upper() != "BOOLEAN" or column.name.lower() in used:
                 continue
-            parts = {stem(w) for w in column.name.lower().split("_") if len(w) >= 3} - _FLAG_NOISE
+            parts = {stem(w) for w in name_words(column.name) if len(w) >= 3} - _FLAG_NOISE
             said = {
                 any(w in _NEGATION for w in spoken[max(0, i - 3) : i])
                 for i, w in enumerate(spoken)

@@ -16,6 +16,7 @@ import re
 from sqlglot import exp
 
 from finsql.ask.grounding import stem
+from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.db.schema import Schema
 
@@ -92,5 +93,5 @@ def _spoken(text: str) -> list[str]:
 
 def _spells(name: str, words: list[str]) -> bool:
     """Whether the phrase's first words are the column name's words (units left out), in order."""
-    parts = [stem(w) for w in name.lower().split("_") if w and w not in _UNITS]
+    parts = [stem(w) for w in name_words(name) if w not in _UNITS]
     return bool(parts) and words[: len(parts)] == parts

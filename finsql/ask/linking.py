@@ -152,6 +152,13 @@ def collect_values(
     return values
 
 
+def name_words(name: str) -> list[str]:
+    """The words of a table or column name, lower case: split at underscores and where camel case starts a
+    word (``total_shares_mn``: total, shares, mn; ``BenchGRForThisYear``: bench, gr, for, this, year)."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    return [w for w in spaced.lower().split("_") if w]
+
+
 def as_words(value: str, text: str) -> bool:
     """Whether ``value`` occurs in ``text`` as whole words: ``bond`` in "bond funds", not in "bonds"."""
     return re.search(rf"(?<![a-z0-9]){re.escape(value)}(?![a-z0-9])", text) is not None

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import outer_sources, parse_query
 from finsql.db.schema import Column, Schema
 
@@ -231,6 +232,6 @@ def _period_kind(column: Column) -> bool | None:
     if kind.startswith(("DATE", "TIMESTAMP")):
         return False
     whole = kind in ("INTEGER", "BIGINT", "SMALLINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT")
-    if whole and column.name.lower().split("_")[-1] == "year":
+    if whole and name_words(column.name)[-1:] == ["year"]:
         return True
     return None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from finsql.ask.grounding import stem
+from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.db.schema import Column, Schema
 
@@ -145,7 +146,7 @@ def _reference(found: list[tuple[str, Column]], qualify: bool) -> exp.Column | N
 
 def _is_figure(column: Column) -> bool:
     """A number column that is not a key (``*_id``, ``*_code``) nor a column named for years."""
-    parts = column.name.lower().split("_")
+    parts = name_words(column.name)
     if column.primary_key or parts[-1] in ("id", "code", "year"):
         return False
     return column.type.upper().startswith(_NUMERIC)
@@ -154,4 +155,4 @@ def _is_figure(column: Column) -> bool:
 def _spelt(name: str) -> frozenset[str]:
     """The words of a column name a question would spell (units left out): ``total_shares_mn``: total,
     share."""
-    return frozenset(stem(w) for w in name.lower().split("_") if w and w not in _UNITS)
+    return frozenset(stem(w) for w in name_words(name) if w not in _UNITS)

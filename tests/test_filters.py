@@ -3,7 +3,7 @@
 from finsql.ask.filters import flag_filter, named_filter, unsaid_negation
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
-from finsql.db.schema import introspect
+from finsql.db.schema import Column, Schema, Table, introspect
 
 
 def test_the_named_value_is_filtered_and_the_answer_is_the_golds(demo_db):
@@ -100,3 +100,15 @@ def test_a_negation_the_question_never_says_is_turned_round():
     assert unsaid_negation("Which bonds are rated AA?", sql) is None  # a value the question does not name
     either = "SELECT bond_name FROM bond WHERE credit_rating <> 'AAA' OR term_years > 3"
     assert unsaid_negation("Which bonds are rated AAA?", either) is None
+
+
+def test_a_word_of_the_table_name_names_no_flag():
+    schema = Schema([Table("fund", [Column("fund_name", "VARCHAR"), Column("is_index_fund", "BOOLEAN")])])
+    sql = "SELECT count(*) FROM fund"
+    assert flag_filter("How many funds charge more than 1%?", sql, schema) is None
+    assert flag_filter("How many index funds are there?", sql, schema).endswith("WHERE fund.is_index_fund")
+
+
+def test_a_change_from_a_value_is_no_unsaid_negation():
+    sql = "SELECT bond_name FROM bond WHERE prev_rating = 'AAA' AND rating <> 'AAA'"
+    assert unsaid_negation("Which bonds were downgraded from AAA?", sql) is None

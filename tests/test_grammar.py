@@ -129,7 +129,7 @@ def test_lists_are_bounded_above_anything_the_gold_writes(demo, tok) -> None:
     def anded(n: int) -> str:
         return "SELECT fund_name FROM fund WHERE " + " AND ".join(["management_fee > 1"] * n)
 
-    assert accepts(grammar, listed(8), tok) and not accepts(grammar, listed(9), tok)
+    assert accepts(grammar, listed(12), tok) and not accepts(grammar, listed(13), tok)
     assert accepts(grammar, anded(8), tok) and not accepts(grammar, anded(9), tok)
     ordered = "SELECT fund_name FROM fund ORDER BY " + ", ".join(["fund_name"] * 5)
     assert not accepts(grammar, ordered, tok)

@@ -61,11 +61,13 @@ def test_answers_already_grouped_or_not_named_by_a_text_column_are_left_alone(qu
 
 def test_the_bound_on_a_count_per_group_is_added():
     sql = "SELECT city, count(*) AS n FROM stock GROUP BY city"
-    assert count_bounded("Which cities are home to at least two listed companies?", sql) == (
+    assert count_bounded("Which cities are home to at least two listed companies?", sql, SCHEMA) == (
         "SELECT city, COUNT(*) AS n FROM stock GROUP BY city HAVING COUNT(*) >= 2"
     )
-    assert count_bounded("Which funds had more than 3 managers?", sql).endswith("HAVING COUNT(*) > 3")
-    assert count_bounded("Which cities have fewer than 5 stocks?", sql).endswith("HAVING COUNT(*) < 5")
+    assert count_bounded("Which funds had more than 3 managers?", sql, SCHEMA).endswith("HAVING COUNT(*) > 3")
+    assert count_bounded("Which cities have fewer than 5 stocks?", sql, SCHEMA).endswith(
+        "HAVING COUNT(*) < 5"
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,4 +85,14 @@ def test_the_bound_on_a_count_per_group_is_added():
     ],
 )
 def test_no_bound_is_added_to_amounts_or_answers_that_do_not_count_per_group(question, sql):
-    assert count_bounded(question, sql) is None
+    assert count_bounded(question, sql, SCHEMA) is None
+
+
+def test_a_column_already_filtered_on_is_not_grouped_by():
+    sql = "SELECT avg(registered_capital_mn) FROM fund_company WHERE ownership_type = 'private'"
+    assert grouped_by_named("Average capital of companies by ownership type private?", sql, SCHEMA) is None
+
+
+def test_a_number_the_answer_already_compares_is_no_count_bound():
+    sql = "SELECT sector, count(*) FROM stock WHERE employees > 1000 GROUP BY sector"
+    assert count_bounded("For each sector, how many have more than 1000 employees?", sql, SCHEMA) is None

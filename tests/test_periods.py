@@ -22,6 +22,10 @@ SCHEMA = Schema(
         ),
         Table("stock", [Column("ticker", "VARCHAR"), Column("name", "VARCHAR"), Column("listed", "DATE")]),
         Table(
+            "trade",
+            [Column("ticker", "VARCHAR"), Column("traded_at", "TIMESTAMP"), Column("price", "DOUBLE")],
+        ),
+        Table(
             "fin",
             [
                 Column("ticker", "VARCHAR"),
@@ -111,6 +115,11 @@ def test_nothing_to_rewrite_is_none():
         ("Months between 2018 and 2022?", None),
         ("Opening price on its first trading day of 2022?", None),
         ("How many funds are there?", None),
+        ("Which funds were launched after March 2024?", None),  # a bound, not that month
+        ("What will the rate be by 2030?", None),
+        ("Revenue from 2015 onwards?", None),
+        ("Net assets as of 2023?", None),
+        ("Which funds started in the 2010s?", None),
     ],
 )
 def test_the_period_a_question_names(question, period):
@@ -168,3 +177,12 @@ def test_a_year_is_narrowed_to_the_month_named():
     assert month_narrowed("Highest NAV during December 2023?", sql).count("'2024-01-01'") == 1
     assert month_narrowed("Highest NAV in 2023?", sql) is None
     assert month_narrowed("Highest NAV during February 2022?", sql) is None
+
+
+def test_a_timestamp_is_bounded_by_its_year():
+    assert period_filter("Trades after 2020?", "SELECT price FROM trade", SCHEMA) == (
+        "SELECT price FROM trade WHERE YEAR(traded_at) > 2020"
+    )
+    assert period_filter("Trades in May 2021?", "SELECT price FROM trade", SCHEMA) == (
+        "SELECT price FROM trade WHERE traded_at >= '2021-05-01' AND traded_at < '2021-06-01'"
+    )

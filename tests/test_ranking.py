@@ -41,6 +41,7 @@ SCHEMA = Schema(
         ("Which 5 companies had the largest total assets?", True, 5, False),
         ("Which is the oldest fund company?", False, 1, True),
         ("Which fund is the newest?", True, 1, True),
+        ("What is the most recent NAV of fund X?", True, 1, True),
     ],
 )
 def test_the_ranking_a_question_states(question, descending, rows, time):
@@ -57,6 +58,9 @@ def test_the_ranking_a_question_states(question, descending, rows, time):
         "Which fund has the highest fee in each year?",
         "Which fund did best?",
         "List the funds.",
+        "Which stock had the biggest drop?",  # the sign of the change decides the direction
+        "Who are the managers with the highest returns?",
+        "Which of the top 10 holdings has the lowest weight?",
     ],
 )
 def test_questions_without_one_ranking(question):
@@ -120,3 +124,10 @@ def test_camel_case_names_are_spelt_too():
     assert ranked("Which fund has the lowest management fee?", "SELECT FundName FROM MF_Fund", SCHEMA) == (
         "SELECT FundName FROM MF_Fund ORDER BY ManagementFee ASC LIMIT 1"
     )
+
+
+def test_ties_kept_by_a_subquery_and_filtered_columns_are_not_ranked():
+    tied = "SELECT fund_name FROM fund WHERE management_fee = (SELECT max(management_fee) FROM fund)"
+    assert ranked("Which fund has the highest management fee?", tied, SCHEMA) is None
+    filtered = "SELECT fund_name, management_fee FROM fund WHERE management_fee > 1"
+    assert ranked("Which fund with a fee above 1% has the longest record?", filtered, SCHEMA) is None

@@ -133,5 +133,5 @@ def test_a_period_a_flag_a_group_and_a_superlative_the_question_states_reach_the
 def test_a_period_filter_that_empties_the_answer_is_not_kept(demo):
     _, run, schema = demo
     sql = "SELECT avg(unemployment_rate) FROM macro_indicator"
-    shaped = reshape("What was the average unemployment rate in 1850?", run(sql), {}, run, schema)
+    shaped = reshape("What was the average unemployment rate in 2090?", run(sql), {}, run, schema)
     assert shaped.unbounded is None and shaped.decision.best.candidate.sql == sql

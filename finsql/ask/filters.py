@@ -27,15 +27,16 @@ import re
 
 from sqlglot import exp
 
-from finsql.ask.grounding import stem
-from finsql.ask.linking import as_words, name_words
+from finsql.ask.linking import as_words
 from finsql.ask.sqlcheck import parse_query
+from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
 
 _NEGATION = frozenset("no not without non never nor".split())
 _ANY_NEGATION = re.compile(
     r"\b(no|not|non|never|neither|nor|without|except|excluding|exclude|besides|other|others|apart|below|"
-    r"under|outside|unlike|lack|lacks|lacking)\b|n't\b",
+    r"under|outside|unlike|lack|lacks|lacking|different|differs?|rather|instead|aside|from|"
+    r"(down|up)grade[ds]?|chang\w*|moved?|switch\w*|lost|dropped|left)\b|n't\b",
     re.I,
 )
 _FLAG_NOISE = frozenset("is has was flag yes".split())
@@ -104,7 +105,7 @@ def flag_filter(question: str, sql: str, schema: Schema) -> str | None:
     tree = parse_query(sql)
     if not isinstance(tree, exp.Select):
         return None
-    spoken = [stem(w) for w in re.findall(r"[a-z0-9]+", question.lower())]
+    words = spoken(question)
     used = {c.name.lower() for c in tree.find_all(exp.Column)}
     found = []
     for name, aliases in _aliases(tree).items():
@@ -114,10 +115,11 @@ def flag_filter(question: str, sql: str, schema: Schema) -> str | None:
         for column in table.columns:
             if column.type.upper() != "BOOLEAN" or column.name.lower() in used:
                 continue
-            parts = {stem(w) for w in name_words(column.name) if len(w) >= 3} - _FLAG_NOISE
+            # a word of the table's own name says nothing ("fund" of is_index_fund in table fund)
+            parts = {w for w in spelt(column.name) if len(w) >= 3} - _FLAG_NOISE - set(spelt(table.name))
             said = {
-                any(w in _NEGATION for w in spoken[max(0, i - 3) : i])
-                for i, w in enumerate(spoken)
+                any(w in _NEGATION for w in words[max(0, i - 3) : i])
+                for i, w in enumerate(words)
                 if w in parts
             }
             if len(said) == 1:  # "with and without a CFA" asks for both: no filter

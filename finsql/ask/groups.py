@@ -15,17 +15,14 @@ import re
 
 from sqlglot import exp
 
-from finsql.ask.grounding import stem
-from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
 from finsql.db.schema import Schema
 
 _BY = re.compile(r"\b(?:by|per|for\s+each|in\s+each|of\s+each|for\s+every)\s+([a-z][a-z\s-]*)", re.I)
-_UNITS = frozenset("mn bn pct cny usd num".split())
-_NUMBERS = "one two three four five six seven eight nine ten".split()
 _BOUND = re.compile(
     r"\b(at\s+least|more\s+than|over|fewer\s+than|less\s+than|at\s+most|no\s+more\s+than|under)\s+"
-    r"(\d+|" + "|".join(_NUMBERS) + r")\s+(?!%|percent|per\b|million|billion|thousand|trillion|yuan|cny|"
+    r"(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(?!%|percent|per\b|million|billion|thousand|trillion|yuan|cny|"
     r"usd|bn|mn|times|years?\b|months?\b|days?\b)[a-z]",
     re.I,
 )
@@ -51,13 +48,16 @@ def grouped_by_named(question: str, sql: str, schema: Schema) -> str | None:
         return None
     if not tree.expressions or not all(aggregates(e) for e in tree.expressions):
         return None
-    phrases = [_spoken(m.group(1)) for m in _BY.finditer(question)]
+    phrases = [spoken(m.group(1)) for m in _BY.finditer(question)]
     sources = outer_sources(tree, schema)
+    where = tree.args.get("where")
+    filtered = {c.name.lower() for c in where.find_all(exp.Column)} if where is not None else set()
     found = [
         (alias, column.name)
         for alias, table in sources.items()
         for column in schema.table(table).columns
         if column.type.upper().startswith(_TEXT_TYPES)
+        and column.name.lower() not in filtered  # "funds managed by Zhang Wei", already filtered on
         and any(_spells(column.name, words) for words in phrases)
     ]
     if len(found) != 1:
@@ -69,9 +69,11 @@ def grouped_by_named(question: str, sql: str, schema: Schema) -> str | None:
     return out.group_by(key).sql(dialect="duckdb")
 
 
-def count_bounded(question: str, sql: str) -> str | None:
+def count_bounded(question: str, sql: str, schema: Schema) -> str | None:
     """``sql``, grouped and counting without HAVING, with the bound its question puts on the count ("at
-    least 2 ..."); None when the question states no such bound or ``sql`` is not such a query."""
+    least 2 ..."); None when the question states no such bound, ``sql`` already uses its number (the bound
+    is on a column: "companies with more than 1000 employees") or is not such a query. (``schema``: as
+    every step takes it.)"""
     bounds = _BOUND.findall(question)
     tree = parse_query(sql) if len(bounds) == 1 else None
     if not isinstance(tree, exp.Select) or not tree.args.get("group") or tree.args.get("having"):
@@ -80,18 +82,15 @@ def count_bounded(question: str, sql: str) -> str | None:
     if len(counts) != 1:
         return None
     word, number = bounds[0]
-    value = int(number) if number.isdigit() else _NUMBERS.index(number.lower()) + 1
+    value = number_value(number)
+    if any(n.is_number and float(n.this) == value for n in tree.find_all(exp.Literal)):
+        return None
     operator = _OPERATORS[" ".join(word.lower().split())]
     condition = operator(this=counts[0].copy(), expression=exp.Literal.number(value))
     return tree.having(condition, copy=True).sql(dialect="duckdb")
 
 
-def _spoken(text: str) -> list[str]:
-    """The stemmed words of a phrase, in order."""
-    return [stem(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
-
-
 def _spells(name: str, words: list[str]) -> bool:
     """Whether the phrase's first words are the column name's words (units left out), in order."""
-    parts = [stem(w) for w in name_words(name) if w not in _UNITS]
+    parts = spelt(name)
     return bool(parts) and words[: len(parts)] == parts

@@ -153,10 +153,11 @@ def collect_values(
 
 
 def name_words(name: str) -> list[str]:
-    """The words of a table or column name, lower case: split at underscores and where camel case starts a
-    word (``total_shares_mn``: total, shares, mn; ``BenchGRForThisYear``: bench, gr, for, this, year)."""
+    """The words of a table or column name, lower case: split at anything not a letter or digit and where
+    camel case starts a word (``total_shares_mn``: total, shares, mn; ``BenchGRForThisYear``: bench, gr,
+    for, this, year; "Fiscal Year": fiscal, year)."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
-    return [w for w in spaced.lower().split("_") if w]
+    return [w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w]
 
 
 def as_words(value: str, text: str) -> bool:

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import outer_sources, parse_query
+from finsql.ask.wording import is_dated, is_year_column, names_years
 from finsql.db.schema import Column, Schema
 
 _PHRASE = re.compile(r"\b(after|before|since|prior\s+to)\s+((?:19|20)\d\d)\b(?!\s*-)", re.I)
@@ -77,7 +77,7 @@ def _bounded(node: exp.Expression, bounds: dict[int, str]) -> exp.Expression | N
         return (exp.LT if word == "before" else exp.GTE)(
             this=side.copy(), expression=exp.Literal.string(f"{year}-01-01")
         )
-    yearly = isinstance(side, exp.Year) or (isinstance(side, exp.Column) and "year" in side.name.lower())
+    yearly = isinstance(side, exp.Year) or (isinstance(side, exp.Column) and names_years(side.name))
     if yearly and value.is_int and int(value.this) in bounds:
         word = bounds[int(value.this)]
         kind = {"after": exp.GT, "before": exp.LT, "since": exp.GTE}[word]
@@ -85,19 +85,21 @@ def _bounded(node: exp.Expression, bounds: dict[int, str]) -> exp.Expression | N
     return None
 
 
-_YEAR_WORD = re.compile(r"(?<![\d-])((?:19|20)\d\d)(?![\d-])")
+_YEAR_WORD = re.compile(r"(?<![\d-])((?:19|20)\d\d)(?![\d-]|'?s\b)")
 _MONTH_NAMES = "january february march april may june july august september october november december".split()
 _MONTH_YEAR = re.compile(
     r"\b(" + "|".join(_MONTH_NAMES + [m[:3] for m in _MONTH_NAMES]) + r")\.?\s+((?:19|20)\d\d)\b", re.I
 )
+_PHRASE_BEFORE_MONTH = re.compile(r"\b(after|before|since|prior\s+to)\s+[a-z]+\.?\s+(19|20)\d\d\b", re.I)
 _PARTIAL = re.compile(
     r"\d{4}-\d\d|\b\d{1,2}(st|nd|rd|th)?,?\s+(19|20)\d\d|\bq[1-4]\b|\bquarter|\bhalf\b|\bend\b|"
-    r"\bfirst\b|\blast\b|\bweek",
+    r"\bfirst\b|\blast\b|\bweek|\b(19|20)\d\d'?s\b|\b(by|until|till|through|from|as\s+of|up\s+to|"
+    r"(later|earlier)\s+than)\s+(\w+\s+)?(19|20)\d\d|(19|20)\d\d\s+(on(wards?)?|and\s+(after|later|before))\b",
     re.I,
 )
 """Words that make a named year only part of the period (a day, a quarter, a half, a year's end, its first
-or last day):
-a whole-year or whole-month filter would then be wrong, so none is added."""
+or last day), a decade ("the 2010s"), or a bound this module does not read ("by 2030", "from 2015",
+"as of 2023", "2015 onwards"): a whole-year or whole-month filter would then be wrong, so none is added."""
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,8 @@ def named_period(question: str) -> Period | None:
         name = month.group(1).lower()
         if name == "may" and not re.search(r"\bmay\s+\d", question, re.I):
             return None
+        if _PHRASE_BEFORE_MONTH.search(question):  # "after March 2024": a bound, not that month
+            return None
         return Period("month", year, next(i for i, m in enumerate(_MONTH_NAMES, 1) if m.startswith(name[:3])))
     bound = stated_bounds(question).get(year)
     return Period(bound or "year", year)
@@ -146,12 +150,13 @@ def period_filter(question: str, sql: str, schema: Schema) -> str | None:
     found = _period_column(tree, schema)
     if found is None:
         return None
-    column, yearly = found
-    if yearly:
-        if period.kind == "month":
-            return None
+    column, kept = found
+    if period.kind == "month" and not is_dated(kept):
+        return None
+    if period.kind != "month" and not _day_column(kept):  # a year column, or a timestamp: by its year
         kind = {"year": exp.EQ, "after": exp.GT, "before": exp.LT, "since": exp.GTE}[period.kind]
-        condition = kind(this=column, expression=exp.Literal.number(period.year))
+        side = column if is_year_column(kept) else exp.Year(this=column)
+        condition = kind(this=side, expression=exp.Literal.number(period.year))
     elif period.kind == "after":
         condition = exp.GT(this=column, expression=exp.Literal.string(f"{period.year}-12-31"))
     elif period.kind == "before":
@@ -200,11 +205,12 @@ def _names_a_year(tree: exp.Expression) -> bool:
     return False
 
 
-def _period_column(tree: exp.Select, schema: Schema) -> tuple[exp.Column, bool] | None:
-    """The period column the answer should filter, and whether it is a column named for years: the one
-    such column of the FROM's tables (a table's period key, ``fiscal_year``), else the one date column of
-    the tables its select list reads (all of them when it reads no column, as ``count(*)``); None when
-    there is no such single column or a table is read twice."""
+def _period_column(tree: exp.Select, schema: Schema) -> tuple[exp.Column, Column] | None:
+    """The period column the answer should filter, as the SQL refers to it and as the schema has it: the
+    one column named for years (a table's period key, ``fiscal_year``) of the tables its select list reads
+    (all of them when it reads no column, as ``count(*)``), else of all its tables, else the one date column
+    of the tables its select list reads; None when there is no such single column or a table is read
+    twice."""
     names = {alias.lower(): table for alias, table in outer_sources(tree, schema).items()}
     if not names:
         return None
@@ -215,23 +221,18 @@ def _period_column(tree: exp.Select, schema: Schema) -> tuple[exp.Column, bool] 
         else:
             read.update(n for n in names.values() if schema.table(n).column(column.name) is not None)
     read = {t for t in read if t} or set(names.values())
-    yearly = [(t, c) for t in names.values() for c in schema.table(t).columns if _period_kind(c) is True]
-    dated = [(t, c) for t in sorted(read) for c in schema.table(t).columns if _period_kind(c) is False]
-    chosen = yearly or dated
+    chosen: list[tuple[str, Column]] = []
+    for tables, kind in ((sorted(read), is_year_column), (sorted(names.values()), is_year_column)):
+        chosen = chosen or [(t, c) for t in tables for c in schema.table(t).columns if kind(c)]
+    chosen = chosen or [(t, c) for t in sorted(read) for c in schema.table(t).columns if is_dated(c)]
     if len(chosen) != 1:
         return None
     table, column = chosen[0]
     alias = next(a for a, t in names.items() if t == table) if len(names) > 1 else None
-    return exp.column(column.name, table=alias), bool(yearly)
+    return exp.column(column.name, table=alias), column
 
 
-def _period_kind(column: Column) -> bool | None:
-    """True for a whole-number column named for years (``year``, ``fiscal_year``), False for a date or
-    timestamp column, None for any other."""
-    kind = column.type.upper()
-    if kind.startswith(("DATE", "TIMESTAMP")):
-        return False
-    whole = kind in ("INTEGER", "BIGINT", "SMALLINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT")
-    if whole and name_words(column.name)[-1:] == ["year"]:
-        return True
-    return None
+def _day_column(column: Column) -> bool:
+    """A DATE column: one whose values are whole days, so ``> '2015-12-31'`` starts with 2016 (a timestamp
+    on that day's afternoon would not)."""
+    return column.type.strip().upper() == "DATE"

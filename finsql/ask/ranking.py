@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from finsql.ask.grounding import stem
 from finsql.ask.linking import name_words
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.ask.wording import NUMBER_WORDS, is_dated, is_number, number_value, spelt, spoken
 from finsql.db.schema import Column, Schema
 
 _UP = "highest largest biggest most greatest widest deepest longest richest".split()
@@ -28,13 +28,13 @@ _DOWN = "lowest smallest fewest least cheapest shortest narrowest".split()
 _EARLY = "oldest earliest".split()
 _LATE = "newest latest youngest".split()
 _SUPERLATIVE = re.compile(r"(?<!\bat )\b(" + "|".join(_UP + _DOWN + _EARLY + _LATE) + r")\b", re.I)
-_NUMBERS = "one two three four five six seven eight nine ten".split()
-_COUNT = re.compile(r"\b(?:top|the|which)\s+(\d{1,3}|" + "|".join(_NUMBERS) + r")\b", re.I)
+_COUNT = re.compile(r"\b(?:top|the|which)\s+(\d{1,3}|" + "|".join(NUMBER_WORDS) + r")\b", re.I)
 _ONE = re.compile(r"^\s*(?:which|what|who)\s+([a-z]+)", re.I)
 _VERBS = frozenset("is was has had does did".split())
-_PER_GROUP = re.compile(r"\b(each|every|per)\b", re.I)
-_UNITS = frozenset("mn bn pct cny usd num id code".split())
-_NUMERIC = ("INT", "BIGINT", "SMALLINT", "HUGEINT", "DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC", "UBIG")
+_PER_GROUP = re.compile(r"\b(each|every|per)\b|\bof\s+the\s+top\b", re.I)
+_FALLS = frozenset(spoken("drop drops decline declines fall falls loss losses decrease cut cuts lost"))
+"""Words after a superlative whose sign decides the direction ("the biggest drop" of a signed change): like
+best and worst, left alone."""
 _WINDOW = 4
 """Words after a superlative that may spell the ranked column ("highest management fee")."""
 
@@ -48,11 +48,14 @@ class Ranking:
     rows: int
     words: frozenset[str]
     time: bool
+    numbers: frozenset[float] = frozenset()
+    """Numbers the question states: a column compared with one of them is a condition, not the ranking."""
 
 
 def stated_ranking(question: str) -> Ranking | None:
     """The ranking ``question`` asks for, or None when it has no superlative, superlatives of both
     directions, best/worst only, a ranking per group, or asks for neither one row nor a number of them."""
+    question = re.sub(r"\bmost\s+recent\b", "latest", question, flags=re.I)
     found = _SUPERLATIVE.findall(question)
     if not found or _PER_GROUP.search(question):
         return None
@@ -62,18 +65,20 @@ def stated_ranking(question: str) -> Ranking | None:
         return None
     count = _COUNT.search(question)
     if count is not None:
-        text = count.group(1).lower()
-        rows = int(text) if text.isdigit() else _NUMBERS.index(text) + 1
+        rows = number_value(count.group(1))
     else:
         one = _ONE.match(question)
         word = one.group(1).lower() if one else ""
-        plural = (word.endswith("s") and not word.endswith("ss") and word not in _VERBS) or word == "are"
-        if not one or (plural and one.group(0).split()[0].lower() != "who"):  # "Who runs ...": one
+        are = word in ("are", "were")
+        plural = are or (word.endswith("s") and not word.endswith("ss") and word not in _VERBS)
+        if not one or (plural and (are or one.group(0).split()[0].lower() != "who")):  # "Who runs ...": one
             return None
         rows = 1
-    after = question[_SUPERLATIVE.search(question).end() :]
-    words = frozenset(stem(w) for w in re.findall(r"[a-z0-9]+", after.lower())[:_WINDOW])
-    return Ranking(kinds.pop(), rows, words, times.pop())
+    words = spoken(question[_SUPERLATIVE.search(question).end() :])[:_WINDOW]
+    if _FALLS & set(words):
+        return None
+    numbers = frozenset(float(n) for n in re.findall(r"\d+(?:\.\d+)?", question))
+    return Ranking(kinds.pop(), rows, frozenset(words), times.pop(), numbers)
 
 
 def ranked(question: str, sql: str, schema: Schema) -> str | None:
@@ -86,6 +91,9 @@ def ranked(question: str, sql: str, schema: Schema) -> str | None:
     if any(tree.args.get(k) for k in ("group", "order", "limit", "having", "distinct")):
         return None
     if any(aggregates(e) for e in tree.expressions):
+        return None
+    where = tree.args.get("where")
+    if where is not None and where.find(exp.Subquery, exp.Select):  # `fee = (SELECT max(fee) ...)` keeps ties
         return None
     column = _ranked_column(tree, schema, ranking)
     if column is None:
@@ -126,14 +134,21 @@ def _ranked_column(
     qualify = len(sources) > 1
     columns = [(alias, column) for alias, name in sources.items() for column in schema.table(name).columns]
     if ranking.time:
-        dated = [(a, c) for a, c in columns if c.type.upper().startswith(("DATE", "TIMESTAMP"))]
-        return _reference(dated, qualify)
+        return _reference([(a, c) for a, c in columns if is_dated(c)], qualify)
     numbers = [(a, c) for a, c in columns if _is_figure(c)]
-    named = [(a, c) for a, c in numbers if _spelt(c.name) and _spelt(c.name) <= ranking.words]
+    named = [(a, c) for a, c in numbers if spelt(c.name) and set(spelt(c.name)) <= ranking.words]
     if named or named_only:
         return _reference(named, qualify)
     shown = {c.name.lower() for e in tree.expressions for c in e.find_all(exp.Column)}
-    return _reference([(a, c) for a, c in numbers if c.name.lower() in shown], qualify)
+    where = tree.args.get("where")
+    stated = [
+        node.this.name.lower()
+        for node in (where.find_all(exp.GT, exp.GTE, exp.LT, exp.LTE) if where is not None else ())
+        if isinstance(node.this, exp.Column)
+        and node.expression.is_number
+        and float(node.expression.this) in ranking.numbers
+    ]  # "a fee above 1%": the fee is a condition the question states, not what it ranks by
+    return _reference([(a, c) for a, c in numbers if c.name.lower() in shown - set(stated)], qualify)
 
 
 def _reference(found: list[tuple[str, Column]], qualify: bool) -> exp.Column | None:
@@ -146,13 +161,5 @@ def _reference(found: list[tuple[str, Column]], qualify: bool) -> exp.Column | N
 
 def _is_figure(column: Column) -> bool:
     """A number column that is not a key (``*_id``, ``*_code``) nor a column named for years."""
-    parts = name_words(column.name)
-    if column.primary_key or parts[-1] in ("id", "code", "year"):
-        return False
-    return column.type.upper().startswith(_NUMERIC)
-
-
-def _spelt(name: str) -> frozenset[str]:
-    """The words of a column name a question would spell (units left out): ``total_shares_mn``: total,
-    share."""
-    return frozenset(stem(w) for w in name_words(name) if w not in _UNITS)
+    last = name_words(column.name)[-1:]
+    return not column.primary_key and last not in (["id"], ["code"], ["year"]) and is_number(column)

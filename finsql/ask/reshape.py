@@ -1,6 +1,7 @@
 """After the vote: the winning SQL reshaped to what the question asks for, each step checked by running it.
 
-Six steps, in order, each kept only when its SQL validates and runs (and, for a filter, returns rows):
+Six steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
+something: rows, not one row of zeros and NULLs):
 a period the question names ("after 2015", "in 2023", "in March 2024") is bounded so or added
 (``periods``); a value or a yes/no column the question names is filtered on, a negation it never says
 turned round (``filters``) and a column the filter fixes to one value no longer shown (``projection``); the
@@ -79,7 +80,7 @@ def reshape(
         if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
             out.unbounded, out.decision = out.unbounded or _sql(out), ran
     sql = period_filter(question, _sql(out), schema) if bounds else None
-    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
+    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
         out.unbounded, out.decision = out.unbounded or _sql(out), ran
     refilters = (
         lambda sql: named_filter(sql, matched),
@@ -90,11 +91,11 @@ def reshape(
     )
     for refilter in refilters if filters else ():
         sql = refilter(_sql(out))
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
+        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
             out.unfiltered, out.decision = out.unfiltered or _sql(out), ran
-    for regroup in (grouped_by_named, lambda q, sql, _: count_bounded(q, sql)) if groups else ():
+    for regroup in (grouped_by_named, count_bounded) if groups else ():
         sql = regroup(question, _sql(out), schema)
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and ran.best.result.rows:
+        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
             out.ungrouped, out.decision = out.ungrouped or _sql(out), ran
     for rerank in (ranked, reranked) if rankings else ():
         sql = rerank(question, _sql(out), schema)
@@ -159,6 +160,13 @@ def _ran(decide: Decide, sql: str, before: Decision) -> Decision | None:
     if ran.best is None or ran.best.result is None:
         return None
     return Decision(ran.best, before.attempts, before.confidence)
+
+
+def _found(decision: Decision) -> bool:
+    """Whether a filter or group kept something: rows, and not a lone row of zeros and NULLs (a count or an
+    average over nothing: the filter is likelier wrong than the answer none)."""
+    rows = decision.best.result.rows
+    return bool(rows) and not (len(rows) == 1 and all(v is None or v == 0 for v in rows[0]))
 
 
 def _sql(reshaped: Reshaped) -> str:

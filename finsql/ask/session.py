@@ -128,15 +128,9 @@ class Session:
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
         with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
-        (``grounding``; off only to compare). ``count_shape``: a question that asks how many, answered with a
-        list, is answered with the number of its rows (``shape``; off only to compare). ``value_filters``: the
-        one filter on a value or yes/no column the question names that the answer omits is added
-        (``filters``); ``one_figure``: a question asking for one figure, answered per row of a key that makes
-        every group one row, is answered over all rows (``reshape``); ``year_bounds``: "after 2015" bounds a
-        date at 2015-12-31, "in 2023" filters that year when the answer names none (``periods``);
-        ``groups``: "by ownership type" groups a single aggregate, "at least two companies" bounds a count
-        per group (``groups``); ``rankings``: a superlative ranks an unranked answer and keeps the rows asked
-        for (``ranking``); each off only to compare."""
+        (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``groups``, ``rankings``,
+        ``one_figure``, ``count_shape``: the steps after the vote (``reshape``: periods, filters, groups,
+        rankings, one figure, counts), each off only to compare."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -145,12 +139,8 @@ class Session:
         if synth_pool < 0 or retry_samples < 0:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
         self.retry_samples = retry_samples
-        self.count_shape = count_shape
-        self.value_filters = value_filters
-        self.one_figure = one_figure
-        self.year_bounds = year_bounds
-        self.rankings = rankings
-        self.groups = groups
+        self.steps = {"bounds": year_bounds, "filters": value_filters, "groups": groups}
+        self.steps |= {"rankings": rankings, "one_figure": one_figure, "counts": count_shape}
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.ground = ground
@@ -350,12 +340,7 @@ class Session:
             prompt.linked.matched_values,
             lambda sql: self._decide([Candidate(sql, sql, logprob, True)]),
             self.schema,
-            bounds=self.year_bounds,
-            filters=self.value_filters,
-            groups=self.groups,
-            rankings=self.rankings,
-            one_figure=self.one_figure,
-            counts=self.count_shape,
+            **self.steps,
         )
         decision = shaped.decision
         best = decision.best

@@ -16,6 +16,7 @@ years, else one date column); ``month_narrowed`` narrows ``year(column) = 2023``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -71,18 +72,24 @@ def _bounded(node: exp.Expression, bounds: dict[int, str]) -> exp.Expression | N
         year = int(match.group(1)) if match else None
         if year not in bounds:
             return None
-        word = bounds[year]
-        if word == "after":
-            return exp.GT(this=side.copy(), expression=exp.Literal.string(f"{year}-12-31"))
-        return (exp.LT if word == "before" else exp.GTE)(
-            this=side.copy(), expression=exp.Literal.string(f"{year}-01-01")
-        )
+        return _bound(side.copy(), bounds[year], year, by_day=True)
     yearly = isinstance(side, exp.Year) or (isinstance(side, exp.Column) and names_years(side.name))
     if yearly and value.is_int and int(value.this) in bounds:
-        word = bounds[int(value.this)]
-        kind = {"after": exp.GT, "before": exp.LT, "since": exp.GTE}[word]
-        return kind(this=side.copy(), expression=value.copy())
+        return _bound(side.copy(), bounds[int(value.this)], int(value.this), by_day=False)
     return None
+
+
+def _bound(side: exp.Expression, word: str, year: int, by_day: bool) -> exp.Expression:
+    """``side`` bounded as ``word`` (``after``, ``before``, ``since``; or ``year``, by a year number only)
+    states: a date by its days (after 2015 is ``> '2015-12-31'``), else a year number (``> 2015``)."""
+    if by_day and word == "after":
+        return exp.GT(this=side, expression=exp.Literal.string(f"{year}-12-31"))
+    if by_day:
+        return (exp.LT if word == "before" else exp.GTE)(
+            this=side, expression=exp.Literal.string(f"{year}-01-01")
+        )
+    kind = {"year": exp.EQ, "after": exp.GT, "before": exp.LT, "since": exp.GTE}[word]
+    return kind(this=side, expression=exp.Literal.number(year))
 
 
 _YEAR_WORD = re.compile(r"(?<![\d-])((?:19|20)\d\d)(?![\d-]|'?s\b)")
@@ -154,17 +161,12 @@ def period_filter(question: str, sql: str, schema: Schema) -> str | None:
     if period.kind == "month" and not is_dated(kept):
         return None
     if period.kind != "month" and not _day_column(kept):  # a year column, or a timestamp: by its year
-        kind = {"year": exp.EQ, "after": exp.GT, "before": exp.LT, "since": exp.GTE}[period.kind]
         side = column if is_year_column(kept) else exp.Year(this=column)
-        condition = kind(this=side, expression=exp.Literal.number(period.year))
-    elif period.kind == "after":
-        condition = exp.GT(this=column, expression=exp.Literal.string(f"{period.year}-12-31"))
-    elif period.kind == "before":
-        condition = exp.LT(this=column, expression=exp.Literal.string(f"{period.year}-01-01"))
-    elif period.kind == "since":
-        condition = exp.GTE(this=column, expression=exp.Literal.string(f"{period.year}-01-01"))
-    else:
+        condition = _bound(side, period.kind, period.year, by_day=False)
+    elif period.kind in ("month", "year"):
         condition = _within(column, period)
+    else:
+        condition = _bound(column, period.kind, period.year, by_day=True)
     return tree.where(condition, append=True, copy=True).sql(dialect="duckdb")
 
 
@@ -221,10 +223,12 @@ def _period_column(tree: exp.Select, schema: Schema) -> tuple[exp.Column, Column
         else:
             read.update(n for n in names.values() if schema.table(n).column(column.name) is not None)
     read = {t for t in read if t} or set(names.values())
-    chosen: list[tuple[str, Column]] = []
-    for tables, kind in ((sorted(read), is_year_column), (sorted(names.values()), is_year_column)):
-        chosen = chosen or [(t, c) for t in tables for c in schema.table(t).columns if kind(c)]
-    chosen = chosen or [(t, c) for t in sorted(read) for c in schema.table(t).columns if is_dated(c)]
+
+    def having(tables: set[str], kind: Callable[[Column], bool]) -> list[tuple[str, Column]]:
+        return [(t, c) for t in sorted(tables) for c in schema.table(t).columns if kind(c)]
+
+    yearly = having(read, is_year_column) or having(set(names.values()), is_year_column)
+    chosen = yearly or having(read, is_dated)
     if len(chosen) != 1:
         return None
     table, column = chosen[0]

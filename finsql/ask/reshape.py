@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlglot import exp
 
@@ -55,6 +56,8 @@ class Reshaped:
 
 Decide = Callable[[str], Decision]
 """Validates and runs one SQL (repairers included) as the session does for a candidate."""
+Rewrite = Callable[[str], str | None]
+"""One step's rewrite of the SQL so far, or None when it does not apply."""
 
 
 def reshape(
@@ -72,16 +75,8 @@ def reshape(
     counts: bool = True,
 ) -> Reshaped:
     """The decision with its winner reshaped by each step that is on and applies (see the module)."""
-    out = Reshaped(decision)
     if decision.best is None:
-        return out
-    for rebound in (year_bounded, month_narrowed) if bounds else ():
-        sql = rebound(question, _sql(out))
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
-            out.unbounded, out.decision = out.unbounded or _sql(out), ran
-    sql = period_filter(question, _sql(out), schema) if bounds else None
-    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
-        out.unbounded, out.decision = out.unbounded or _sql(out), ran
+        return Reshaped(decision)
     refilters = (
         lambda sql: named_filter(sql, matched),
         lambda sql: None if PER_GROUP.search(question) else grouped_filter(sql, matched),
@@ -89,26 +84,34 @@ def reshape(
         lambda sql: unsaid_negation(question, sql),
         without_fixed,
     )
-    for refilter in refilters if filters else ():
-        sql = refilter(_sql(out))
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
-            out.unfiltered, out.decision = out.unfiltered or _sql(out), ran
-    for regroup in (grouped_by_named, count_bounded) if groups else ():
-        sql = regroup(question, _sql(out), schema)
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None and _found(ran):
-            out.ungrouped, out.decision = out.ungrouped or _sql(out), ran
-    for rerank in (ranked, reranked) if rankings else ():
-        sql = rerank(question, _sql(out), schema)
-        if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
-            out.unranked, out.decision = out.unranked or _sql(out), ran
-    sql = _ungrouped(_sql(out), decide) if one_figure and asks_one_figure(question) else None
-    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
-        out.grouped, out.decision = _sql(out), ran
-    rows = out.decision.best.result.rows
-    sql = count_answer(question, _sql(out), rows) if counts else None
-    if sql is not None and (ran := _ran(decide, sql, out.decision)) is not None:
-        out.counted, out.decision = _sql(out), ran
-    return out
+    figure = one_figure and asks_one_figure(question)
+    stages: list[tuple[str, bool, bool, tuple[Rewrite, ...]]] = [
+        # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
+        ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
+        ("unbounded", bounds, True, (lambda sql: period_filter(question, sql, schema),)),
+        ("unfiltered", filters, True, refilters),
+        (
+            "ungrouped",
+            groups,
+            True,
+            tuple(partial(f, question, schema=schema) for f in (grouped_by_named, count_bounded)),
+        ),
+        ("unranked", rankings, False, tuple(partial(f, question, schema=schema) for f in (ranked, reranked))),
+        ("grouped", figure, False, (lambda sql: _ungrouped(sql, decide),)),
+        ("counted", counts, False, (lambda sql: count_answer(question, sql, decision.best.result.rows),)),
+    ]
+    before: dict[str, str] = {}
+    for field, on, finds, rewrites in stages:
+        for rewrite in rewrites if on else ():
+            sql = rewrite(decision.best.candidate.sql)
+            if (
+                sql is not None
+                and (ran := _ran(decide, sql, decision)) is not None
+                and (not finds or _found(ran))
+            ):
+                before.setdefault(field, decision.best.candidate.sql)
+                decision = ran
+    return Reshaped(decision, **before)
 
 
 def asks_one_figure(question: str) -> bool:
@@ -167,7 +170,3 @@ def _found(decision: Decision) -> bool:
     average over nothing: the filter is likelier wrong than the answer none)."""
     rows = decision.best.result.rows
     return bool(rows) and not (len(rows) == 1 and all(v is None or v == 0 for v in rows[0]))
-
-
-def _sql(reshaped: Reshaped) -> str:
-    return reshaped.decision.best.candidate.sql

@@ -93,6 +93,7 @@ def score(
                 prompt_style="compact",
                 year_bounds=reshape,
                 value_filters=reshape,
+                joins=reshape,
                 one_figure=reshape,
                 rankings=reshape,
                 groups=reshape,

@@ -56,6 +56,7 @@ def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable
             count_shape=spec != "listed",
             year_bounds=reshape,
             value_filters=reshape,
+            joins=reshape,
             one_figure=reshape,
             rankings=reshape,
             groups=reshape,

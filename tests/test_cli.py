@@ -139,6 +139,7 @@ def test_ask_end_to_end_default_model(demo_db):
         payload = json.loads(kept.stdout)
         assert payload["reshape"] is False
         assert payload["unbounded"] is payload["unfiltered"] is payload["grouped"] is None
+        assert payload["unjoined"] is None
     explained = finsql("ask", "How many funds are there?", "--explain")
     assert explained.returncode in (0, 6), explained.stderr  # with no valid SQL, it still explains
     assert "grammar-constrained decoding on (whole schema), literals grounded" in explained.stdout

@@ -1,6 +1,6 @@
 """Filters a question names: the one value filter an answer omits is added, and nothing else is."""
 
-from finsql.ask.filters import flag_filter, named_filter, unsaid_negation
+from finsql.ask.filters import flag_filter, joined_filter, named_filter, unsaid_negation
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import Column, Schema, Table, introspect
@@ -112,3 +112,39 @@ def test_a_word_of_the_table_name_names_no_flag():
 def test_a_change_from_a_value_is_no_unsaid_negation():
     sql = "SELECT bond_name FROM bond WHERE prev_rating = 'AAA' AND rating <> 'AAA'"
     assert unsaid_negation("Which bonds were downgraded from AAA?", sql) is None
+
+
+def test_a_filter_on_an_unsaid_value_becomes_the_named_value_of_a_joined_table(demo_db):
+    """ "Which industry is Northwind Bank in?" answered with a sector the question never says: the named
+    value's table (stock, one foreign key from industry; not bond, whose issuer is spelt the same) is
+    joined and filtered on instead."""
+    con = connect(demo_db)
+    schema = introspect(con)
+    matched = {"bond.issuer": ["Northwind Bank"], "stock.stock_name": ["Northwind Bank"]}
+    question = "Which industry is Northwind Bank in?"
+    sql = joined_filter(
+        question, "SELECT industry_name FROM industry WHERE sector = 'Financials'", matched, schema
+    )
+    assert "JOIN stock ON stock.industry_id = industry.industry_id" in sql
+    assert (
+        run_query(con, check_sql(sql, schema).sql).rows
+        == con.execute(
+            "SELECT i.industry_name FROM stock s JOIN industry i ON s.industry_id = i.industry_id "
+            "WHERE s.stock_name = 'Northwind Bank'"
+        ).fetchall()
+    )
+    for kept, found in (
+        ("SELECT industry_name FROM industry", matched),  # no filter to replace
+        ("SELECT industry_name FROM industry WHERE sector = 'Financials'", {}),  # no named value
+        (  # the value's table is read already
+            "SELECT s.stock_name FROM stock s WHERE s.exchange = 'SSE'",
+            {"stock.stock_name": ["Northwind Bank"]},
+        ),
+        (  # the value's table links to no table read
+            "SELECT currency_name FROM currency WHERE currency_code = 'USD'",
+            {"stock.stock_name": ["Northwind Bank"]},
+        ),
+    ):
+        assert joined_filter(question, kept, found, schema) is None
+    said = "Is Northwind Bank in the Financials sector?"  # the filter's value is the question's own
+    assert joined_filter(said, "SELECT 1 FROM industry WHERE sector = 'Financials'", matched, schema) is None

@@ -48,6 +48,7 @@ BUILTIN_PLUGINS = sorted(
         "repair_trim",
         "repair_grouping",
         "repair_from",
+        "repair_dates",
         "serializers",
         "rule_paraphrases",
     ]
@@ -59,6 +60,7 @@ BUILTIN_HOOKS = (
         "repair_trim": ["register_sql_repairers"],
         "repair_grouping": ["register_sql_repairers"],
         "repair_from": ["register_sql_repairers"],
+        "repair_dates": ["register_sql_repairers"],
         "serializers": ["register_serializers"],
         "rule_paraphrases": ["register_paraphrasers"],
     }
@@ -673,6 +675,7 @@ def test_catalog_lists_every_kind_with_its_plugin():
         "repair_from",
         "repair_trim",
         "repair_grouping",
+        "repair_dates",
     ]
     (rules,) = listed["paraphrasers"]
     assert (

@@ -284,3 +284,50 @@ def test_a_select_list_that_never_reached_from_reads_the_one_table_with_its_colu
         "SELECT no_such_column, cpi_yoy",
     ):
         assert add(kept, schema) == kept
+
+
+@pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        (  # DuckDB's binder refuses a DATE compared with an integer
+            "SELECT count(*) FROM fund WHERE inception_date > 2015",
+            "SELECT COUNT(*) FROM fund WHERE YEAR(inception_date) > 2015",
+        ),
+        (  # '2022' is no date: a conversion error
+            "SELECT avg(cgb_10y_yield) FROM macro_indicator WHERE report_month = '2022'",
+            "SELECT AVG(cgb_10y_yield) FROM macro_indicator WHERE YEAR(report_month) = 2022",
+        ),
+        (  # a year and a month, under an alias, the literal first
+            "SELECT m.cpi_yoy FROM macro_indicator m WHERE '2023-02' = m.report_month",
+            "SELECT m.cpi_yoy FROM macro_indicator AS m WHERE (2023 = YEAR(m.report_month) AND "
+            "MONTH(m.report_month) = 2)",
+        ),
+    ],
+)
+def test_a_date_compared_with_a_year_is_compared_by_its_year(demo_db, schema, broken, fixed):
+    attempt = run_repaired(demo_db, schema, broken)
+    assert attempt.status == "ok" and "year-comparisons" in attempt.repaired_by
+    assert attempt.candidate.sql == fixed
+    assert attempt.result.rows == connect(demo_db).execute(fixed).fetchall()
+
+
+def test_year_comparisons_leave_other_types_and_dates_alone(schema):
+    from finsql_plugins.repair_dates import year_comparisons
+
+    for kept in (
+        "SELECT fund_name FROM fund WHERE management_fee > 2015",  # a number column
+        "SELECT fund_name FROM fund WHERE inception_date > '2015-06-30'",  # a whole date
+        "SELECT fund_name FROM fund WHERE inception_date > 15",  # no plausible year
+        "SELECT fiscal_year FROM stock_dividend WHERE fiscal_year = 2020",  # a year column already
+        "not sql (",
+    ):
+        assert year_comparisons(kept, schema) == kept
+    negated = year_comparisons("SELECT 1 FROM fund WHERE inception_date <> '2019-03'", schema)
+    assert (
+        negated == "SELECT 1 FROM fund WHERE NOT (YEAR(inception_date) = 2019 AND MONTH(inception_date) = 3)"
+    )
+    # ordered against a month: the day that bounds it ("after February 2023", "up to December 2023")
+    after = year_comparisons("SELECT 1 FROM macro_indicator WHERE report_month > '2023-02'", schema)
+    assert after.endswith("WHERE report_month >= CAST('2023-03-01' AS DATE)")
+    upto = year_comparisons("SELECT 1 FROM macro_indicator WHERE '2023-12' >= report_month", schema)
+    assert upto.endswith("WHERE CAST('2024-01-01' AS DATE) > report_month")

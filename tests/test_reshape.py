@@ -125,7 +125,16 @@ def test_a_period_a_flag_a_group_and_a_superlative_the_question_states_reach_the
     assert getattr(shaped, field) == sql
     assert sorted(shaped.decision.best.result.rows) == sorted(con.execute(gold).fetchall())
     off = reshape(
-        question, run(sql), {}, run, schema, bounds=False, filters=False, groups=False, rankings=False
+        question,
+        run(sql),
+        {},
+        run,
+        schema,
+        bounds=False,
+        filters=False,
+        joins=False,
+        groups=False,
+        rankings=False,
     )
     assert off.decision.best.candidate.sql == sql
 

@@ -53,3 +53,36 @@ def test_count_answer_only_for_a_list_answering_how_many():
     assert count_answer("Which managers hold the CFA?", listed, [("A",), ("B",)]) is None
     amount = "SELECT employees FROM stock WHERE stock_name = 'Northwind Bank'"
     assert count_answer("How many employees does Northwind Bank have?", amount, [(5200,)]) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "counted_sql"),
+    [
+        ("How many bond funds are there?", "SELECT count(*) FROM bond", "SELECT count(*) FROM fund"),
+        ("How many funds are closed?", "SELECT count(*) FROM fund_holding", "SELECT count(*) FROM fund"),
+        (
+            "How many fund companies are there?",
+            "SELECT count(*) FROM fund",
+            "SELECT count(*) FROM fund_company",
+        ),
+        (
+            "What is the number of currencies?",
+            "SELECT count(*) FROM exchange_rate",
+            "SELECT count(*) FROM currency",
+        ),
+        # left alone: the counted table already, a table the question names after its noun ("prices"), a
+        # count with a condition, and no table named
+        ("How many stocks are listed in Shenzhen?", "SELECT count(*) FROM stock", None),
+        ("How many stock prices are recorded?", "SELECT count(*) FROM stock_daily_price", None),
+        ("How many funds are closed?", "SELECT count(*) FROM fund_holding WHERE pct_of_nav > 1", None),
+        ("How many trading days were there?", "SELECT count(*) FROM stock_daily_price", None),
+        ("Which funds are closed?", "SELECT count(*) FROM fund_holding", None),
+    ],
+)
+def test_a_bare_count_of_another_table_counts_the_table_the_question_counts(
+    demo_db, question, sql, counted_sql
+):
+    from finsql.ask.shape import counted_table
+
+    schema = introspect(connect(demo_db))
+    assert counted_table(question, sql, schema) == counted_sql

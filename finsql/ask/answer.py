@@ -37,6 +37,12 @@ class Answer:
     """A count question answered with a list: the list's SQL, whose rows ``sql`` counts (``shape``)."""
     unfiltered_sql: str | None = None
     """The model's SQL before the filter on a value the question names was added (``filters``)."""
+    miscounted_sql: str | None = None
+    """The model's SQL before a bare count of another table was made to count the table the question
+    counts (``shape``)."""
+    unjoined_sql: str | None = None
+    """The SQL before a table it read only to join, which the question never names, was dropped
+    (``joins``)."""
     unbounded_sql: str | None = None
     """The model's SQL before the period the question names ("after 2015", "in 2023") bounded it
     (``periods``)."""

@@ -89,7 +89,13 @@ def _expert_choice(expert: str | None, no_expert: bool) -> str | None | Literal[
 
 RESHAPED = (
     ("unbounded", "bounded", "to the period the question names; the model's SQL"),
+    ("miscounted", "recounted", "the table the question counts; the model's SQL"),
     ("unfiltered", "filtered", "on the value the question names; the model's SQL"),
+    (
+        "unjoined",
+        "join dropped",
+        "to a table the question never names and the answer never uses; the SQL before",
+    ),
     ("ungrouped", "grouped", "as the question states; the SQL before"),
     ("unranked", "ranked", "as the question's superlative asks; the SQL before"),
     ("grouped", "one figure", "asked, not one per group; the SQL before"),
@@ -100,7 +106,14 @@ RESHAPED = (
 
 def _reshaping(on: bool) -> dict[str, bool]:
     """The session's steps after the vote that ``--no-reshape`` turns off (``finsql.ask.reshape``)."""
-    return {"year_bounds": on, "value_filters": on, "groups": on, "rankings": on, "one_figure": on}
+    return {
+        "year_bounds": on,
+        "value_filters": on,
+        "joins": on,
+        "groups": on,
+        "rankings": on,
+        "one_figure": on,
+    }
 
 
 def _open_session(db: str | None, model: str | None = None, **kwargs: Any) -> Any:
@@ -177,6 +190,8 @@ def ask(
         "reshape": not no_reshape,
         "counted": answer.counted_sql,
         "unfiltered": answer.unfiltered_sql,
+        "unjoined": answer.unjoined_sql,
+        "miscounted": answer.miscounted_sql,
         "grouped": answer.grouped_sql,
         "unbounded": answer.unbounded_sql,
         "ungrouped": answer.ungrouped_sql,

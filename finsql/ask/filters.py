@@ -28,6 +28,7 @@ import re
 from sqlglot import exp
 
 from finsql.ask.linking import as_words
+from finsql.ask.projection import conjuncts
 from finsql.ask.sqlcheck import parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
@@ -64,6 +65,66 @@ def named_filter(sql: str, matched: dict[str, list[str]]) -> str | None:
     alias, column, value = wanted[0]
     condition = exp.EQ(this=exp.column(column, table=alias), expression=exp.Literal.string(value))
     return tree.where(condition, append=True, copy=True).sql(dialect="duckdb")
+
+
+def joined_filter(question: str, sql: str, matched: dict[str, list[str]], schema: Schema) -> str | None:
+    """``sql`` reading the one value its question names from the table that holds it, joined along the one
+    foreign key that links that table to a table ``sql`` reads, instead of a ``column = 'literal'`` filter
+    whose literal the question never says; None when there is no such single value, link or filter."""
+    tree = parse_query(sql)
+    where = tree.args.get("where") if isinstance(tree, exp.Select) else None
+    if where is None or not matched:
+        return None
+    aliases = _aliases(tree)
+    folded = question.casefold()
+    unsaid = [
+        c
+        for c in conjuncts(where.this)
+        if isinstance(c, exp.EQ)
+        and isinstance(c.this, exp.Column)
+        and isinstance(c.expression, exp.Literal)
+        and c.expression.is_string
+        and not as_words(c.expression.this.casefold(), folded)
+    ]
+    if len(unsaid) != 1 or any(len(names) != 1 for names in aliases.values()):
+        return None
+    # values of tables one foreign key away from a table read ("Northwind Bank": stock, not bond)
+    found = [(hit, _links(schema, hit[0], aliases)) for hit in _outermost(matched) if hit[0] not in aliases]
+    found = [(hit, links) for hit, links in found if links]
+    if len(found) != 1 or len(found[0][1]) != 1:
+        return None
+    (table, column, value), ((read, (own, other)),) = found[0]
+    holder = schema.table(table).name
+    on = exp.EQ(this=exp.column(own, table=holder), expression=exp.column(other, table=aliases[read][0]))
+    out = tree.copy()
+    for node in out.args["where"].find_all(exp.EQ):
+        if node == unsaid[0]:
+            node.replace(exp.EQ(this=exp.column(column, table=holder), expression=exp.Literal.string(value)))
+            break
+    return out.join(exp.to_table(holder), on=on).sql(dialect="duckdb")
+
+
+def _links(schema: Schema, holder: str, aliases: dict[str, list[str]]) -> list[tuple[str, tuple[str, str]]]:
+    """``_link`` from ``holder`` to each table read (``aliases``) that has one."""
+    return [link for name in aliases if (link := _link(schema, holder, name)) is not None]
+
+
+def _link(schema: Schema, holder: str, read: str) -> tuple[str, tuple[str, str]] | None:
+    """The one single-column foreign key between ``holder`` and ``read`` (either way) as ``(read, (holder
+    column, read column))``; None when there is none or more than one."""
+    first, second = schema.table(holder), schema.table(read)
+    if first is None or second is None:
+        return None
+    found = [
+        (fk.columns[0], fk.ref_columns[0])
+        for fk in first.foreign_keys
+        if fk.ref_table.lower() == read and len(fk.columns) == 1
+    ] + [
+        (fk.ref_columns[0], fk.columns[0])
+        for fk in second.foreign_keys
+        if fk.ref_table.lower() == holder and len(fk.columns) == 1
+    ]
+    return (read, found[0]) if len(found) == 1 else None
 
 
 def grouped_filter(sql: str, matched: dict[str, list[str]]) -> str | None:

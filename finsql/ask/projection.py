@@ -23,7 +23,7 @@ def without_fixed(sql: str) -> str | None:
     where = tree.args.get("where")
     if where is None:
         return None
-    fixed = {_key(c.this) for c in _conjuncts(where.this) if _fixes(c)}
+    fixed = {_key(c.this) for c in conjuncts(where.this) if _fixes(c)}
     kept = [e for e in tree.expressions if _key(e.this if isinstance(e, exp.Alias) else e) not in fixed]
     if len(kept) == len(tree.expressions) or not kept:
         return None
@@ -32,12 +32,12 @@ def without_fixed(sql: str) -> str | None:
     return out.sql(dialect="duckdb")
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def conjuncts(node: exp.Expression) -> list[exp.Expression]:
     """The conditions ANDed together at the top of a WHERE (through parentheses)."""
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
+        return conjuncts(node.this) + conjuncts(node.expression)
     return [node]
 
 

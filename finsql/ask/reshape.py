@@ -1,15 +1,14 @@
 """After the vote: the winning SQL reshaped to what the question asks for, each step checked by running it.
 
-Six steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
-something: rows, not one row of zeros and NULLs):
-a period the question names ("after 2015", "in 2023", "in March 2024") is bounded so or added
-(``periods``); a value or a yes/no column the question names is filtered on, a negation it never says
-turned round (``filters``) and a column the filter fixes to one value no longer shown (``projection``); the
-groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
-superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for
-(``ranking``); a figure asked for once is not given per group when the groups are single rows or show no
-key (``one_figure``); a how-many question answered with a list is answered with its number of rows
-(``shape``).
+Seven steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
+something: rows, not one row of zeros and NULLs): a period the question names ("after 2015", "in 2023", "in
+March 2024") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered
+on, a negation it never says turned round (``filters``) and a column the filter fixes to one value no longer
+shown (``projection``); a table read only to join it, which the question never names, is dropped (``joins``);
+the groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
+superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a
+figure asked for once is not given per group when the groups are single rows or show no key (``one_figure``);
+a how-many question answered with a list is answered with its number of rows (``shape``).
 """
 
 from __future__ import annotations
@@ -21,12 +20,13 @@ from functools import partial
 
 from sqlglot import exp
 
-from finsql.ask.filters import flag_filter, grouped_filter, named_filter, unsaid_negation
+from finsql.ask.filters import flag_filter, grouped_filter, joined_filter, named_filter, unsaid_negation
 from finsql.ask.groups import count_bounded, grouped_by_named
+from finsql.ask.joins import unjoined
 from finsql.ask.periods import month_narrowed, period_filter, year_bounded
 from finsql.ask.projection import without_fixed
 from finsql.ask.ranking import ranked, reranked
-from finsql.ask.shape import asks_for_count, count_answer
+from finsql.ask.shape import asks_for_count, count_answer, counted_table
 from finsql.ask.sqlcheck import aggregates, parse_query
 from finsql.ask.voting import Decision
 from finsql.db.schema import Schema
@@ -46,6 +46,8 @@ class Reshaped:
     """The decision after reshaping, and the model's SQL before each step that changed it."""
 
     decision: Decision
+    miscounted: str | None = None
+    unjoined: str | None = None
     unbounded: str | None = None
     unfiltered: str | None = None
     ungrouped: str | None = None
@@ -67,6 +69,7 @@ def reshape(
     decide: Decide,
     schema: Schema,
     *,
+    joins: bool = True,
     bounds: bool = True,
     filters: bool = True,
     groups: bool = True,
@@ -79,6 +82,7 @@ def reshape(
         return Reshaped(decision)
     refilters = (
         lambda sql: named_filter(sql, matched),
+        lambda sql: joined_filter(question, sql, matched, schema),
         lambda sql: None if PER_GROUP.search(question) else grouped_filter(sql, matched),
         lambda sql: flag_filter(question, sql, schema),
         lambda sql: unsaid_negation(question, sql),
@@ -89,7 +93,9 @@ def reshape(
         # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
         ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
         ("unbounded", bounds, True, (lambda sql: period_filter(question, sql, schema),)),
+        ("miscounted", counts, True, (lambda sql: counted_table(question, sql, schema),)),
         ("unfiltered", filters, True, refilters),
+        ("unjoined", joins, True, (lambda sql: unjoined(question, sql, schema),)),
         (
             "ungrouped",
             groups,

@@ -109,6 +109,7 @@ class Session:
         ground: bool = True,
         count_shape: bool = True,
         value_filters: bool = True,
+        joins: bool = True,
         one_figure: bool = True,
         year_bounds: bool = True,
         groups: bool = True,
@@ -128,9 +129,9 @@ class Session:
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
         with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
-        (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``groups``, ``rankings``,
-        ``one_figure``, ``count_shape``: the steps after the vote (``reshape``: periods, filters, groups,
-        rankings, one figure, counts), each off only to compare."""
+        (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``joins``, ``groups``,
+        ``rankings``, ``one_figure``, ``count_shape``: the steps after the vote (``reshape``: periods,
+        filters, joins, groups, rankings, one figure, counts), each off only to compare."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -139,7 +140,7 @@ class Session:
         if synth_pool < 0 or retry_samples < 0:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
         self.retry_samples = retry_samples
-        self.steps = {"bounds": year_bounds, "filters": value_filters, "groups": groups}
+        self.steps = {"bounds": year_bounds, "filters": value_filters, "joins": joins, "groups": groups}
         self.steps |= {"rankings": rankings, "one_figure": one_figure, "counts": count_shape}
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
@@ -364,6 +365,8 @@ class Session:
             grouped_sql=shaped.grouped,
             unranked_sql=shaped.unranked,
             ungrouped_sql=shaped.ungrouped,
+            unjoined_sql=shaped.unjoined,
+            miscounted_sql=shaped.miscounted,
             unbounded_sql=shaped.unbounded,
         )
 

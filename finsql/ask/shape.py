@@ -5,6 +5,11 @@ nearest example, a "Which ..." question). When a count question's winning SQL ne
 groups, and its result is not already one row of numbers, the answer is the number of rows it returns:
 ``SELECT count(*) AS count FROM (<sql>)``. The listed rows are what the model meant to count; the
 question says what to return.
+
+And a count of the wrong rows: "How many funds are closed?" answered ``SELECT count(*) FROM fund_holding``.
+``counted_table`` makes a bare ``count(*)`` of one table count the table the question's counted noun names
+("bond funds": ``fund``), so the filters after it can add what the other words say (``status =
+'closed'``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,18 @@ import re
 from sqlglot import exp
 
 from finsql.ask.sqlcheck import aggregates, parse_query
+from finsql.ask.wording import spelt, spoken
+from finsql.db.schema import Schema
 
 COUNT_QUESTION = re.compile(
     r"^\s*(how\s+many|(what\s+is|what's|give\s+me|tell\s+me|show)?\s*the\s+number\s+of|count)\b", re.I
 )
 """Questions that ask for a count: how many, (what is) the number of, count."""
+_NOUN_END = frozenset(
+    "are is were was do does did have has had there in on of at with for from that which who whose per by "
+    "listed issued run managed held".split()
+)
+"""Words that end the noun phrase a count question counts ("How many bond funds *are* ...")."""
 
 
 def count_answer(question: str, sql: str, rows: list[tuple]) -> str | None:
@@ -49,3 +61,37 @@ def counted(sql: str) -> str | None:
     if any(aggregates(e) for e in tree.expressions):
         return None
     return f"SELECT count(*) AS count FROM ({sql}) AS answer"
+
+
+def counted_table(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, a bare ``SELECT count(*) FROM t``, counting the table whose name ends the noun phrase the
+    count question counts ("How many bond funds are there?": ``fund``), when the question says nothing of
+    ``t``'s own name from that noun on ("stock prices" keeps ``stock_daily_price``); None otherwise."""
+    match = COUNT_QUESTION.match(question)
+    tree = parse_query(sql) if match else None
+    if not isinstance(tree, exp.Select) or tree.args.get("joins") or len(tree.expressions) != 1:
+        return None
+    if any(tree.args.get(k) for k in ("where", "group", "having", "order", "limit", "distinct")):
+        return None
+    count, source = tree.expressions[0], tree.args.get("from_")
+    if not isinstance(count, exp.Count) or not isinstance(count.this, exp.Star):
+        return None
+    read = schema.table(source.this.name) if source and isinstance(source.this, exp.Table) else None
+    words = spoken(question[match.end() :])
+    end = next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))
+    head = None
+    for start in range(min(end, 5)):
+        for table in schema.tables:
+            name = spelt(table.name)
+            if words[start : start + len(name)] == name and start + len(name) <= end:
+                head = (
+                    (start, table)
+                    if head is None or start + len(name) >= head[0] + len(spelt(head[1].name))
+                    else head
+                )
+    if read is None or head is None or head[1] is read:
+        return None
+    own = set(spelt(read.name)) - set(spelt(head[1].name))
+    if any(w in own for w in words[head[0] :]):
+        return None
+    return f"SELECT count(*) FROM {head[1].name}"

@@ -39,8 +39,9 @@ class Decision:
 
 
 Repairer = Callable[[str, Schema], str]
-BINDER_ERROR = "Binder Error"
-"""DuckDB's name and grouping errors: a query that fails with one is worth repairing (a timeout is not)."""
+REPAIRABLE_ERRORS = ("Binder Error", "Conversion Error")
+"""DuckDB's name, grouping and type errors: a query that fails with one is worth repairing (a timeout is
+not)."""
 
 
 def _repaired(sql: str, schema: Schema, repairers: Sequence[tuple[str, Repairer]]) -> tuple[str, list[str]]:
@@ -62,7 +63,8 @@ def run_candidate(
     repairers: Sequence[tuple[str, Repairer]] = (),
 ) -> Attempt:
     """Validate one candidate with sqlglot (repairing it if refused), then run it in the sandbox; a query
-    DuckDB's binder refuses (a column missing from the GROUP BY) is repaired and run once more."""
+    DuckDB's binder or a conversion refuses (a column missing from the GROUP BY, a date compared with a
+    year) is repaired and run once more."""
     try:
         checked = check_sql(candidate.sql, schema)
         used: list[str] = []
@@ -78,7 +80,11 @@ def run_candidate(
     try:
         result = run_query(con, checked.sql, timeout_s=timeout_s, max_rows=max_rows)
     except FinsqlError as exc:
-        sql, more = _repaired(checked.sql, schema, repairers) if BINDER_ERROR in str(exc) else ("", [])
+        sql, more = (
+            _repaired(checked.sql, schema, repairers)
+            if any(e in str(exc) for e in REPAIRABLE_ERRORS)
+            else ("", [])
+        )
         if not more:
             return Attempt(candidate, "error", str(exc), repaired_by=used)
         try:

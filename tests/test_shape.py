@@ -15,6 +15,8 @@ from finsql.db.schema import introspect
         ("how  many bonds were issued in 2023", True),
         ("What is the number of funds per type?", True),
         ("Count the bonds in each credit rating.", True),
+        ("For how many months of 2016 was the PMI at or above 50?", True),
+        ("On how many trading days did it close lower?", True),
         ("Which funds are open?", False),
         ("What is the total issue size of all bonds?", False),
         ("List how many funds each company runs", False),

@@ -20,6 +20,7 @@ from functools import partial
 
 from sqlglot import exp
 
+from finsql.ask.comparisons import stated_bound
 from finsql.ask.filters import flag_filter, grouped_filter, joined_filter, named_filter, unsaid_negation
 from finsql.ask.groups import count_bounded, grouped_by_named
 from finsql.ask.joins import unjoined
@@ -86,6 +87,7 @@ def reshape(
         lambda sql: None if PER_GROUP.search(question) else grouped_filter(sql, matched),
         lambda sql: flag_filter(question, sql, schema),
         lambda sql: unsaid_negation(question, sql),
+        lambda sql: stated_bound(question, sql),
         without_fixed,
     )
     figure = one_figure and asks_one_figure(question)

@@ -23,9 +23,11 @@ from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
 
 COUNT_QUESTION = re.compile(
-    r"^\s*(how\s+many|(what\s+is|what's|give\s+me|tell\s+me|show)?\s*the\s+number\s+of|count)\b", re.I
+    r"^\s*((for|in|on|during|across)\s+)?how\s+many\b"
+    r"|^\s*((what\s+is|what's|give\s+me|tell\s+me|show)?\s*the\s+number\s+of|count)\b",
+    re.I,
 )
-"""Questions that ask for a count: how many, (what is) the number of, count."""
+"""Questions that ask for a count: (for/in/on) how many, (what is) the number of, count."""
 _NOUN_END = frozenset(
     "are is were was do does did have has had there in on of at with for from that which who whose per by "
     "listed issued run managed held".split()

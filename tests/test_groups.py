@@ -96,3 +96,35 @@ def test_a_column_already_filtered_on_is_not_grouped_by():
 def test_a_number_the_answer_already_compares_is_no_count_bound():
     sql = "SELECT sector, count(*) FROM stock WHERE employees > 1000 GROUP BY sector"
     assert count_bounded("For each sector, how many have more than 1000 employees?", sql, SCHEMA) is None
+
+
+def test_a_grouped_count_counts_the_rows_of_the_table_the_question_counts(demo_db):
+    from finsql.ask.groups import counted_rows
+
+    con = connect(demo_db)
+    schema = introspect(con)
+    question = "How many funds does each fund company run?"
+    sql = counted_rows(
+        question, "SELECT company_name, count(*) AS funds FROM fund_company GROUP BY company_name", schema
+    )
+    assert "JOIN fund ON fund.company_id = fund_company.company_id" in sql
+    gold = (
+        "SELECT c.company_name, count(*) FROM fund f JOIN fund_company c ON f.company_id = c.company_id "
+        "GROUP BY c.company_name"
+    )
+    assert sorted(con.execute(sql).fetchall()) == sorted(con.execute(gold).fetchall())
+    for kept in (
+        "SELECT fund_type, count(*) FROM fund GROUP BY fund_type",  # the counted table already
+        "SELECT company_name, count(*) FROM fund_company",  # no groups
+        "SELECT c.company_name, count(*) FROM fund_company c JOIN fund f ON f.company_id = c.company_id "
+        "GROUP BY c.company_name",  # joined already
+    ):
+        assert counted_rows(question, kept, schema) is None
+    assert (
+        counted_rows(
+            "Which company has most funds?",
+            "SELECT company_name, count(*) FROM fund_company GROUP BY company_name",
+            schema,
+        )
+        is None
+    )  # no count question

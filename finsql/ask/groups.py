@@ -7,6 +7,11 @@ every city's count. ``grouped_by_named`` groups an answer that aggregates withou
 yes/no column the words after "by", "per" or "for each" spell; ``count_bounded`` adds the bound on the
 number of rows per group ("at least 2", "more than two") to an answer that groups and counts but does
 not bound them.
+
+And groups that count the wrong rows: "How many funds does each fund company run?" answered ``SELECT
+company_name, count(*) FROM fund_company GROUP BY company_name`` counts each company once. ``counted_rows``
+joins the table the question counts (``fund``) along its one foreign key to the table grouped, so the count
+is of its rows.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 
 from sqlglot import exp
 
+from finsql.ask.shape import counted_noun
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
 from finsql.db.schema import Schema
@@ -88,6 +94,30 @@ def count_bounded(question: str, sql: str, schema: Schema) -> str | None:
     operator = _OPERATORS[" ".join(word.lower().split())]
     condition = operator(this=counts[0].copy(), expression=exp.Literal.number(value))
     return tree.having(condition, copy=True).sql(dialect="duckdb")
+
+
+def counted_rows(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, a grouped ``count(*)`` over one table, counting the rows of the table the count question
+    counts, joined along that table's one foreign key to the grouped one; None when it does not apply."""
+    head = counted_noun(question, schema)
+    tree = parse_query(sql) if head is not None else None
+    if not isinstance(tree, exp.Select) or not tree.args.get("group") or tree.args.get("joins"):
+        return None
+    sources = outer_sources(tree, schema)
+    counts = [c for e in tree.expressions for c in e.find_all(exp.Count) if isinstance(c.this, exp.Star)]
+    if len(sources) != 1 or len(counts) != 1 or tree.find(exp.Subquery):
+        return None
+    ((alias, grouped),) = sources.items()
+    keys = [
+        (fk.columns[0], fk.ref_columns[0])
+        for fk in head.table.foreign_keys
+        if fk.ref_table.lower() == grouped.lower() and len(fk.columns) == 1
+    ]
+    if head.table.name.lower() == grouped.lower() or len(keys) != 1:
+        return None
+    own, other = keys[0]
+    on = exp.EQ(this=exp.column(own, table=head.table.name), expression=exp.column(other, table=alias))
+    return tree.join(exp.to_table(head.table.name), on=on, copy=True).sql(dialect="duckdb")
 
 
 def _spells(name: str, words: list[str]) -> bool:

@@ -22,7 +22,7 @@ from sqlglot import exp
 
 from finsql.ask.comparisons import stated_bound
 from finsql.ask.filters import flag_filter, grouped_filter, joined_filter, named_filter, unsaid_negation
-from finsql.ask.groups import count_bounded, grouped_by_named
+from finsql.ask.groups import count_bounded, counted_rows, grouped_by_named
 from finsql.ask.joins import unjoined
 from finsql.ask.periods import month_narrowed, period_filter, year_bounded
 from finsql.ask.projection import without_fixed
@@ -102,7 +102,9 @@ def reshape(
             "ungrouped",
             groups,
             True,
-            tuple(partial(f, question, schema=schema) for f in (grouped_by_named, count_bounded)),
+            tuple(
+                partial(f, question, schema=schema) for f in (grouped_by_named, counted_rows, count_bounded)
+            ),
         ),
         ("unranked", rankings, False, tuple(partial(f, question, schema=schema) for f in (ranked, reranked))),
         ("grouped", figure, False, (lambda sql: _ungrouped(sql, decide),)),

@@ -15,12 +15,14 @@ And a count of the wrong rows: "How many funds are closed?" answered ``SELECT co
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlglot import exp
 
+from finsql.ask.grounding import stem
 from finsql.ask.sqlcheck import aggregates, parse_query
 from finsql.ask.wording import spelt, spoken
-from finsql.db.schema import Schema
+from finsql.db.schema import Schema, Table
 
 COUNT_QUESTION = re.compile(
     r"^\s*((for|in|on|during|across)\s+)?how\s+many\b"
@@ -29,8 +31,9 @@ COUNT_QUESTION = re.compile(
 )
 """Questions that ask for a count: (for/in/on) how many, (what is) the number of, count."""
 _NOUN_END = frozenset(
-    "are is were was do does did have has had there in on of at with for from that which who whose per by "
-    "listed issued run managed held".split()
+    stem(w)  # as ``spoken`` gives them: "does" is doe
+    for w in "are is were was do does did have has had there in on of at with for from that which who whose "
+    "per by listed issued run managed held".split()
 )
 """Words that end the noun phrase a count question counts ("How many bond funds *are* ...")."""
 
@@ -69,8 +72,7 @@ def counted_table(question: str, sql: str, schema: Schema) -> str | None:
     """``sql``, a bare ``SELECT count(*) FROM t``, counting the table whose name ends the noun phrase the
     count question counts ("How many bond funds are there?": ``fund``), when the question says nothing of
     ``t``'s own name from that noun on ("stock prices" keeps ``stock_daily_price``); None otherwise."""
-    match = COUNT_QUESTION.match(question)
-    tree = parse_query(sql) if match else None
+    tree = parse_query(sql) if COUNT_QUESTION.match(question) else None
     if not isinstance(tree, exp.Select) or tree.args.get("joins") or len(tree.expressions) != 1:
         return None
     if any(tree.args.get(k) for k in ("where", "group", "having", "order", "limit", "distinct")):
@@ -79,21 +81,38 @@ def counted_table(question: str, sql: str, schema: Schema) -> str | None:
     if not isinstance(count, exp.Count) or not isinstance(count.this, exp.Star):
         return None
     read = schema.table(source.this.name) if source and isinstance(source.this, exp.Table) else None
+    head = counted_noun(question, schema)
+    if read is None or head is None or head.table is read or head.says(set(spelt(read.name))):
+        return None
+    return f"SELECT count(*) FROM {head.table.name}"
+
+
+@dataclass(frozen=True)
+class CountedNoun:
+    """The table a count question counts, and the question's words from its name on."""
+
+    table: Table
+    rest: tuple[str, ...]
+
+    def says(self, words: set[str]) -> bool:
+        """Whether the question says one of ``words`` from the counted noun on, other than the noun's own
+        ("stock prices" says ``stock_daily_price``'s "price" after "stock")."""
+        return any(w in words - set(spelt(self.table.name)) for w in self.rest)
+
+
+def counted_noun(question: str, schema: Schema) -> CountedNoun | None:
+    """The table whose name ends the noun phrase a count question counts ("How many bond funds are
+    there?": ``fund``; the phrase ends at a verb or preposition of ``_NOUN_END``), or None."""
+    match = COUNT_QUESTION.match(question)
+    if match is None:
+        return None
     words = spoken(question[match.end() :])
     end = next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))
-    head = None
+    head: tuple[int, int, Table] | None = None  # (end, start, table): the match that ends last wins
     for start in range(min(end, 5)):
         for table in schema.tables:
             name = spelt(table.name)
-            if words[start : start + len(name)] == name and start + len(name) <= end:
-                head = (
-                    (start, table)
-                    if head is None or start + len(name) >= head[0] + len(spelt(head[1].name))
-                    else head
-                )
-    if read is None or head is None or head[1] is read:
-        return None
-    own = set(spelt(read.name)) - set(spelt(head[1].name))
-    if any(w in own for w in words[head[0] :]):
-        return None
-    return f"SELECT count(*) FROM {head[1].name}"
+            fits = words[start : start + len(name)] == name and start + len(name) <= end
+            if fits and (head is None or start + len(name) >= head[0]):
+                head = (start + len(name), start, table)
+    return CountedNoun(head[2], tuple(words[head[1] :])) if head else None

@@ -45,6 +45,17 @@ def test_cell_values_in_the_question_link_their_column(demo):
     assert "stock" in linked.table_names()
     assert any(name in values for values in linked.matched_values.values())
     assert name in render_schema(linked)
+    assert linked.matched_values.items() <= linked.values_anywhere.items()
+
+
+def test_values_of_tables_left_out_are_kept_apart_for_the_steps_after_the_vote(demo_db):
+    con = connect(demo_db)
+    schema = introspect(con)
+    narrow = EmbeddingLinker(top_tables=1)  # keeps one table: the value's own is left out
+    narrow.index_values(schema, con)
+    linked = narrow.link("Which industry is Northwind Bank in?", schema, must_include=("industry",))
+    assert linked.table_names() == ["industry"] and linked.matched_values == {}
+    assert linked.values_anywhere["stock.stock_name"] == ["Northwind Bank"]
 
 
 def test_a_value_matches_whole_words_only(demo):

@@ -40,6 +40,9 @@ class LinkedSchema:
     tables: list[Table]
     scores: dict[str, float] = field(default_factory=dict)
     matched_values: dict[str, list[str]] = field(default_factory=dict)
+    """``table.column`` -> values the question names, for the kept tables (what the prompt shows)."""
+    values_anywhere: dict[str, list[str]] = field(default_factory=dict)
+    """The same for every table: the steps after the vote may join a table the prompt left out."""
 
     def table_names(self) -> list[str]:
         """Names of the kept tables, best first."""
@@ -281,4 +284,5 @@ class EmbeddingLinker:
             linked,
             {t.name: round(table_scores[t.name], 3) for t in keep},
             {f"{t}.{c}": v for (t, c), v in value_hits.items() if t in keep_names},
+            {f"{t}.{c}": v for (t, c), v in value_hits.items()},
         )

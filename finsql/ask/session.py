@@ -338,7 +338,7 @@ class Session:
         shaped = reshape(
             question,
             decision,
-            prompt.linked.matched_values,
+            prompt.linked.values_anywhere or prompt.linked.matched_values,
             lambda sql: self._decide([Candidate(sql, sql, logprob, True)]),
             self.schema,
             **self.steps,

@@ -16,7 +16,7 @@ from finsql.ask.grammar import sql_grammar
 from finsql.ask.linking import collect_values
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.ask.session import Session
-from finsql.ask.sqlcheck import sources_named
+from finsql.ask.sqlcheck import retry_sources, sources_named
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError
@@ -116,6 +116,12 @@ def test_sources_named_even_when_invalid(fund) -> None:
     assert sources_named("SELECT x FROM fund", schema) == {"fund": "fund"}
     assert sources_named("SELECT x FROM nowhere", schema) == {}
     assert sources_named("SELECT (((", schema) == {}
+    # where a refused answer is decoded again: its own tables, else (no FROM reached) the linked ones
+    assert retry_sources("SELECT x FROM fund f", schema, ["fund_company"]) == {"f": "fund"}
+    assert retry_sources("SELECT f.fund_name, x, x, x", schema, ["fund", "Fund_Company"]) == {
+        "fund": "fund",
+        "fund_company": "Fund_Company",
+    }
 
 
 def test_session_grammar_settings(small_db: Path, tiny_model_dir: Path) -> None:

@@ -23,7 +23,7 @@ from finsql.ask.prompting import (
 )
 from finsql.ask.reshape import reshape
 from finsql.ask.routing import Route, expert_examples, route_expert
-from finsql.ask.sqlcheck import sources_named
+from finsql.ask.sqlcheck import retry_sources
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
 from finsql.bull.suite import train_pairs_of
@@ -297,7 +297,7 @@ class Session:
         retry_scope: tuple[str, ...] = ()
         retry_seconds = 0.0
         if decision.best is None and text is not None:
-            sources = sources_named(candidates[0].sql, self.schema)
+            sources = retry_sources(candidates[0].sql, self.schema, prompt.linked.table_names())
             if sources:
                 retry_scope = tuple(dict.fromkeys(sources.values()))
                 scoped = self.grammar_for(prompt, retry_scope, scope, sources)

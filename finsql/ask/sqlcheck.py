@@ -294,3 +294,10 @@ def sources_named(sql: str, schema: Schema) -> dict[str, str]:
             if table is not None:
                 found.setdefault((node.alias or table.name).lower(), table.name)
     return found
+
+
+def retry_sources(sql: str, schema: Schema, linked: list[str]) -> dict[str, str]:
+    """Where a refused answer is decoded again, as ``{alias: table}``: the tables it named under its
+    aliases (``sources_named``), or, when it named none (a select list run on to the token limit), the
+    ``linked`` tables, each under its own name."""
+    return sources_named(sql, schema) or {name.lower(): name for name in linked}

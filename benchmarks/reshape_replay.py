@@ -12,12 +12,14 @@ Usage:
         --set everyday [--arm expert] [--label L]
 
 Writes benchmarks/results/replay-<label>.json (when ``--label`` is given): per question the recorded and
-the replayed SQL and status, and the totals.
+the replayed SQL and status, and the totals; ``after_shown_among`` counts the replayed answers whose
+columns include the gold's (right, but showing a column more): a diagnostic, not EX.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -34,6 +36,19 @@ from finsql.db.schema import introspect
 from finsql.storage import write_json_atomic
 
 RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def shown_among(gold: list[tuple], predicted: list[tuple], ordered: bool) -> bool:
+    """Whether some of the predicted columns, in some order, give the gold rows: a diagnostic of answers
+    that are right but show a column more (the ranked or filtered one), never the headline EX."""
+    width = len(gold[0]) if gold else 0
+    shown = len(predicted[0]) if predicted else 0
+    if not gold or not predicted or shown <= width or shown > 8:
+        return results_match(gold, predicted, ordered)
+    return any(
+        results_match(gold, [tuple(row[i] for i in pick) for row in predicted], ordered)
+        for pick in itertools.permutations(range(shown), width)
+    )
 
 
 def main() -> None:
@@ -55,7 +70,10 @@ def main() -> None:
     def run(sql: str):
         return decide([Candidate(sql, sql, 0.0, True)], schema, con)
 
-    rows, totals = [], {"before": 0, "after": 0, "fixed": 0, "broken": 0, "changed": 0}
+    rows, totals = (
+        [],
+        {"before": 0, "after": 0, "fixed": 0, "broken": 0, "changed": 0, "after_shown_among": 0},
+    )
     for item in items:
         if item["status"] == "invalid":
             continue
@@ -75,6 +93,7 @@ def main() -> None:
         totals["fixed"] += after and not before
         totals["broken"] += before and not after
         totals["changed"] += sql != item["sql"]
+        totals["after_shown_among"] += shown_among(truth, shaped.decision.best.result.rows, ordered)
         if sql != item["sql"]:
             mark = "FIXED" if after and not before else "BROKE" if before and not after else "same"
             print(f"{mark:5s} {item['q']}\n      {item['sql']}\n   -> {sql}", flush=True)

@@ -76,7 +76,12 @@ def test_count_answer_only_for_a_list_answering_how_many():
         # count with a condition, and no table named
         ("How many stocks are listed in Shenzhen?", "SELECT count(*) FROM stock", None),
         ("How many stock prices are recorded?", "SELECT count(*) FROM stock_daily_price", None),
-        ("How many funds are closed?", "SELECT count(*) FROM fund_holding WHERE pct_of_nav > 1", None),
+        (  # a condition the counted table lacks goes: the later steps add the question's own
+            "How many funds were launched after 2015?",
+            "SELECT count(*) FROM fund_company WHERE founded_date > '2015-12-31'",
+            "SELECT count(*) FROM fund",
+        ),
+        ("How many funds are open?", "SELECT count(*) FROM fund_holding WHERE fund_code = '1'", None),
         ("How many trading days were there?", "SELECT count(*) FROM stock_daily_price", None),
         ("Which funds are closed?", "SELECT count(*) FROM fund_holding", None),
     ],

@@ -1,14 +1,15 @@
 """After the vote: the winning SQL reshaped to what the question asks for, each step checked by running it.
 
-Seven steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
-something: rows, not one row of zeros and NULLs): a period the question names ("after 2015", "in 2023", "in
-March 2024") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered
-on, a negation it never says turned round (``filters``) and a column the filter fixes to one value no longer
-shown (``projection``); a table read only to join it, which the question never names, is dropped (``joins``);
-the groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
-superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a
-figure asked for once is not given per group when the groups are single rows or show no key (``one_figure``);
-a how-many question answered with a list is answered with its number of rows (``shape``).
+Eight steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
+something: rows, not one row of zeros and NULLs): a bare count of another table counts the table the question
+counts (``shape``); a period the question names ("after 2015", "in 2023", "in March 2024") is bounded so or
+added (``periods``); a value or a yes/no column the question names is filtered on, a negation it never says
+turned round (``filters``) and a column the filter fixes to one value no longer shown (``projection``); a
+table read only to join it, which the question never names, is dropped (``joins``); the groups it states ("by
+ownership type", "at least two companies") are formed and bounded (``groups``); a superlative ("Which fund has
+the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a figure asked for once is not
+given per group when the groups are single rows or show no key (``one_figure``); a how-many question answered
+with a list is answered with its number of rows (``shape``).
 """
 
 from __future__ import annotations
@@ -93,9 +94,9 @@ def reshape(
     figure = one_figure and asks_one_figure(question)
     stages: list[tuple[str, bool, bool, tuple[Rewrite, ...]]] = [
         # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
+        ("miscounted", counts, True, (lambda sql: counted_table(question, sql, schema),)),
         ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
         ("unbounded", bounds, True, (lambda sql: period_filter(question, sql, schema),)),
-        ("miscounted", counts, True, (lambda sql: counted_table(question, sql, schema),)),
         ("unfiltered", filters, True, refilters),
         ("unjoined", joins, True, (lambda sql: unjoined(question, sql, schema),)),
         (

@@ -71,11 +71,14 @@ def counted(sql: str) -> str | None:
 def counted_table(question: str, sql: str, schema: Schema) -> str | None:
     """``sql``, a bare ``SELECT count(*) FROM t``, counting the table whose name ends the noun phrase the
     count question counts ("How many bond funds are there?": ``fund``), when the question says nothing of
-    ``t``'s own name from that noun on ("stock prices" keeps ``stock_daily_price``); None otherwise."""
+    ``t``'s own name from that noun on ("stock prices" keeps ``stock_daily_price``); None otherwise. A
+    condition on columns the counted table lacks goes too ("How many funds were launched after 2015?"
+    answered ``... FROM fund_company WHERE founded_date > ...``): the steps after this one add what the
+    question says on the counted table."""
     tree = parse_query(sql) if COUNT_QUESTION.match(question) else None
     if not isinstance(tree, exp.Select) or tree.args.get("joins") or len(tree.expressions) != 1:
         return None
-    if any(tree.args.get(k) for k in ("where", "group", "having", "order", "limit", "distinct")):
+    if any(tree.args.get(k) for k in ("group", "having", "order", "limit", "distinct")):
         return None
     count, source = tree.expressions[0], tree.args.get("from_")
     if not isinstance(count, exp.Count) or not isinstance(count.this, exp.Star):
@@ -84,6 +87,9 @@ def counted_table(question: str, sql: str, schema: Schema) -> str | None:
     head = counted_noun(question, schema)
     if read is None or head is None or head.table is read or head.says(set(spelt(read.name))):
         return None
+    where = tree.args.get("where")
+    if where is not None and any(head.table.column(c.name) for c in where.find_all(exp.Column)):
+        return None  # a condition the counted table could keep: not a plain miscount
     return f"SELECT count(*) FROM {head.table.name}"
 
 

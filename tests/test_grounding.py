@@ -73,6 +73,19 @@ def test_a_value_spelt_only_inside_a_longer_one_is_not_mentioned(demo) -> None:
     ]
     both = grounder.mentioned("Bonds rated AA or AA+")[("bond", "credit_rating")]
     assert both == ["AA", "AA+"]
+    # a longer value that only adds words or a full stop binds nothing: both spellings stay open (BULL's
+    # columns hold 'Manufacturing' and 'Manufacturing Industry', 'Ph.D' and 'Ph.D.', and gold uses either)
+    from finsql.ask.grounding import ValueGrounder
+
+    dirty = ValueGrounder(
+        {("t", "c"): ["Manufacturing", "Manufacturing Industry", "Ph.D", "Ph.D.", "AA", "AA+"]}
+    )
+    assert dirty.mentioned("Companies in the manufacturing industry")[("t", "c")] == [
+        "Manufacturing",
+        "Manufacturing Industry",
+    ]
+    assert dirty.mentioned("Managers who hold a Ph.D.")[("t", "c")] == ["Ph.D", "Ph.D."]
+    assert dirty.mentioned("Bonds rated AA+ only")[("t", "c")] == ["AA+"]
 
 
 def test_paraphrased_category_values() -> None:

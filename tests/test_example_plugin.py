@@ -131,7 +131,8 @@ try:
     outcome = "answer expert=" + str(session.ask("How many funds are there?").expert)
 except NoValidSQL:
     outcome = "no valid SQL"
-(lm,) = calls
+lm = calls[0]  # a refused first answer is decoded again (the retry), by the same model
+assert all(call is lm for call in calls)
 assert isinstance(lm.model, PeftModel) and lm.model.active_peft_config.peft_type.value == "VERA"
 print("vera expert ok:", outcome)
 """

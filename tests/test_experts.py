@@ -153,7 +153,10 @@ def test_routing_picks_the_matching_expert(cache, dbs, tiny_model_dir, trained, 
         assert answer.expert == trained
     except NoValidSQL:
         pass  # a random model rarely writes valid SQL: the expert must still have generated
-    assert len(calls) == 1 and isinstance(calls[0].model, PeftModel)
+    # one generation, or two when the first answer is refused and decoded again, both by the expert
+    assert (
+        1 <= len(calls) <= 2 and all(c is calls[0] for c in calls) and isinstance(calls[0].model, PeftModel)
+    )
     session.close()
 
     base = Session(dbs[0], model_name=str(tiny_model_dir), expert=False, shots=2)

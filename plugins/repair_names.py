@@ -110,18 +110,14 @@ def repair_owning_table(sql: str, schema: Schema) -> str:
     return tree.sql(dialect="duckdb")
 
 
-def _link(owner: Table, joined: dict[str, Table]) -> list[tuple[str, str]]:
+def _link(schema: Schema, owner: Table, joined: dict[str, Table]) -> list[tuple[str, str]]:
     """``ON`` conditions joining ``owner`` to one of the ``joined`` tables (alias -> table) along a
     single-column foreign key, either way: ``(owner column, alias.column)``."""
-    links = []
-    for alias, table in joined.items():
-        for fk in owner.foreign_keys:
-            if fk.ref_table.lower() == table.name.lower() and len(fk.columns) == 1:
-                links.append((fk.columns[0], f"{alias}.{fk.ref_columns[0]}"))
-        for fk in table.foreign_keys:
-            if fk.ref_table.lower() == owner.name.lower() and len(fk.columns) == 1:
-                links.append((fk.ref_columns[0], f"{alias}.{fk.columns[0]}"))
-    return links
+    return [
+        (own, f"{alias}.{theirs}")
+        for alias, table in joined.items()
+        for own, theirs in schema.key_pairs(owner.name, table.name)
+    ]
 
 
 def repair_missing_join(sql: str, schema: Schema) -> str:
@@ -166,7 +162,7 @@ def repair_missing_join(sql: str, schema: Schema) -> str:
             return sql  # a clause that broke down (trim-clauses cuts it), not a column the answer shows
         present = {t.name.lower() for t in joined.values()}
         owners = [t for t in schema.tables if t.column(name) and t.name.lower() not in present]
-        found = [(owner, link) for owner in owners for link in _link(owner, joined)]
+        found = [(owner, link) for owner in owners for link in _link(schema, owner, joined)]
         if len(found) != 1:
             return sql
         owner, (own_column, other) = found[0]

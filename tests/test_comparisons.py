@@ -3,7 +3,7 @@
 import pytest
 from sqlglot import exp
 
-from finsql.ask.comparisons import stated_bound, stated_bounds
+from finsql.ask.comparisons import bound_operator, stated_bound, stated_bounds
 from finsql.db.sandbox import connect
 
 
@@ -50,3 +50,11 @@ def test_the_operator_the_question_states_is_set_and_the_answer_is_the_golds(dem
 )
 def test_other_comparisons_are_left_alone(sql):
     assert stated_bound("Which funds need at least 100 CNY?", sql) is None
+
+
+@pytest.mark.parametrize(
+    ("phrase", "operator"),
+    [("at least", exp.GTE), ("no more than", exp.LTE), ("at or  above", exp.GTE), ("under", exp.LT)],
+)
+def test_a_bounding_phrase_says_its_operator(phrase, operator):
+    assert bound_operator(phrase) is operator

@@ -25,3 +25,15 @@ def test_missing_and_empty(tmp_path):
         resolve_database(tmp_path / "missing.duckdb")
     with pytest.raises(DatabaseError):
         resolve_database(tmp_path)
+
+
+def test_foreign_keys_between_two_tables_either_way(tmp_path):
+    con = duckdb.connect(str(tmp_path / "keys.duckdb"))
+    con.execute("CREATE TABLE company (id INTEGER PRIMARY KEY, name VARCHAR)")
+    con.execute("CREATE TABLE fund (code VARCHAR PRIMARY KEY, company_id INTEGER REFERENCES company(id))")
+    con.execute("CREATE TABLE price (code VARCHAR, day DATE, PRIMARY KEY (code, day))")
+    schema = introspect(con)
+    assert schema.references("fund", "company") == [("company_id", "id")]
+    assert schema.references("company", "fund") == []
+    assert schema.key_pairs("company", "FUND") == [("id", "company_id")]
+    assert schema.key_pairs("price", "fund") == [] and schema.key_pairs("missing", "fund") == []

@@ -128,3 +128,28 @@ def test_a_grouped_count_counts_the_rows_of_the_table_the_question_counts(demo_d
         )
         is None
     )  # no count question
+
+
+def test_a_count_of_several_named_values_counts_each_of_them(demo_db):
+    from finsql.ask.groups import counted_values
+
+    con = connect(demo_db)
+    schema = introspect(con)
+    question = "How many funds are open and how many are closed?"
+    matched = {"fund.status": ["closed", "open"]}
+    sql = counted_values(question, "SELECT count(*) FROM fund WHERE status = 'closed'", matched, schema)
+    assert sql == "SELECT status, COUNT(*) FROM fund WHERE status IN ('closed', 'open') GROUP BY status"
+    gold = "SELECT status, count(*) FROM fund GROUP BY status"
+    assert sorted(con.execute(sql).fetchall()) == sorted(con.execute(gold).fetchall())
+    joined = (
+        "SELECT count(*) FROM fund f JOIN fund_company c ON f.company_id = c.company_id "
+        "WHERE c.company_name = 'X' AND f.status = 'open'"
+    )
+    assert counted_values(question, joined, matched, schema).endswith(
+        "WHERE c.company_name = 'X' AND f.status IN ('closed', 'open') GROUP BY f.status"
+    )
+    for kept in ("SELECT status, count(*) FROM fund GROUP BY status", "SELECT avg(fee) FROM fund"):
+        assert counted_values(question, kept, matched, schema) is None
+    once = "How many funds are open or closed?"  # one total
+    assert counted_values(once, "SELECT count(*) FROM fund", matched, schema) is None
+    assert counted_values(question, "SELECT count(*) FROM fund", {"fund.status": ["open"]}, schema) is None

@@ -187,3 +187,11 @@ def test_names_split_at_underscores_and_camel_case():
     assert name_words("total_shares_mn") == ["total", "shares", "mn"]
     assert name_words("BenchGRForThisYear") == ["bench", "gr", "for", "this", "year"]
     assert name_words("TotalNAV_CNY") == ["total", "nav", "cny"]
+
+
+def test_a_value_glossing_another_in_brackets_is_that_value(demo):
+    schema, linker = demo  # stock.exchange's comment: 'SZSE' (Shenzhen); Shenzhen is also a city
+    bracketed = linker.link("How many stocks are listed in Shenzhen (SZSE)?", schema).matched_values
+    assert bracketed.get("stock.exchange") == ["SZSE"] and "stock.headquarters_city" not in bracketed
+    both = linker.link("Which stocks in Shenzhen are listed on the SZSE?", schema).matched_values
+    assert both.get("stock.exchange") == ["SZSE"] and both.get("stock.headquarters_city") == ["Shenzhen"]

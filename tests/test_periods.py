@@ -6,9 +6,11 @@ from finsql.ask.periods import (
     Period,
     month_narrowed,
     named_period,
+    named_range,
     period_filter,
     stated_bounds,
     year_bounded,
+    year_ranged,
 )
 from finsql.db.schema import Column, ForeignKey, Schema, Table
 
@@ -186,3 +188,50 @@ def test_a_timestamp_is_bounded_by_its_year():
     assert period_filter("Trades in May 2021?", "SELECT price FROM trade", SCHEMA) == (
         "SELECT price FROM trade WHERE traded_at >= '2021-05-01' AND traded_at < '2021-06-01'"
     )
+
+
+@pytest.mark.parametrize(
+    ("question", "span"),
+    [
+        ("Which bonds mature between 2025 and 2026?", (2025, 2026)),
+        ("Revenue from 2019 to 2021, by year", (2019, 2021)),
+        ("Revenue from 2019 to 2021 in Q4", None),  # part of each year
+        ("Revenue between 2021 and 2019", None),
+        ("Revenue between 2019 and 2021 against 2015", None),  # another year besides
+        ("Revenue in 2019", None),
+    ],
+)
+def test_the_span_of_years_a_question_names(question, span):
+    assert named_range(question) == span
+
+
+@pytest.mark.parametrize(
+    ("question", "sql", "ranged"),
+    [
+        (
+            "Which stocks were listed between 2000 and 2005?",
+            "SELECT name FROM stock WHERE year(listed) = 2000",
+            "SELECT name FROM stock WHERE YEAR(listed) BETWEEN 2000 AND 2005",
+        ),
+        (
+            "Revenue of stock 1 from 2019 to 2021",  # a column named for years, the other condition kept
+            "SELECT revenue FROM fin WHERE ticker = '1' AND fiscal_year >= 2019 AND fiscal_year < 2021",
+            "SELECT revenue FROM fin WHERE ticker = '1' AND fiscal_year BETWEEN 2019 AND 2021",
+        ),
+        (
+            "How many funds were launched between 2010 and 2012?",  # no year at all: the one period column
+            "SELECT count(*) FROM fund",
+            "SELECT COUNT(*) FROM fund WHERE YEAR(inception_date) BETWEEN 2010 AND 2012",
+        ),
+    ],
+)
+def test_a_span_of_years_is_filtered_whole(question, sql, ranged):
+    assert year_ranged(question, sql, SCHEMA) == ranged
+
+
+def test_a_span_is_left_alone_when_the_answer_names_other_years_or_columns():
+    question = "Which stocks were listed between 2000 and 2005?"
+    assert year_ranged(question, "SELECT name FROM stock WHERE year(listed) = 2010", SCHEMA) is None
+    two = "SELECT s.name FROM stock s JOIN fin f ON s.ticker = f.ticker WHERE s.listed > '2000-01-01' AND "
+    assert year_ranged(question, two + "f.fiscal_year = 2001", SCHEMA) is None
+    assert year_ranged("Stocks listed in 2000?", "SELECT name FROM stock", SCHEMA) is None

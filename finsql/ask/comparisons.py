@@ -26,6 +26,8 @@ _BOUNDS = (
     ),
     (r"less\s+than|fewer\s+than|lower\s+than|smaller\s+than|below|under", exp.LT),
 )
+BOUND_WORDS = "|".join(words for words, _ in _BOUNDS)
+"""Any phrase that bounds the number after it, longest first within each operator, as a regex."""
 _OR_WORDS = "more|above|over|higher|greater|less|below|under|fewer|lower"
 """Words after "N or": "3% or more" is ``>= 3``."""
 _ORDER = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ)
@@ -45,6 +47,11 @@ def stated_bounds(question: str) -> dict[str, type[exp.Expression]]:
         up = match.group("w").lower() in ("more", "above", "over", "higher", "greater")
         found.setdefault(match.group("n").replace(",", ""), set()).add(exp.GTE if up else exp.LTE)
     return {number: ops.pop() for number, ops in found.items() if len(ops) == 1}
+
+
+def bound_operator(phrase: str) -> type[exp.Expression]:
+    """The operator a bounding phrase of ``BOUND_WORDS`` says ("at least": ``>=``, "under": ``<``)."""
+    return next(op for words, op in _BOUNDS if re.fullmatch(words, phrase.strip(), re.I))
 
 
 def stated_bound(question: str, sql: str) -> str | None:

@@ -112,19 +112,8 @@ def _links(schema: Schema, holder: str, aliases: dict[str, list[str]]) -> list[t
 def _link(schema: Schema, holder: str, read: str) -> tuple[str, tuple[str, str]] | None:
     """The one single-column foreign key between ``holder`` and ``read`` (either way) as ``(read, (holder
     column, read column))``; None when there is none or more than one."""
-    first, second = schema.table(holder), schema.table(read)
-    if first is None or second is None:
-        return None
-    found = [
-        (fk.columns[0], fk.ref_columns[0])
-        for fk in first.foreign_keys
-        if fk.ref_table.lower() == read and len(fk.columns) == 1
-    ] + [
-        (fk.ref_columns[0], fk.columns[0])
-        for fk in second.foreign_keys
-        if fk.ref_table.lower() == holder and len(fk.columns) == 1
-    ]
-    return (read, found[0]) if len(found) == 1 else None
+    pairs = schema.key_pairs(holder, read)
+    return (read, pairs[0]) if len(pairs) == 1 else None
 
 
 def grouped_filter(sql: str, matched: dict[str, list[str]]) -> str | None:

@@ -1,17 +1,20 @@
-"""Groups a question states: "by ownership type" is one figure per type; "at least two companies" keeps
-the groups with two or more.
+"""Groups a question states: "by ownership type" is one figure per type; "at least two companies" keeps the
+groups with two or more.
 
-A small model often answers "What is the average registered capital of fund companies by ownership type?"
-with the one average over all rows, or "Which cities are home to at least two listed companies?" with
-every city's count. ``grouped_by_named`` groups an answer that aggregates without grouping by the text or
-yes/no column the words after "by", "per" or "for each" spell; ``count_bounded`` adds the bound on the
-number of rows per group ("at least 2", "more than two") to an answer that groups and counts but does
-not bound them.
+A small model often answers "What is the average registered capital of fund companies by ownership type?" with
+the one average over all rows, or "Which cities are home to at least two listed companies?" with every city's
+count. ``grouped_by_named`` groups an answer that aggregates without grouping by the text or yes/no column the
+words after "by", "per" or "for each" spell; ``count_bounded`` adds the bound on the number of rows per group
+("at least 2", "more than two") to an answer that groups and counts but does not bound them.
 
 And groups that count the wrong rows: "How many funds does each fund company run?" answered ``SELECT
 company_name, count(*) FROM fund_company GROUP BY company_name`` counts each company once. ``counted_rows``
-joins the table the question counts (``fund``) along its one foreign key to the table grouped, so the count
-is of its rows.
+joins the table the question counts (``fund``) along its one foreign key to the table grouped, so the count is
+of its rows.
+
+A count of several values asked for at once: "How many funds are open and how many are closed?" answered with
+one count (``WHERE status = 'closed'``). ``counted_values`` counts per value of the one column whose values
+the question names, those values kept.
 """
 
 from __future__ import annotations
@@ -20,28 +23,21 @@ import re
 
 from sqlglot import exp
 
-from finsql.ask.shape import counted_noun
+from finsql.ask.comparisons import BOUND_WORDS, bound_operator
+from finsql.ask.projection import conjuncts
+from finsql.ask.shape import asks_for_count, counted_noun
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
 from finsql.db.schema import Schema
 
+_HOW_MANY = re.compile(r"\bhow\s+many\b", re.I)
 _BY = re.compile(r"\b(?:by|per|for\s+each|in\s+each|of\s+each|for\s+every)\s+([a-z][a-z\s-]*)", re.I)
 _BOUND = re.compile(
-    r"\b(at\s+least|more\s+than|over|fewer\s+than|less\s+than|at\s+most|no\s+more\s+than|under)\s+"
+    rf"\b({BOUND_WORDS})\s+"
     r"(\d+|" + "|".join(NUMBER_WORDS) + r")\s+(?!%|percent|per\b|million|billion|thousand|trillion|yuan|cny|"
     r"usd|bn|mn|times|years?\b|months?\b|days?\b)[a-z]",
     re.I,
 )
-_OPERATORS = {
-    "at least": exp.GTE,
-    "more than": exp.GT,
-    "over": exp.GT,
-    "fewer than": exp.LT,
-    "less than": exp.LT,
-    "under": exp.LT,
-    "at most": exp.LTE,
-    "no more than": exp.LTE,
-}
 _TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "BOOLEAN", "ENUM")
 
 
@@ -91,7 +87,7 @@ def count_bounded(question: str, sql: str, schema: Schema) -> str | None:
     value = number_value(number)
     if any(n.is_number and float(n.this) == value for n in tree.find_all(exp.Literal)):
         return None
-    operator = _OPERATORS[" ".join(word.lower().split())]
+    operator = bound_operator(word)
     condition = operator(this=counts[0].copy(), expression=exp.Literal.number(value))
     return tree.having(condition, copy=True).sql(dialect="duckdb")
 
@@ -108,16 +104,54 @@ def counted_rows(question: str, sql: str, schema: Schema) -> str | None:
     if len(sources) != 1 or len(counts) != 1 or tree.find(exp.Subquery):
         return None
     ((alias, grouped),) = sources.items()
-    keys = [
-        (fk.columns[0], fk.ref_columns[0])
-        for fk in head.table.foreign_keys
-        if fk.ref_table.lower() == grouped.lower() and len(fk.columns) == 1
-    ]
+    keys = schema.references(head.table.name, grouped)
     if head.table.name.lower() == grouped.lower() or len(keys) != 1:
         return None
     own, other = keys[0]
     on = exp.EQ(this=exp.column(own, table=head.table.name), expression=exp.column(other, table=alias))
     return tree.join(exp.to_table(head.table.name), on=on, copy=True).sql(dialect="duckdb")
+
+
+def counted_values(question: str, sql: str, matched: dict[str, list[str]], schema: Schema) -> str | None:
+    """``sql``, one count, counting per value of the one column of a table it reads once whose values its
+    count question names two or more of (``matched``: the linker's ``table.column`` -> values), kept to
+    those values; None when the question asks how many once only (and not "respectively"), there is no such
+    column or ``sql`` is not one ungrouped count."""
+    several = len(_HOW_MANY.findall(question)) > 1 or re.search(r"\brespectively\b", question, re.I)
+    tree = parse_query(sql) if asks_for_count(question) and several else None
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.find(exp.Subquery):
+        return None
+    if any(tree.args.get(k) for k in ("group", "having", "order", "limit", "qualify", "distinct")):
+        return None
+    if not isinstance(tree.expressions[0].unalias(), exp.Count):
+        return None
+    sources = outer_sources(tree, schema)
+    read = {table.lower(): alias for alias, table in sources.items()}
+    found = [
+        (read[table], column, values)
+        for key, values in matched.items()
+        for table, _, column in [key.lower().partition(".")]
+        if len(values) > 1 and table in read
+    ]
+    if len(found) != 1:
+        return None
+    alias, column, values = found[0]
+    key = exp.column(column, table=alias if len(sources) > 1 else None)
+    where = tree.args.get("where")
+    kept = [c for c in conjuncts(where.this) if not _on(c, column)] if where is not None else []
+    out = tree.copy()
+    out.set("where", None)
+    for condition in kept:
+        out = out.where(condition.copy(), append=True, copy=False)
+    among = exp.In(this=key.copy(), expressions=[exp.Literal.string(v) for v in values])
+    out.set("expressions", [key.copy(), *out.expressions])
+    return out.where(among, append=True, copy=False).group_by(key, copy=False).sql(dialect="duckdb")
+
+
+def _on(condition: exp.Expression, column: str) -> bool:
+    """Whether ``condition`` compares ``column`` (by that name) with literals only."""
+    columns = list(condition.find_all(exp.Column))
+    return bool(columns) and all(c.name.lower() == column for c in columns)
 
 
 def _spells(name: str, words: list[str]) -> bool:

@@ -190,6 +190,29 @@ def _naming_words(text: str, bigrams: frozenset[tuple[str, str]]) -> set[str]:
     }
 
 
+def _without_glosses(
+    hits: dict[tuple[str, str], list[str]], text: str, schema: Schema
+) -> dict[tuple[str, str], list[str]]:
+    """``hits`` less a value the question writes beside another one in brackets when the other's column
+    comment glosses its value with it: "listed in Shenzhen (SZSE)" names the exchange 'SZSE', which
+    ``stock.exchange``'s comment spells "'SZSE' (Shenzhen)", not the city 'Shenzhen' as well."""
+    glossed = set()
+    for key, values in hits.items():
+        for other, others in hits.items():
+            table = schema.table(other[0])
+            column = table.column(other[1]) if table is not None and other != key else None
+            comment = column.comment.lower() if column is not None else ""
+            for value, code in ((v, o) for v in values for o in others):
+                beside = (
+                    rf"{re.escape(value.lower())}\s*\(\s*{re.escape(code.lower())}\s*\)",
+                    rf"{re.escape(code.lower())}\s*\(\s*{re.escape(value.lower())}\s*\)",
+                )
+                if as_words(value.lower(), comment) and any(re.search(b, text) for b in beside):
+                    glossed.add((key, value))
+    kept = {key: [v for v in values if (key, v) not in glossed] for key, values in hits.items()}
+    return {key: values for key, values in kept.items() if values}
+
+
 class EmbeddingLinker:
     """Embedding + lexical + cell-value schema linker with per-schema caches."""
 
@@ -229,7 +252,7 @@ class EmbeddingLinker:
             ]
             if found:
                 hits[key] = sorted(found, key=len, reverse=True)[:3]
-        return hits
+        return _without_glosses(hits, text, schema)
 
     def link(self, question: str, schema: Schema, must_include: tuple[str, ...] = ()) -> LinkedSchema:
         """Keep the best tables (plus ``must_include``) and, in each, the best columns plus join keys."""

@@ -11,6 +11,8 @@ It also drops the period altogether (``SELECT avg(unemployment_rate) FROM macro_
 2023"), or keeps the year of "February 2023" and not its month. ``period_filter`` adds the period when the
 SQL names no year at all and the tables its select list reads have one period column (a column named for
 years, else one date column); ``month_narrowed`` narrows ``year(column) = 2023`` to the month named.
+A span of years ("between 2025 and 2026") answered with one of them (``year(maturity_date) = 2025``) or with
+none is filtered on the whole span, both years included (``year_ranged``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from finsql.ask.projection import conjuncts
 from finsql.ask.sqlcheck import outer_sources, parse_query
 from finsql.ask.wording import is_dated, is_year_column, names_years
 from finsql.db.schema import Column, Schema
@@ -187,6 +190,82 @@ def month_narrowed(question: str, sql: str) -> str | None:
             node.replace(exp.paren(_within(side.this.copy(), period), copy=False))
             changed = True
     return tree.sql(dialect="duckdb") if changed else None
+
+
+_RANGE = re.compile(
+    r"\b(?:between|from)\s+((?:19|20)\d\d)\s+(?:and|to|through|till|until)\s+((?:19|20)\d\d)\b(?![\d-])", re.I
+)
+_COMPARISONS = (exp.EQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+
+
+def named_range(question: str) -> tuple[int, int] | None:
+    """The first and last year a question spans ("between 2018 and 2022", "from 2019 to 2021"), when it
+    names no other year and no part of one (``_PARTIAL``) besides; else None."""
+    match = _RANGE.search(question)
+    if match is None:
+        return None
+    first, last = int(match.group(1)), int(match.group(2))
+    rest = question[: match.start()] + question[match.end() :]
+    if first >= last or _YEAR_WORD.search(rest) or _PARTIAL.search(rest):
+        return None
+    return first, last
+
+
+def year_ranged(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql`` filtering the whole span of years its question names: the conditions of its WHERE that name a
+    year, all on one column and all within the span, become the span on that column; with none, the span
+    is added on the one period column (``_period_column``). None when there is no span or it does not
+    apply."""
+    span = named_range(question)
+    tree = parse_query(sql) if span is not None else None
+    if not isinstance(tree, exp.Select):
+        return None
+    where = tree.args.get("where")
+    named = [c for c in conjuncts(where.this)] if where is not None else []
+    named = [c for c in named if _names_a_year(c)]
+    if named:
+        sides = [_period_side(c, span) for c in named]
+        if None in sides or len({(column.sql(), yearly) for column, yearly in sides}) != 1:
+            return None
+        column, yearly = sides[0]
+        kept = [c for c in conjuncts(where.this) if c not in named]
+        tree = tree.copy()
+        tree.set("where", None)
+        for condition in kept:
+            tree = tree.where(condition.copy(), append=True, copy=False)
+    else:
+        period = _period_column(tree, schema)
+        if period is None or not (is_year_column(period[1]) or is_dated(period[1])):
+            return None
+        column, yearly = period[0], is_year_column(period[1])
+    ranged = column.copy() if yearly else exp.Year(this=column.copy())
+    condition = exp.Between(this=ranged, low=exp.Literal.number(span[0]), high=exp.Literal.number(span[1]))
+    return tree.where(condition, append=True, copy=False).sql(dialect="duckdb")
+
+
+def _period_side(condition: exp.Expression, span: tuple[int, int]) -> tuple[exp.Column, bool] | None:
+    """``(column, whether it holds years)`` that ``condition`` compares with years of ``span`` (a year
+    column or ``year(column)`` with year numbers, a column with dates), or None for anything else."""
+    if not isinstance(condition, _COMPARISONS):
+        return None
+    side = condition.this
+    values = [v for k, v in condition.args.items() if k != "this" and isinstance(v, exp.Expression)]
+    if isinstance(side, exp.Literal) and len(values) == 1:
+        side, values = values[0], [side]
+    if not values or not all(isinstance(v, exp.Literal) for v in values):
+        return None
+    years = [int(v.this[:4]) if v.is_string else int(float(v.this)) for v in values if v.this[:4].isdigit()]
+    if len(years) != len(values) or not all(span[0] <= y <= span[1] for y in years):
+        return None
+    if isinstance(side, exp.Year) and isinstance(side.this, exp.Column):
+        return side.this, False
+    if isinstance(side, exp.Column):
+        strings = all(v.is_string for v in values)
+        if strings and all(_DATE.match(v.this) for v in values):
+            return side, False
+        if not strings and names_years(side.name):
+            return side, True
+    return None
 
 
 def _within(column: exp.Expression, period: Period) -> exp.Expression:

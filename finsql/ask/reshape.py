@@ -2,14 +2,14 @@
 
 Eight steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
 something: rows, not one row of zeros and NULLs): a bare count of another table counts the table the question
-counts (``shape``); a period the question names ("after 2015", "in 2023", "in March 2024") is bounded so or
-added (``periods``); a value or a yes/no column the question names is filtered on, a negation it never says
-turned round (``filters``) and a column the filter fixes to one value no longer shown (``projection``); a
-table read only to join it, which the question never names, is dropped (``joins``); the groups it states ("by
-ownership type", "at least two companies") are formed and bounded (``groups``); a superlative ("Which fund has
-the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a figure asked for once is not
-given per group when the groups are single rows or show no key (``one_figure``); a how-many question answered
-with a list is answered with its number of rows (``shape``).
+counts (``shape``); a period the question names ("after 2015", "in 2023", "in March 2024", "between 2025 and
+2026") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered on, a
+negation it never says turned round (``filters``) and a column the filter fixes to one value no longer shown
+(``projection``); a table read only to join it, which the question never names, is dropped (``joins``); the
+groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
+superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a
+figure asked for once is not given per group when the groups are single rows or show no key (``one_figure``);
+a how-many question answered with a list is answered with its number of rows (``shape``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from sqlglot import exp
 
 from finsql.ask.comparisons import stated_bound
 from finsql.ask.filters import flag_filter, grouped_filter, joined_filter, named_filter, unsaid_negation
-from finsql.ask.groups import count_bounded, counted_rows, grouped_by_named
+from finsql.ask.groups import count_bounded, counted_rows, counted_values, grouped_by_named
 from finsql.ask.joins import unjoined
-from finsql.ask.periods import month_narrowed, period_filter, year_bounded
+from finsql.ask.periods import month_narrowed, period_filter, year_bounded, year_ranged
 from finsql.ask.projection import without_fixed
 from finsql.ask.ranking import ranked, reranked
 from finsql.ask.shape import asks_for_count, count_answer, counted_table
@@ -96,15 +96,27 @@ def reshape(
         # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
         ("miscounted", counts, True, (lambda sql: counted_table(question, sql, schema),)),
         ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
-        ("unbounded", bounds, True, (lambda sql: period_filter(question, sql, schema),)),
+        (
+            "unbounded",
+            bounds,
+            True,
+            (
+                lambda sql: period_filter(question, sql, schema),
+                lambda sql: year_ranged(question, sql, schema),
+            ),
+        ),
         ("unfiltered", filters, True, refilters),
         ("unjoined", joins, True, (lambda sql: unjoined(question, sql, schema),)),
         (
             "ungrouped",
             groups,
             True,
-            tuple(
-                partial(f, question, schema=schema) for f in (grouped_by_named, counted_rows, count_bounded)
+            (
+                *(
+                    partial(f, question, schema=schema)
+                    for f in (grouped_by_named, counted_rows, count_bounded)
+                ),
+                lambda sql: counted_values(question, sql, matched, schema),
             ),
         ),
         ("unranked", rankings, False, tuple(partial(f, question, schema=schema) for f in (ranked, reranked))),

@@ -60,6 +60,22 @@ class Schema:
         wanted = list(columns)
         return [t for t in self.tables if all(t.column(c) is not None for c in wanted)]
 
+    def references(self, table: str, target: str) -> list[tuple[str, str]]:
+        """Single-column foreign keys of ``table`` to ``target`` as ``(table column, target column)``."""
+        own = self.table(table)
+        if own is None:
+            return []
+        return [
+            (fk.columns[0], fk.ref_columns[0])
+            for fk in own.foreign_keys
+            if fk.ref_table.lower() == target.lower() and len(fk.columns) == 1
+        ]
+
+    def key_pairs(self, table: str, other: str) -> list[tuple[str, str]]:
+        """Single-column foreign keys between ``table`` and ``other``, either way, as ``(table column, other
+        column)``: what a join of the two can be ``ON``."""
+        return self.references(table, other) + [(b, a) for a, b in self.references(other, table)]
+
     def sqlglot_mapping(self) -> dict[str, dict[str, str]]:
         """``{table: {column: type}}`` as sqlglot's optimizer expects."""
         return {t.name: {c.name: c.type for c in t.columns} for t in self.tables}

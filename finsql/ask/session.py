@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +12,7 @@ from finsql.ask.answer import Answer
 from finsql.ask.generation import Candidate, generate
 from finsql.ask.grammar import sql_grammar
 from finsql.ask.grounding import ValueGrounder, mentioned_dates, mentioned_numbers
+from finsql.ask.keyvalues import through_key
 from finsql.ask.linking import EmbeddingLinker, SchemaLinker, collect_values, embed
 from finsql.ask.pairs import ExampleRetriever, Pair, demo_pairs, read_pairs
 from finsql.ask.prompting import (
@@ -293,7 +295,11 @@ class Session:
         )
         candidates = generation.candidates
         t_gen = time.perf_counter()
-        decision = self._decide(candidates)
+        values = prompt.linked.values_anywhere or prompt.linked.matched_values
+        # a key compared with the name it points at is read there; it needs the question's values
+        keyed = partial(through_key, question=question, matched=values)
+        repairers = [*self.repairers, ("key-values", keyed)] if self.repairers else []
+        decision = self._decide(candidates, repairers)
         retry_scope: tuple[str, ...] = ()
         retry_seconds = 0.0
         if decision.best is None and text is not None:
@@ -314,7 +320,7 @@ class Session:
                 for candidate in retry.candidates:
                     candidate.greedy = False
                 candidates = candidates + retry.candidates
-                decision = self._decide(candidates)
+                decision = self._decide(candidates, repairers)
         t_run = time.perf_counter()
         seconds = {
             "link": t_prompt - clock,
@@ -338,7 +344,7 @@ class Session:
         shaped = reshape(
             question,
             decision,
-            prompt.linked.values_anywhere or prompt.linked.matched_values,
+            values,
             lambda sql: self._decide([Candidate(sql, sql, logprob, True)]),
             self.schema,
             **self.steps,
@@ -389,14 +395,15 @@ class Session:
         """The model's name, without loading it."""
         return self._lm.name if self._lm is not None else self.model_name or DEFAULT_MODEL
 
-    def _decide(self, candidates: list) -> Decision:
+    def _decide(self, candidates: list, repairers: list | None = None) -> Decision:
+        """Run and vote on ``candidates``, repaired by ``repairers`` (the plugins' when None)."""
         return decide(
             candidates,
             self.schema,
             self.con,
             timeout_s=self.timeout_s,
             max_rows=self.max_rows,
-            repairers=self.repairers,
+            repairers=self.repairers if repairers is None else repairers,
         )
 
     def close(self) -> None:

@@ -172,8 +172,9 @@ def assess(decision: Decision) -> Assessment:
     if not best.result.rows:
         warnings.append("the result is empty")
     winners = [a for a in decision.attempts if a.group == best.group]
-    if all(a.repaired_by for a in winners):
-        warnings.append(f"the model's SQL was repaired ({', '.join(best.repaired_by)})")
+    if all(a.repaired_by for a in winners):  # the winner may be a step's rewrite of them, repaired by none
+        names = dict.fromkeys(name for a in winners for name in a.repaired_by)
+        warnings.append(f"the model's SQL was repaired ({', '.join(names)})")
     if confidence < LOW_CONFIDENCE:
         warnings.append(f"the model is unsure ({confidence:.0%})")
     return Assessment(confidence, bool(warnings), tuple(warnings))

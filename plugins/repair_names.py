@@ -26,7 +26,8 @@ def repair_names(sql: str, schema: Schema) -> str:
     a select-list column needs (``repair_missing_join``), then replace unknown table names and qualifiers by
     the closest known ones, qualify a column by the one alias of the query whose table has it when its own
     table lacks it (``p.stock_name`` for ``s.stock_name``: a small model copies the alias of the column
-    before), and replace other unknown columns by the closest of their table."""
+    before), and replace other unknown columns by the closest of their table (or, for a date column of
+    other tables, by the one date column of the query's: ``_one_date``)."""
     sql = repair_missing_join(repair_owning_table(sql, schema), schema)
     from sqlglot import exp
 
@@ -68,11 +69,21 @@ def repair_names(sql: str, schema: Schema) -> str:
         scope = [schema.table(aliases[qualifier])] if qualifier in aliases else in_query
         if not scope or any(t.column(name) for t in scope):
             continue
-        fix = _closest(name, [c.name for t in scope for c in t.columns])
+        fix = _closest(name, [c.name for t in scope for c in t.columns]) or _one_date(name, scope, schema)
         if fix:
             column.set("this", exp.to_identifier(fix))
             changed = True
     return tree.sql(dialect="duckdb") if changed else sql
+
+
+def _one_date(name: str, scope: list[Table], schema: Schema) -> str | None:
+    """The one date column of the ``scope`` tables, for a column ``name`` that is a date wherever the
+    schema has it (``year(maturity_date)`` over ``macro_indicator``: ``report_month``); None otherwise."""
+    from finsql.ask.wording import is_dated
+
+    elsewhere = [c for t in schema.tables for c in t.columns if c.name.lower() == name.lower()]
+    dates = [c.name for t in scope for c in t.columns if is_dated(c)]
+    return dates[0] if elsewhere and all(is_dated(c) for c in elsewhere) and len(dates) == 1 else None
 
 
 def repair_owning_table(sql: str, schema: Schema) -> str:

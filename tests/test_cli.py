@@ -114,17 +114,17 @@ def test_ask_end_to_end_default_model(demo_db):
     assert payload["sql"].lower().startswith(("select", "with"))
     assert payload["columns"] and payload["rows"]
     assert {"confidence", "candidates", "expert", "linked_tables"} <= payload.keys()
-    assert payload["expert"] is None  # the shipped demo expert answers only when asked for by name
+    assert payload["expert"] == "demo-lora"  # the shipped demo expert passes the gate on its schema
     assert payload["constrained"] is True and payload["grammar"] == "schema"  # on by default
     assert payload["grounded"] is True
     assert len(payload["candidates"]) == 3
     assert all({"sql", "status", "group", "repaired_by"} <= c.keys() for c in payload["candidates"])
-    named = finsql("ask", "How many funds are there?", "--format", "json", "--expert", "demo-lora")
-    assert named.returncode in (0, 6), named.stderr  # 6: the expert wrote no valid SQL (one line)
-    if named.returncode == 0:
-        assert json.loads(named.stdout)["expert"] == "demo-lora"
+    base = finsql("ask", "How many funds are there?", "--format", "json", "--no-expert")
+    assert base.returncode in (0, 6), base.stderr  # 6: the base model wrote no valid SQL (one line)
+    if base.returncode == 0:
+        assert json.loads(base.stdout)["expert"] is None
     else:
-        assert "Traceback" not in named.stderr and len(named.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in base.stderr and len(base.stderr.strip().splitlines()) == 1
     free = finsql("ask", "How many funds are there?", "--format", "json", "--no-constrain")
     assert free.returncode in (0, 6), free.stderr
     if free.returncode == 0:

@@ -418,29 +418,50 @@ def test_bundled_experts_install_once_and_stay_removed(cache, tmp_path, monkeypa
     hub.remove_expert("shipped")
 
 
-def test_a_shipped_expert_answers_only_when_asked_for_by_name(
+def test_a_shipped_expert_that_passes_the_gate_answers_after_those_trained_here(
     cache, dbs, tiny_model_dir, trained, monkeypatch
 ):
-    """An installed shipped expert for the schema is never routed to by itself (nobody measured it against
-    the base model here); named, it is used."""
+    """Routing prefers an expert trained here; on a schema with none it uses a shipped expert whose own
+    validation passes the gate, skips one that fails it (saying why), and never one the user removed."""
     from finsql.ask.session import Session
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
 
     shipped = cache / "bundled-routing"
-    shutil.copytree(hub.expert_dir(trained), shipped / "shipped-funds")
-    manifest = json.loads((shipped / "shipped-funds" / hub.MANIFEST).read_text())
-    manifest["created_at"] = "2999-01-01T00:00:00+00:00"  # newer than every expert trained here
-    (shipped / "shipped-funds" / hub.MANIFEST).write_text(json.dumps(manifest))
+    other = introspect(connect(dbs[1])).fingerprint()
+    for name, ex, base_ex, fingerprint in [
+        ("shipped-funds", 0.5, 0.25, None),  # the schema of the expert trained here
+        ("shipped-a-weak", 0.1, 0.25, other),  # routing reads shipped experts by name
+        ("shipped-other", 0.5, 0.25, other),
+    ]:
+        shutil.copytree(hub.expert_dir(trained), shipped / name)
+        manifest = json.loads((shipped / name / hub.MANIFEST).read_text())
+        manifest["created_at"] = "2999-01-01T00:00:00+00:00"  # newer than every expert trained here
+        manifest["metrics"] = {**manifest.get("metrics", {}), "val_ex": ex, "base_val_ex": base_ex}
+        manifest["schema_fingerprint"] = fingerprint or manifest["schema_fingerprint"]
+        (shipped / name / hub.MANIFEST).write_text(json.dumps(manifest))
     monkeypatch.setattr(hub, "bundled_dir", lambda: shipped)
-    assert hub.install_bundled() == ["shipped-funds"]
-    fingerprint = hub.load_manifest("shipped-funds").schema_fingerprint
-    assert [m.name for m in hub.experts_for(fingerprint, manifest["base_model_hash"])] == [trained]
-    session = Session(dbs[0], model_name=str(tiny_model_dir))
-    named = Session(dbs[0], model_name=str(tiny_model_dir), expert="shipped-funds")
+    base_hash = hub.load_manifest(trained).base_model_hash
+    assert [m.name for m in hub.shipped_for(other, base_hash)] == ["shipped-a-weak", "shipped-other"]
+    sessions = [
+        Session(dbs[0], model_name=str(tiny_model_dir)),
+        Session(dbs[1], model_name=str(tiny_model_dir)),
+        Session(dbs[0], model_name=str(tiny_model_dir), expert="shipped-funds"),
+    ]
     try:
-        assert session.expert_name == trained and named.expert_name == "shipped-funds"
+        assert [s.expert_name for s in sessions] == [trained, "shipped-other", "shipped-funds"]
+        skipped = sessions[1].route.skipped
+        assert [s.expert for s in skipped] == ["shipped-a-weak"] and "below the base model" in skipped[
+            0
+        ].reason
+        assert hub.load_manifest("shipped-other").bundled  # installed when first routed to
+        hub.remove_expert("shipped-other")  # the user declines it
+        declined = Session(dbs[1], model_name=str(tiny_model_dir))
+        assert declined.expert_name is None
+        declined.close()
     finally:
-        session.close()
-        named.close()
+        for session in sessions:
+            session.close()
         hub.remove_expert("shipped-funds")
 
 

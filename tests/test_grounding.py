@@ -43,6 +43,7 @@ def test_stem_meets_plurals_and_ing_forms() -> None:
     assert stem("banks") == stem("banking") == "bank"
     assert stem("securities") == "security"
     assert stem("class") == "class"
+    assert stem("holdings") == stem("holding") == "hold" and stem("ratings") == stem("rating")
 
 
 def test_a_question_without_names_mentions_no_value(demo) -> None:

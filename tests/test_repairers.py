@@ -38,6 +38,10 @@ def repair():
             "WHERE p.stock_name = 'Brightview Displays' AND p.close_price < p.open_price",
             "WHERE s.stock_name = 'Brightview Displays' AND p.close_price < p.open_price",
         ),
+        (  # a date column of another table: the one date column of the query's table
+            "SELECT year(maturity_date) AS yr, avg(cgb_10y_yield) FROM macro_indicator GROUP BY yr",
+            "SELECT YEAR(report_month) AS yr",
+        ),
     ],
 )
 def test_repairs_make_sql_valid(schema, repair, broken, expected_fragment):
@@ -52,6 +56,8 @@ def test_valid_and_hopeless_sql_left_alone(schema, repair):
     good = "SELECT fund_type, count(*) AS n FROM fund GROUP BY fund_type ORDER BY n DESC"
     assert repair(good, schema) == good
     assert repair("SELECT zzzzqqq FROM fund", schema) == "SELECT zzzzqqq FROM fund"
+    two_dates = "SELECT bond_name, year(report_month) FROM bond"  # issue_date, maturity_date: which?
+    assert repair(two_dates, schema) == two_dates
     assert repair("not sql at all (", schema) == "not sql at all ("
 
 

@@ -65,14 +65,13 @@ Key = tuple[str, str]
 
 
 def stem(word: str) -> str:
-    """A light stem, enough to meet plurals and -ing forms: banks, banking -> bank; securities -> security."""
-    if len(word) > 5 and word.endswith("ing"):
-        return word[:-3]
+    """A light stem, enough to meet plurals and -ing forms: banks, banking -> bank; securities -> security;
+    the plural first, so holdings, holding and ``fund_holding`` meet (hold)."""
     if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return word
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word[:-3] if len(word) > 5 and word.endswith("ing") else word
 
 
 def tokens(text: str) -> set[str]:

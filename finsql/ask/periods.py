@@ -70,7 +70,7 @@ def _bounded(node: exp.Expression, bounds: dict[int, str]) -> exp.Expression | N
         side, value = value, side
     if not isinstance(value, exp.Literal):
         return None
-    if isinstance(side, exp.Column) and value.is_string and not isinstance(node, exp.EQ):
+    if isinstance(side, exp.Column) and value.is_string:  # `= '2020-06-01'` for "since 2020" too
         match = _DATE.match(value.this)
         year = int(match.group(1)) if match else None
         if year not in bounds:

@@ -1,10 +1,11 @@
 """Which expert answers on a database: the one asked for by name, else the newest trained here for its schema
-and base model that validated at least as well as the base model.
+and base model that validated at least as well as the base model, else such a shipped one.
 
 Training measures the expert and the base model on the same held-out pairs (``finsql.experts.validation``);
 an expert worse than the base model, or never measured against it, is skipped with the reason said, and its
-training pairs stay the pool examples are retrieved from (the base model was measured that way). Shipped
-experts (``data/experts``) are used only when asked for by name: nobody measured them on this machine.
+training pairs stay the pool examples are retrieved from (the base model was measured that way). A shipped
+expert (``data/experts``) carries the figures of its own training and passes the same gate; it comes after
+the experts trained here (the user's own), and one the user removed (``finsql experts rm``) stays unused.
 """
 
 from __future__ import annotations
@@ -61,9 +62,9 @@ def _settings(manifest: ExpertManifest) -> PromptSettings:
 def route_expert(
     schema: Schema, model_name: str | None, expert: str | None | Literal[False], force: bool = False
 ) -> Route:
-    """The route for ``expert``: None picks the newest expert trained for this schema and base model that
-    passes the gate (``gate_reason``), a name uses that expert (checked against the schema and model unless
-    ``force``), False the base model alone."""
+    """The route for ``expert``: None picks the newest expert trained here for this schema and base model
+    that passes the gate (``gate_reason``), else a shipped one that does; a name uses that expert (checked
+    against the schema and model unless ``force``); False the base model alone."""
     if expert is False:
         return Route(None, model_name)
     if expert is not None:
@@ -75,12 +76,16 @@ def route_expert(
         hub.check_expert(manifest, schema.fingerprint(), base_hash, force=force)
         return Route(expert, model_name, _settings(manifest), expert)
     fingerprint = schema.fingerprint()
-    if not any(fingerprint in m.fingerprints() for m in hub.list_experts()):
+    trained_here = [m for m in hub.list_experts() if not m.bundled]
+    if not any(fingerprint in m.fingerprints() for m in [*trained_here, *hub.shipped()]):
         return Route(None, model_name)  # no weights to hash: the common case stays cheap
     skipped, pool = [], None
-    for manifest in hub.experts_for(fingerprint, hub.weights_hash(resolve_model_path(model_name))):
+    base_hash = hub.weights_hash(resolve_model_path(model_name))
+    for manifest in [*hub.experts_for(fingerprint, base_hash), *hub.shipped_for(fingerprint, base_hash)]:
         reason = gate_reason(manifest)
         if reason is None:
+            if manifest.bundled:
+                hub.install_bundled(name=manifest.name)
             return Route(manifest.name, model_name, _settings(manifest), manifest.name, tuple(skipped))
         skipped.append(Skipped(manifest.name, reason))
         if pool is None and manifest.metrics.get("base_val_ex") is not None:

@@ -282,12 +282,12 @@ def experts_list(as_json: bool = typer.Option(False, "--json", help="Print JSON,
             "" if val_loss is None else f"{val_loss:.4f}",
             "" if val_ex is None else f"{val_ex:.1%}",
             "" if base_ex is None else f"{base_ex:.1%}",
-            "named only" if m.bundled else "used" if gate_reason(m) is None else "skipped",
+            ("used" if gate_reason(m) is None else "skipped") + (" (shipped)" if m.bundled else ""),
         )
     out.print(table)
     err.print(
         "[dim]val EX and base EX: the expert and the base model on the same held-out pairs; ask uses an "
-        "expert by itself only when it is at least as good[/dim]",
+        "expert by itself only when it is at least as good, one trained here before a shipped one[/dim]",
         highlight=False,
     )
 

@@ -169,8 +169,8 @@ def remove_expert(name: str) -> None:
 
 
 def experts_for(fingerprint: str, base_model_hash: str | None) -> list[ExpertManifest]:
-    """The experts trained here for this schema fingerprint and base model hash, newest first (shipped
-    experts answer only when asked for by name)."""
+    """The experts trained here for this schema fingerprint and base model hash, newest first (the shipped
+    ones are ``shipped_for``'s)."""
     if base_model_hash is None:
         return []
     matching = [
@@ -316,11 +316,33 @@ def _declined_bundled() -> set[str]:
         return set()
 
 
+def shipped() -> list[ExpertManifest]:
+    """The manifests of the shipped experts the user has not removed, as shipped (installed or not)."""
+    declined = _declined_bundled()
+    return [
+        dataclasses.replace(
+            ExpertManifest.from_json(json.loads((source / MANIFEST).read_text(encoding="utf-8"))),
+            name=name,
+            source=BUNDLED,
+        )
+        for name, source in _bundled().items()
+        if name not in declined
+    ]
+
+
+def shipped_for(fingerprint: str, base_model_hash: str | None) -> list[ExpertManifest]:
+    """The shipped experts (``shipped``) for this schema fingerprint and base model hash, by name."""
+    if base_model_hash is None:
+        return []
+    return [m for m in shipped() if fingerprint in m.fingerprints() and m.base_model_hash == base_model_hash]
+
+
 def install_bundled(name: str | None = None) -> list[str]:
     """Copy shipped experts into the hub (atomically) unless present or removed by the user; their names.
 
     ``name`` limits it to one expert (installed even if it was removed before: the user asked for it by
-    name). Installed, a shipped expert is listed and can be asked for, but is never routed to by itself.
+    name). Installed, a shipped expert is listed and can be asked for; routing uses it by itself only as
+    ``shipped_for`` finds it, when it passes the gate.
     """
     installed = []
     declined = _declined_bundled() if name is None else set()

@@ -48,7 +48,7 @@ class ExpertManifest:
     composition: dict[str, Any] | None = None
     """For a composed expert: the experts, the combiner and the weights."""
     source: str | None = None
-    """``bundled`` for a shipped expert (never routed to by itself)."""
+    """``bundled`` for a shipped expert (routed to after those trained here)."""
     training_command: str | None = None
     created_at: str = ""
     format: int = MANIFEST_FORMAT

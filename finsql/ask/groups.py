@@ -24,7 +24,7 @@ import re
 from sqlglot import exp
 
 from finsql.ask.comparisons import BOUND_WORDS, bound_operator
-from finsql.ask.projection import conjuncts
+from finsql.ask.projection import without_conditions
 from finsql.ask.shape import asks_for_count, counted_noun
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
@@ -137,12 +137,7 @@ def counted_values(question: str, sql: str, matched: dict[str, list[str]], schem
         return None
     alias, column, values = found[0]
     key = exp.column(column, table=alias if len(sources) > 1 else None)
-    where = tree.args.get("where")
-    kept = [c for c in conjuncts(where.this) if not _on(c, column)] if where is not None else []
-    out = tree.copy()
-    out.set("where", None)
-    for condition in kept:
-        out = out.where(condition.copy(), append=True, copy=False)
+    out = without_conditions(tree, lambda condition: _on(condition, column))
     among = exp.In(this=key.copy(), expressions=[exp.Literal.string(v) for v in values])
     out.set("expressions", [key.copy(), *out.expressions])
     return out.where(among, append=True, copy=False).group_by(key, copy=False).sql(dialect="duckdb")

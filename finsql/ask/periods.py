@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from finsql.ask.projection import conjuncts
+from finsql.ask.projection import conjuncts, without_conditions
 from finsql.ask.sqlcheck import outer_sources, parse_query
 from finsql.ask.wording import is_dated, is_year_column, names_years
 from finsql.db.schema import Column, Schema
@@ -228,11 +228,7 @@ def year_ranged(question: str, sql: str, schema: Schema) -> str | None:
         if None in sides or len({(column.sql(), yearly) for column, yearly in sides}) != 1:
             return None
         column, yearly = sides[0]
-        kept = [c for c in conjuncts(where.this) if c not in named]
-        tree = tree.copy()
-        tree.set("where", None)
-        for condition in kept:
-            tree = tree.where(condition.copy(), append=True, copy=False)
+        tree = without_conditions(tree, lambda condition: condition in named)
     else:
         period = _period_column(tree, schema)
         if period is None or not (is_year_column(period[1]) or is_dated(period[1])):

@@ -9,6 +9,8 @@ as something else is still shown.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlglot import exp
 
 from finsql.ask.sqlcheck import parse_query
@@ -39,6 +41,18 @@ def conjuncts(node: exp.Expression) -> list[exp.Expression]:
     if isinstance(node, exp.And):
         return conjuncts(node.this) + conjuncts(node.expression)
     return [node]
+
+
+def without_conditions(tree: exp.Select, drop: Callable[[exp.Expression], bool]) -> exp.Select:
+    """A copy of ``tree`` whose WHERE keeps the top-level conditions ``drop`` does not pick (none left: no
+    WHERE), so a step can put its own in their place."""
+    where = tree.args.get("where")
+    kept = [c for c in conjuncts(where.this) if not drop(c)] if where is not None else []
+    out = tree.copy()
+    out.set("where", None)
+    for condition in kept:
+        out = out.where(condition.copy(), append=True, copy=False)
+    return out
 
 
 def _fixes(condition: exp.Expression) -> bool:

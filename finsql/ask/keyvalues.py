@@ -75,22 +75,20 @@ def _holder(
     alias, owner = owners[0]
     if owner.column(column.name).type.upper().startswith(_TEXT):
         return None
-    keys = {
-        fk.ref_table.lower(): fk.ref_columns[0]
-        for fk in owner.foreign_keys
-        if len(fk.columns) == 1 and fk.columns[0].lower() == column.name.lower()
-    }
-    holders = [
-        tuple(name.lower().rsplit(".", 1))
-        for name, values in matched.items()
-        if name.lower().rsplit(".", 1)[0] in keys and any(v.casefold() == value.casefold() for v in values)
-    ]
+    holders = []  # (table, column holding the value, that table's key column)
+    for name, values in matched.items():
+        table, _, held = name.lower().rpartition(".")
+        keys = [
+            ref for own, ref in schema.references(owner.name, table) if own.lower() == column.name.lower()
+        ]
+        if keys and any(v.casefold() == value.casefold() for v in values):
+            holders.append((table, held, keys[0]))
     if len(holders) > 1:
         holders = [h for h in holders if _named_beside(h[1], value, question)]
     if len(holders) != 1:
         return None
-    table, held = holders[0]
-    return alias, column.name, schema.table(table).name, keys[table], held
+    table, held, key = holders[0]
+    return alias, column.name, schema.table(table).name, key, held
 
 
 def _named_beside(column: str, value: str, question: str) -> bool:

@@ -196,21 +196,33 @@ def _without_glosses(
     """``hits`` less a value the question writes beside another one in brackets when the other's column
     comment glosses its value with it: "listed in Shenzhen (SZSE)" names the exchange 'SZSE', which
     ``stock.exchange``'s comment spells "'SZSE' (Shenzhen)", not the city 'Shenzhen' as well."""
-    glossed = set()
-    for key, values in hits.items():
-        for other, others in hits.items():
-            table = schema.table(other[0])
-            column = table.column(other[1]) if table is not None and other != key else None
-            comment = column.comment.lower() if column is not None else ""
-            for value, code in ((v, o) for v in values for o in others):
-                beside = (
-                    rf"{re.escape(value.lower())}\s*\(\s*{re.escape(code.lower())}\s*\)",
-                    rf"{re.escape(code.lower())}\s*\(\s*{re.escape(value.lower())}\s*\)",
-                )
-                if as_words(value.lower(), comment) and any(re.search(b, text) for b in beside):
-                    glossed.add((key, value))
+    comments = {key: _comment(schema, *key) for key in hits}
+    glossed = {
+        (key, value)
+        for key, values in hits.items()
+        for other, codes in hits.items()
+        if other != key
+        for value in values
+        for code in codes
+        if as_words(value.lower(), comments[other]) and _bracketed(value.lower(), code.lower(), text)
+    }
     kept = {key: [v for v in values if (key, v) not in glossed] for key, values in hits.items()}
     return {key: values for key, values in kept.items() if values}
+
+
+def _comment(schema: Schema, table: str, column: str) -> str:
+    """The column's comment, lower case ("" when there is none)."""
+    owner = schema.table(table)
+    found = owner.column(column) if owner is not None else None
+    return found.comment.lower() if found is not None else ""
+
+
+def _bracketed(value: str, code: str, text: str) -> bool:
+    """Whether ``text`` writes one of the two in brackets right after the other ("shenzhen (szse)")."""
+    return any(
+        re.search(rf"{re.escape(a)}\s*\(\s*{re.escape(b)}\s*\)", text)
+        for a, b in ((value, code), (code, value))
+    )
 
 
 class EmbeddingLinker:

@@ -221,8 +221,7 @@ def year_ranged(question: str, sql: str, schema: Schema) -> str | None:
     if not isinstance(tree, exp.Select):
         return None
     where = tree.args.get("where")
-    named = [c for c in conjuncts(where.this)] if where is not None else []
-    named = [c for c in named if _names_a_year(c)]
+    named = [c for c in conjuncts(where.this) if _names_a_year(c)] if where is not None else []
     if named:
         sides = [_period_side(c, span) for c in named]
         if None in sides or len({(column.sql(), yearly) for column, yearly in sides}) != 1:

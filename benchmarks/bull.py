@@ -96,6 +96,7 @@ def score(
                 joins=reshape,
                 one_figure=reshape,
                 rankings=reshape,
+                listings=reshape,
                 groups=reshape,
             )
 

@@ -59,6 +59,7 @@ def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable
             joins=reshape,
             one_figure=reshape,
             rankings=reshape,
+            listings=reshape,
             groups=reshape,
         )
 

@@ -1,6 +1,6 @@
 """Filters a question names: the one value filter an answer omits is added, and nothing else is."""
 
-from finsql.ask.filters import flag_filter, joined_filter, named_filter, unsaid_negation
+from finsql.ask.filters import flag_filter, joined_filter, linked_filter, named_filter, unsaid_negation
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import Column, Schema, Table, introspect
@@ -148,3 +148,28 @@ def test_a_filter_on_an_unsaid_value_becomes_the_named_value_of_a_joined_table(d
         assert joined_filter(question, kept, found, schema) is None
     said = "Is Northwind Bank in the Financials sector?"  # the filter's value is the question's own
     assert joined_filter(said, "SELECT 1 FROM industry WHERE sector = 'Financials'", matched, schema) is None
+
+
+def test_a_named_value_of_a_table_not_read_is_joined_and_filtered_on(demo_db):
+    """ "Break down the funds of Red Maple Fund Management by fund type" answered over all funds: the
+    company's table, one foreign key from fund, is joined and filtered on its name."""
+    con = connect(demo_db)
+    schema = introspect(con)
+    matched = {"fund_company.company_name": ["Red Maple Fund Management"]}
+    sql = linked_filter("SELECT f.fund_type, count(*) AS n FROM fund f GROUP BY f.fund_type", matched, schema)
+    gold = (
+        "SELECT f.fund_type, count(*) FROM fund f JOIN fund_company fc ON f.company_id = fc.company_id "
+        "WHERE fc.company_name = 'Red Maple Fund Management' GROUP BY f.fund_type"
+    )
+    assert sorted(run_query(con, check_sql(sql, schema).sql).rows) == sorted(con.execute(gold).fetchall())
+    spelt_twice = {"bond.issuer": ["Northwind Bank"], "stock.stock_name": ["Northwind Bank"]}
+    assert "JOIN stock ON" in linked_filter("SELECT industry_name FROM industry", spelt_twice, schema)
+    two = matched | {"fund_manager.manager_name": ["Helen Cao"]}
+    for kept, found in (
+        ("SELECT fund_type FROM fund", two),  # which value the answer lacks is unclear
+        ("SELECT fund_type FROM fund f JOIN fund_company c ON f.company_id = c.company_id", matched),  # read
+        ("SELECT bond_name FROM bond", matched),  # no key links the company to bonds
+        ("SELECT fund_type FROM fund WHERE fund_name = 'Red Maple Fund Management'", matched),  # used
+        ("SELECT fund_type FROM fund", {}),
+    ):
+        assert linked_filter(kept, found, schema) is None, kept

@@ -2,7 +2,7 @@
 
 import pytest
 
-from finsql.ask.groups import count_bounded, grouped_by_named
+from finsql.ask.groups import count_bounded, count_formed, grouped_by_named
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import Column, Schema, Table, introspect
@@ -153,3 +153,27 @@ def test_a_count_of_several_named_values_counts_each_of_them(demo_db):
     once = "How many funds are open or closed?"  # one total
     assert counted_values(once, "SELECT count(*) FROM fund", matched, schema) is None
     assert counted_values(question, "SELECT count(*) FROM fund", {"fund.status": ["open"]}, schema) is None
+
+
+def test_a_list_joined_to_the_things_it_bounds_is_grouped_counted_and_bounded(demo_db):
+    """ "Which fund companies run at least 4 funds?" answered with each company once per fund: the
+    companies are grouped, their funds counted and bounded as the question says."""
+    con = connect(demo_db)
+    schema = introspect(con)
+    question = "Which fund companies run at least 4 funds?"
+    listed = "SELECT fc.company_name FROM fund_company fc JOIN fund f ON fc.company_id = f.company_id"
+    sql = count_formed(question, listed, schema)
+    gold = (
+        "SELECT fc.company_name, count(*) AS funds FROM fund f JOIN fund_company fc ON f.company_id = "
+        "fc.company_id GROUP BY fc.company_name HAVING count(*) >= 4"
+    )
+    assert sorted(run_query(con, check_sql(sql, schema).sql).rows) == sorted(con.execute(gold).fetchall())
+    for said, kept in (
+        ("Which fund companies have at least 4 employees?", listed),  # employees: no table
+        (question, "SELECT company_name FROM fund_company"),  # nothing joined to count
+        (question, "SELECT f.fund_name FROM fund_company fc JOIN fund f ON fc.company_id = f.company_id"),
+        (question, listed + " ORDER BY fc.company_name LIMIT 4"),  # ranked already
+        (question, "SELECT fc.company_name, f.fund_name FROM fund_company fc JOIN fund f USING (company_id)"),
+        ("Which fund companies run funds?", listed),  # no bound
+    ):
+        assert count_formed(said, kept, schema) is None, (said, kept)

@@ -115,6 +115,12 @@ def test_a_named_filter_is_kept_only_when_it_returns_rows(demo):
             "SELECT company_name FROM fund_company ORDER BY founded_date LIMIT 1",
             "unranked",
         ),
+        (
+            "List every industry with its sector, in alphabetical order.",
+            "SELECT industry_name FROM industry ORDER BY sector",
+            "SELECT industry_name, sector FROM industry ORDER BY industry_name",
+            "unlisted",
+        ),
     ],
 )
 def test_a_period_a_flag_a_group_and_a_superlative_the_question_states_reach_the_gold(
@@ -135,6 +141,7 @@ def test_a_period_a_flag_a_group_and_a_superlative_the_question_states_reach_the
         joins=False,
         groups=False,
         rankings=False,
+        listings=False,
     )
     assert off.decision.best.candidate.sql == sql
 

@@ -50,5 +50,8 @@ class Answer:
     """The SQL before the groups the question states were formed or bounded (``groups``)."""
     unranked_sql: str | None = None
     """The SQL before the question's superlative ranked it and kept the rows asked for (``ranking``)."""
+    unlisted_sql: str | None = None
+    """The SQL before the list was made to show what the question pairs, or sorted as it asks
+    (``listing``)."""
     grouped_sql: str | None = None
     """The SQL before a grouping whose every group is one row was dropped for one figure (``reshape``)."""

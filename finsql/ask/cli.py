@@ -98,6 +98,7 @@ RESHAPED = (
     ),
     ("ungrouped", "grouped", "as the question states; the SQL before"),
     ("unranked", "ranked", "as the question's superlative asks; the SQL before"),
+    ("unlisted", "listed", "showing and sorting what the question's list asks for; the SQL before"),
     ("grouped", "one figure", "asked, not one per group; the SQL before"),
     ("counted", "counted", "a how-many question answered with a list; its rows"),
 )
@@ -112,6 +113,7 @@ def _reshaping(on: bool) -> dict[str, bool]:
         "joins": on,
         "groups": on,
         "rankings": on,
+        "listings": on,
         "one_figure": on,
     }
 
@@ -196,6 +198,7 @@ def ask(
         "unbounded": answer.unbounded_sql,
         "ungrouped": answer.ungrouped_sql,
         "unranked": answer.unranked_sql,
+        "unlisted": answer.unlisted_sql,
         "retry_tables": list(answer.retry_tables),
         "linked_tables": answer.linked.table_names() if answer.linked else [],
         "matched_values": answer.linked.matched_values if answer.linked else {},

@@ -104,6 +104,33 @@ def joined_filter(question: str, sql: str, matched: dict[str, list[str]], schema
     return out.join(exp.to_table(holder), on=on).sql(dialect="duckdb")
 
 
+def linked_filter(sql: str, matched: dict[str, list[str]], schema: Schema) -> str | None:
+    """``sql`` filtered on the one value its question names from a table it does not read, joined along
+    the one foreign key that links that table to a table ``sql`` reads ("Break down the funds of Red Maple
+    Fund Management by fund type" answered over all funds); None when the question names another value
+    ``sql`` does not use, the value's table is read already, or no single link reaches it."""
+    tree = parse_query(sql)
+    if not isinstance(tree, exp.Select) or not matched:
+        return None
+    aliases = _aliases(tree)
+    if any(len(names) != 1 for names in aliases.values()):
+        return None
+    used = {s.this.casefold() for s in tree.find_all(exp.Literal) if s.is_string}
+    unused = [hit for hit in _outermost(matched) if hit[2].casefold() not in used]
+    if not unused or any(table in aliases for table, _, _ in unused):
+        return None
+    # one reading of the value reachable in one step ("Northwind Bank": stock, not bond)
+    found = [(hit, links) for hit in unused if (links := _links(schema, hit[0], aliases))]
+    if len(found) != 1 or len(found[0][1]) != 1 or len({v.casefold() for _, _, v in unused}) != 1:
+        return None
+    (table, column, value), ((read, (own, other)),) = found[0]
+    holder = schema.table(table).name
+    on = exp.EQ(this=exp.column(own, table=holder), expression=exp.column(other, table=aliases[read][0]))
+    condition = exp.EQ(this=exp.column(column, table=holder), expression=exp.Literal.string(value))
+    out = tree.join(exp.to_table(holder), on=on)
+    return out.where(condition, append=True).sql(dialect="duckdb")
+
+
 def _links(schema: Schema, holder: str, aliases: dict[str, list[str]]) -> list[tuple[str, tuple[str, str]]]:
     """``_link`` from ``holder`` to each table read (``aliases``) that has one."""
     return [link for name in aliases if (link := _link(schema, holder, name)) is not None]

@@ -5,7 +5,9 @@ A small model often answers "What is the average registered capital of fund comp
 the one average over all rows, or "Which cities are home to at least two listed companies?" with every city's
 count. ``grouped_by_named`` groups an answer that aggregates without grouping by the text or yes/no column the
 words after "by", "per" or "for each" spell; ``count_bounded`` adds the bound on the number of rows per group
-("at least 2", "more than two") to an answer that groups and counts but does not bound them.
+("at least 2", "more than two") to an answer that groups and counts but does not bound them, and
+``count_formed`` forms those groups from a plain list joined to the things the bound counts ("Which fund
+companies run at least 4 funds?" answered with each company once per fund).
 
 And groups that count the wrong rows: "How many funds does each fund company run?" answered ``SELECT
 company_name, count(*) FROM fund_company GROUP BY company_name`` counts each company once. ``counted_rows``
@@ -38,6 +40,10 @@ _BOUND = re.compile(
     r"usd|bn|mn|times|years?\b|months?\b|days?\b)[a-z]",
     re.I,
 )
+_BOUNDED_NOUN = re.compile(
+    rf"\b({BOUND_WORDS})\s+(\d+|" + "|".join(NUMBER_WORDS) + r")\s+([a-z][a-z-]*)", re.I
+)
+"""A bound on a number of things: "at least 4 funds" (the noun is checked against the schema's tables)."""
 _TEXT_TYPES = ("VARCHAR", "TEXT", "STRING", "CHAR", "BOOLEAN", "ENUM")
 
 
@@ -90,6 +96,42 @@ def count_bounded(question: str, sql: str, schema: Schema) -> str | None:
     operator = bound_operator(word)
     condition = operator(this=counts[0].copy(), expression=exp.Literal.number(value))
     return tree.having(condition, copy=True).sql(dialect="duckdb")
+
+
+def count_formed(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, a plain list of one table's columns joined to others, as groups of those columns counted
+    and bounded as the question bounds the number of things each has ("Which fund companies run at least
+    4 funds?": companies grouped, ``HAVING count(*) >= 4``, the count shown); None when the bounded noun
+    names no table or the table listed, or ``sql`` groups, aggregates, ranks or joins nothing."""
+    bounds = _BOUNDED_NOUN.findall(question)
+    tree = parse_query(sql) if len(bounds) == 1 and len(_BOUND.findall(question)) == 1 else None
+    if not isinstance(tree, exp.Select) or not tree.args.get("joins") or tree.find(exp.Subquery):
+        return None
+    if any(tree.args.get(k) for k in ("group", "having", "order", "limit", "qualify")):
+        return None
+    word, number, noun = bounds[0]
+    counted = [t for t in schema.tables if spelt(t.name)[-1:] == spoken(noun)]
+    sources = outer_sources(tree, schema)
+    keys = [e for e in tree.expressions if isinstance(e, exp.Column)]
+    if len(counted) != 1 or not sources or len(keys) != len(tree.expressions):
+        return None
+    listed = {_owner(key, sources, schema) for key in keys}
+    if len(listed) != 1 or None in listed or counted[0].name in listed:
+        return None
+    count = exp.Count(this=exp.Star())
+    out = tree.copy()
+    out.set("distinct", None)
+    out.set("expressions", [*(k.copy() for k in keys), count])
+    out = out.group_by(*(k.copy() for k in keys), copy=False)
+    condition = bound_operator(word)(this=count.copy(), expression=exp.Literal.number(number_value(number)))
+    return out.having(condition, copy=False).sql(dialect="duckdb")
+
+
+def _owner(column: exp.Column, sources: dict[str, str], schema: Schema) -> str | None:
+    """The table read that a column belongs to: through its qualifier, or the one table read that has it."""
+    tables = [sources[column.table]] if column.table in sources else list(sources.values())
+    owners = [t for t in tables if schema.table(t).column(column.name) is not None]
+    return schema.table(owners[0]).name if len(owners) == 1 else None
 
 
 def counted_rows(question: str, sql: str, schema: Schema) -> str | None:

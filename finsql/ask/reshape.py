@@ -1,15 +1,17 @@
 """After the vote: the winning SQL reshaped to what the question asks for, each step checked by running it.
 
-Eight steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
+Nine steps, in order, each kept only when its SQL validates and runs (and, for a filter or a group, finds
 something: rows, not one row of zeros and NULLs): a bare count of another table counts the table the question
 counts (``shape``); a period the question names ("after 2015", "in 2023", "in March 2024", "between 2025 and
-2026") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered on, a
-negation it never says turned round (``filters``) and a column the filter fixes to one value no longer shown
-(``projection``); a table read only to join it, which the question never names, is dropped (``joins``); the
-groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
-superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a
-figure asked for once is not given per group when the groups are single rows or show no key (``one_figure``);
-a how-many question answered with a list is answered with its number of rows (``shape``).
+2026") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered on
+(joining the value's table when the answer does not read it), a negation it never says turned round
+(``filters``) and a column the filter fixes to one value no longer shown (``projection``); a table read only
+to join it, which the question never names, is dropped (``joins``); the groups it states ("by ownership
+type", "at least two companies") are formed and bounded (``groups``); a superlative ("Which fund has the
+highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a list "with their names" shows
+both halves, "in alphabetical order" sorted so (``listing``); a figure asked for once is not given per group
+when the groups are single rows or show no key (``one_figure``); a how-many question answered with a list is
+answered with its number of rows (``shape``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from functools import partial
 from sqlglot import exp
 
 from finsql.ask.comparisons import stated_bound
-from finsql.ask.filters import flag_filter, grouped_filter, joined_filter, named_filter, unsaid_negation
-from finsql.ask.groups import count_bounded, counted_rows, counted_values, grouped_by_named
+from finsql.ask.filters import (
+    flag_filter,
+    grouped_filter,
+    joined_filter,
+    linked_filter,
+    named_filter,
+    unsaid_negation,
+)
+from finsql.ask.groups import count_bounded, count_formed, counted_rows, counted_values, grouped_by_named
 from finsql.ask.joins import unjoined
+from finsql.ask.listing import alphabetical, with_their
 from finsql.ask.periods import month_narrowed, period_filter, year_bounded, year_ranged
 from finsql.ask.projection import without_fixed
 from finsql.ask.ranking import ranked, reranked
@@ -54,6 +64,7 @@ class Reshaped:
     unfiltered: str | None = None
     ungrouped: str | None = None
     unranked: str | None = None
+    unlisted: str | None = None
     grouped: str | None = None
     counted: str | None = None
 
@@ -76,6 +87,7 @@ def reshape(
     filters: bool = True,
     groups: bool = True,
     rankings: bool = True,
+    listings: bool = True,
     one_figure: bool = True,
     counts: bool = True,
 ) -> Reshaped:
@@ -85,6 +97,7 @@ def reshape(
     refilters = (
         lambda sql: named_filter(sql, matched),
         lambda sql: joined_filter(question, sql, matched, schema),
+        lambda sql: linked_filter(sql, matched, schema),
         lambda sql: None if PER_GROUP.search(question) else grouped_filter(sql, matched),
         lambda sql: flag_filter(question, sql, schema),
         lambda sql: unsaid_negation(question, sql),
@@ -114,12 +127,18 @@ def reshape(
             (
                 *(
                     partial(f, question, schema=schema)
-                    for f in (grouped_by_named, counted_rows, count_bounded)
+                    for f in (grouped_by_named, counted_rows, count_bounded, count_formed)
                 ),
                 lambda sql: counted_values(question, sql, matched, schema),
             ),
         ),
         ("unranked", rankings, False, tuple(partial(f, question, schema=schema) for f in (ranked, reranked))),
+        (
+            "unlisted",
+            listings,
+            False,
+            tuple(partial(f, question, schema=schema) for f in (with_their, alphabetical)),
+        ),
         ("grouped", figure, False, (lambda sql: _ungrouped(sql, decide),)),
         ("counted", counts, False, (lambda sql: count_answer(question, sql, decision.best.result.rows),)),
     ]

@@ -116,6 +116,7 @@ class Session:
         year_bounds: bool = True,
         groups: bool = True,
         rankings: bool = True,
+        listings: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -132,8 +133,8 @@ class Session:
         with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
         (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``joins``, ``groups``,
-        ``rankings``, ``one_figure``, ``count_shape``: the steps after the vote (``reshape``: periods,
-        filters, joins, groups, rankings, one figure, counts), each off only to compare."""
+        ``rankings``, ``listings``, ``one_figure``, ``count_shape``: the steps after the vote (``reshape``:
+        periods, filters, joins, groups, rankings, listings, one figure, counts), each off only to compare."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -143,7 +144,8 @@ class Session:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
         self.retry_samples = retry_samples
         self.steps = {"bounds": year_bounds, "filters": value_filters, "joins": joins, "groups": groups}
-        self.steps |= {"rankings": rankings, "one_figure": one_figure, "counts": count_shape}
+        self.steps |= {"rankings": rankings, "listings": listings}
+        self.steps |= {"one_figure": one_figure, "counts": count_shape}
         self.lookup, self.merge = lookup, merge
         self._values: dict | None = None
         self.ground = ground
@@ -370,6 +372,7 @@ class Session:
             unfiltered_sql=shaped.unfiltered,
             grouped_sql=shaped.grouped,
             unranked_sql=shaped.unranked,
+            unlisted_sql=shaped.unlisted,
             ungrouped_sql=shaped.ungrouped,
             unjoined_sql=shaped.unjoined,
             miscounted_sql=shaped.miscounted,

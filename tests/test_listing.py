@@ -2,7 +2,7 @@
 
 import pytest
 
-from finsql.ask.listing import alphabetical, with_their
+from finsql.ask.listing import alphabetical, per_period, with_their
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
@@ -78,3 +78,20 @@ def test_alphabetical_order_sorts_by_the_first_text_column_shown(demo):
     assert alphabetical(question, "SELECT industry_name FROM industry ORDER BY industry_name", schema) is None
     assert alphabetical("List every industry.", "SELECT industry_name FROM industry", schema) is None
     assert alphabetical(question, "SELECT count(*) FROM industry", schema) is None  # no text shown
+
+
+def test_a_list_for_each_quarter_shows_and_orders_the_quarter(demo):
+    con, rows, schema = demo
+    question = "Compare Quantum Chip Technologies' operating cash flow with its net profit for each quarter."
+    sql = (
+        "SELECT fin.operating_cash_flow, fin.net_profit FROM stock_financials fin JOIN stock s "
+        "ON fin.ticker = s.ticker WHERE s.stock_name = 'Quantum Chip Technologies' AND fin.fiscal_year = 2021"
+    )
+    gold = sql.replace("SELECT fin.", "SELECT fin.fiscal_quarter, fin.") + " ORDER BY fin.fiscal_quarter"
+    for before in (sql, sql + " ORDER BY fin.fiscal_year"):  # an order on the fixed year orders nothing
+        assert rows(per_period(question, before, schema)) == con.execute(gold).fetchall()
+    assert per_period(question, sql + " ORDER BY fin.net_profit DESC", schema) is None  # ordered otherwise
+    assert per_period(question, gold, schema) is None  # shown and ordered already
+    summed = "SELECT sum(net_profit) FROM stock_financials WHERE fiscal_year = 2021"
+    assert per_period(question, summed, schema) is None  # one figure: grouping is another step's
+    assert per_period("Show the 2021 net profit.", sql, schema) is None  # no period listed

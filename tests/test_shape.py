@@ -2,7 +2,7 @@
 
 import pytest
 
-from finsql.ask.shape import already_a_number, asks_for_count, count_answer, counted
+from finsql.ask.shape import already_a_number, asks_for_count, count_answer, counted, counted_days
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
@@ -93,3 +93,23 @@ def test_a_bare_count_of_another_table_counts_the_table_the_question_counts(
 
     schema = introspect(connect(demo_db))
     assert counted_table(question, sql, schema) == counted_sql
+
+
+def test_a_count_of_days_counts_distinct_dates_and_is_the_gold(demo_db):
+    """ "How many trading days were there in 2023?" answered with the rows of a table of one row per stock
+    and day: the days are its distinct dates."""
+    con = connect(demo_db)
+    schema = introspect(con)
+    question = "How many trading days were there in 2023?"
+    rows = "SELECT count(*) FROM stock_daily_price WHERE year(trade_date) = 2023"
+    sql = counted_days(question, rows, schema)
+    gold = "SELECT count(DISTINCT trade_date) FROM stock_daily_price WHERE year(trade_date) = 2023"
+    assert run_query(con, check_sql(sql, schema).sql).rows == con.execute(gold).fetchall()
+    for said, kept in (
+        ("How many stocks were there in 2023?", "SELECT count(*) FROM stock_daily_price"),  # not days
+        (question, "SELECT count(DISTINCT trade_date) FROM stock_daily_price"),  # counts dates already
+        (question, "SELECT ticker, count(*) FROM stock_daily_price GROUP BY ticker"),  # per group
+        ("Which days had trades?", "SELECT count(*) FROM stock_daily_price"),  # no count question
+        (question, "SELECT count(*) FROM fund_holding h JOIN stock s ON h.ticker = s.ticker"),  # two dates
+    ):
+        assert counted_days(said, kept, schema) is None, (said, kept)

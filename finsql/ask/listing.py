@@ -6,7 +6,8 @@ all currencies with their names" the names alone: one half of what the question 
 ``with_their`` shows the column the words after "with its/their" name (a column of a table the answer
 reads, not a key) when the answer does not, and when that column is all the answer shows, puts the listed
 thing before it: the table's name column, else its one-column key. ``alphabetical`` sorts a list the
-question wants "in alphabetical order" by the first text column it shows.
+question wants "in alphabetical order" by the first text column it shows, and ``per_period`` shows and
+orders a list "for each quarter" by its table's quarter column.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 from sqlglot import exp
 
 from finsql.ask.linking import name_words
+from finsql.ask.projection import conjuncts
 from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Column, Schema, Table
@@ -26,6 +28,7 @@ _WITH = re.compile(
     re.I,
 )
 _ALPHABETICAL = re.compile(r"\balphabetical(?:ly)?\b|\ba\s*(?:-|to)\s*z\b", re.I)
+_EACH = re.compile(r"\b(?:for|in|of|by)\s+(?:each|every)\s+(quarter|month|year|day)\b", re.I)
 _FILLER = frozenset(spoken("the a an of own respective"))
 _KEY_WORDS = (["id"], ["code"])
 
@@ -86,6 +89,53 @@ def alphabetical(question: str, sql: str, schema: Schema) -> str | None:
     out = tree.copy()
     out.set("order", None)
     return out.order_by(texts[0].copy()).sql(dialect="duckdb")
+
+
+def per_period(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, a plain list, showing first and ordered by the one column of its tables named for the
+    period the question lists "for each" ("... for each quarter of 2021": ``fiscal_quarter``), in place of
+    an order on a column its WHERE fixes to one value; None when the question lists no period, the column
+    is not one, or ``sql`` aggregates or is ordered otherwise."""
+    found = _EACH.search(question)
+    tree = parse_query(sql) if found is not None else None
+    if not isinstance(tree, exp.Select) or tree.args.get("group") or any(map(aggregates, tree.expressions)):
+        return None
+    sources = outer_sources(tree, schema)
+    period = found.group(1).lower()
+    named = [
+        (alias, c)
+        for alias, name in sources.items()
+        for c in schema.table(name).columns
+        if name_words(c.name)[-1:] == [period]
+    ]
+    if len(named) != 1:
+        return None
+    alias, column = named[0]
+    key = exp.column(column.name, table=alias if len(sources) > 1 else None)
+    order = tree.args.get("order")
+    if order is not None and not all(_fixed(o.this, tree) for o in order.expressions):
+        return None
+    out = tree.copy()
+    if column.name.lower() not in [_shown_name(e) for e in tree.expressions]:
+        out.set("expressions", [key.copy(), *out.expressions])
+    out.set("order", None)
+    changed = out.order_by(key.copy()).sql(dialect="duckdb")
+    return None if changed == tree.sql(dialect="duckdb") else changed
+
+
+def _fixed(node: exp.Expression, tree: exp.Select) -> bool:
+    """Whether an ORDER BY key is a column a top-level ``column = literal`` of the WHERE fixes (ordering
+    by it orders nothing)."""
+    where = tree.args.get("where")
+    if not isinstance(node, exp.Column) or where is None:
+        return False
+    return any(
+        isinstance(c, exp.EQ)
+        and isinstance(c.expression, exp.Literal)
+        and isinstance(c.this, exp.Column)
+        and c.this.name.lower() == node.name.lower()
+        for c in conjuncts(where.this)
+    )
 
 
 def _listed(table: Table, shown: Column) -> Column | None:

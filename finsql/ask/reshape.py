@@ -34,11 +34,11 @@ from finsql.ask.filters import (
 )
 from finsql.ask.groups import count_bounded, count_formed, counted_rows, counted_values, grouped_by_named
 from finsql.ask.joins import unjoined
-from finsql.ask.listing import alphabetical, with_their
+from finsql.ask.listing import alphabetical, per_period, with_their
 from finsql.ask.periods import month_narrowed, period_filter, year_bounded, year_ranged
 from finsql.ask.projection import without_fixed
 from finsql.ask.ranking import ranked, reranked
-from finsql.ask.shape import asks_for_count, count_answer, counted_table
+from finsql.ask.shape import asks_for_count, count_answer, counted_days, counted_table
 from finsql.ask.sqlcheck import aggregates, parse_query
 from finsql.ask.voting import Decision
 from finsql.db.schema import Schema
@@ -107,7 +107,12 @@ def reshape(
     figure = one_figure and asks_one_figure(question)
     stages: list[tuple[str, bool, bool, tuple[Rewrite, ...]]] = [
         # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
-        ("miscounted", counts, True, (lambda sql: counted_table(question, sql, schema),)),
+        (
+            "miscounted",
+            counts,
+            True,
+            tuple(partial(f, question, schema=schema) for f in (counted_table, counted_days)),
+        ),
         ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
         (
             "unbounded",
@@ -137,7 +142,7 @@ def reshape(
             "unlisted",
             listings,
             False,
-            tuple(partial(f, question, schema=schema) for f in (with_their, alphabetical)),
+            tuple(partial(f, question, schema=schema) for f in (with_their, alphabetical, per_period)),
         ),
         ("grouped", figure, False, (lambda sql: _ungrouped(sql, decide),)),
         ("counted", counts, False, (lambda sql: count_answer(question, sql, decision.best.result.rows),)),

@@ -9,7 +9,8 @@ question says what to return.
 And a count of the wrong rows: "How many funds are closed?" answered ``SELECT count(*) FROM fund_holding``.
 ``counted_table`` makes a bare ``count(*)`` of one table count the table the question's counted noun names
 ("bond funds": ``fund``), so the filters after it can add what the other words say (``status =
-'closed'``).
+'closed'``); ``counted_days`` makes a ``count(*)`` asked for a number of days count distinct dates ("How many
+trading days were there in 2023?" over a table of one row per stock and day).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from finsql.ask.grounding import stem
-from finsql.ask.sqlcheck import aggregates, parse_query
-from finsql.ask.wording import spelt, spoken
+from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.ask.wording import is_dated, spelt, spoken
 from finsql.db.schema import Schema, Table
 
 COUNT_QUESTION = re.compile(
@@ -36,6 +37,7 @@ _NOUN_END = frozenset(
     "per by listed issued run managed held".split()
 )
 """Words that end the noun phrase a count question counts ("How many bond funds *are* ...")."""
+_DAYS = frozenset(spoken("day days date dates"))
 
 
 def count_answer(question: str, sql: str, rows: list[tuple]) -> str | None:
@@ -91,6 +93,34 @@ def counted_table(question: str, sql: str, schema: Schema) -> str | None:
     if where is not None and any(head.table.column(c.name) for c in where.find_all(exp.Column)):
         return None  # a condition the counted table could keep: not a plain miscount
     return f"SELECT count(*) FROM {head.table.name}"
+
+
+def counted_days(question: str, sql: str, schema: Schema) -> str | None:
+    """``sql``, a ``count(*)``, counting the distinct values of the one date column of the tables it reads
+    when the count question counts days or dates ("How many trading days were there in 2023?": the rows
+    of a daily price table are one per stock and day); None otherwise."""
+    match = COUNT_QUESTION.match(question)
+    tree = parse_query(sql) if match is not None else None
+    if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.find(exp.Subquery):
+        return None
+    if any(tree.args.get(k) for k in ("group", "having", "distinct")):
+        return None
+    count = tree.expressions[0].unalias()
+    words = spoken(question[match.end() :])
+    end = next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))
+    if not isinstance(count, exp.Count) or not isinstance(count.this, exp.Star) or not end:
+        return None
+    if words[end - 1] not in _DAYS or counted_noun(question, schema) is not None:
+        return None
+    sources = outer_sources(tree, schema)
+    dates = [(alias, c) for alias, name in sources.items() for c in schema.table(name).columns if is_dated(c)]
+    if len(dates) != 1:
+        return None
+    alias, column = dates[0]
+    distinct = exp.Distinct(expressions=[exp.column(column.name, table=alias if len(sources) > 1 else None)])
+    out = tree.copy()
+    out.set("expressions", [exp.Count(this=distinct)])
+    return out.sql(dialect="duckdb")
 
 
 @dataclass(frozen=True)

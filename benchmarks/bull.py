@@ -112,6 +112,10 @@ def score(
             "gold_errors": summary["gold_errors"],
             "seconds": round(time.perf_counter() - clock, 1),
             "statuses": [item.status for item in report.items],
+            "items": [
+                {"q": i.question, "status": i.status, "sql": i.predicted_sql, "gold": i.gold_sql}
+                for i in report.items
+            ],
         }
         print(f"  {db}: {summary['correct']}/{summary['scored']} ({expert or 'base'})", flush=True)
     return out

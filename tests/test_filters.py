@@ -162,6 +162,10 @@ def test_a_named_value_of_a_table_not_read_is_joined_and_filtered_on(demo_db):
         "WHERE fc.company_name = 'Red Maple Fund Management' GROUP BY f.fund_type"
     )
     assert sorted(run_query(con, check_sql(sql, schema).sql).rows) == sorted(con.execute(gold).fetchall())
+    pound = {"currency.currency_name": ["British Pound"]}
+    rates = "SELECT rate_date, mid_rate FROM exchange_rate WHERE currency_code = 'GBP'"
+    shared = linked_filter(rates, pound, schema)  # currency_code, in both tables, is qualified first
+    assert sorted(run_query(con, check_sql(shared, schema).sql).rows) == sorted(con.execute(rates).fetchall())
     spelt_twice = {"bond.issuer": ["Northwind Bank"], "stock.stock_name": ["Northwind Bank"]}
     assert "JOIN stock ON" in linked_filter("SELECT industry_name FROM industry", spelt_twice, schema)
     two = matched | {"fund_manager.manager_name": ["Helen Cao"]}

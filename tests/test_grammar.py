@@ -231,7 +231,9 @@ def test_names_are_quoted_only_where_sql_would_quote_them(tok) -> None:
         ("SELECT count(*) FROM fund_size WHERE year(report_date) = 2020", True),
         ("SELECT count(*) FROM fund_size fs WHERE quarter(fs.report_date) = 4", True),
         ("SELECT year(nav_date + INTERVAL 1 DAY), month(max(nav_date)) FROM fund_nav", True),
-        ("SELECT year(CAST(fund_code AS DATE)), year(fund_code::DATE), year(current_date) FROM fund", True),
+        ("SELECT year(CAST(fund_code AS DATE)), year('2020-01-01'::DATE) FROM fund", True),
+        ("SELECT year(current_date) FROM fund", True),
+        ("SELECT year(fund_code::DATE) FROM fund", False),  # a code, not a text column named for dates
         ("SELECT extract(year FROM nav_date) FROM fund_nav", True),
         ("SELECT count(*) FROM fund_size WHERE year(fund_code) = 2020", False),  # a text column
         ("SELECT count(*) FROM fund_size fs WHERE month(fs.net_assets_mn) = 3", False),  # a number column
@@ -280,7 +282,7 @@ def test_one_cast_per_operand(demo, tok) -> None:
     """A small model refused a name chained ``::boolean::boolean::...`` to the token limit."""
     schema, values = demo
     grammar = sql_grammar(schema, values=values)
-    assert accepts(grammar, "SELECT fund_code::VARCHAR, year(fund_code::DATE) FROM fund", tok)
+    assert accepts(grammar, "SELECT fund_code::VARCHAR, year(nav_date::DATE) FROM fund_nav", tok)
     assert not accepts(grammar, "SELECT fund_code::DATE::VARCHAR FROM fund", tok)
     assert not accepts(grammar, "SELECT year(fund_code::BOOLEAN) FROM fund", tok)
 
@@ -292,3 +294,5 @@ def test_date_parts_without_date_columns(tok) -> None:
     assert accepts(grammar, "SELECT year(CAST(day AS DATE)), month(strptime(day, '%Y%m%d')) FROM t", tok)
     assert not accepts(grammar, "SELECT year(day) FROM t", tok)
     assert not accepts(grammar, "SELECT n FROM t WHERE year(n) = 2020", tok)
+    assert accepts(grammar, "SELECT year(day::DATE), year(t.day::DATE) FROM t", tok)  # named for dates
+    assert not accepts(grammar, "SELECT year(n::DATE) FROM t", tok)

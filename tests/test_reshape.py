@@ -115,6 +115,12 @@ def test_a_named_filter_is_kept_only_when_it_returns_rows(demo):
             "SELECT company_name FROM fund_company ORDER BY founded_date LIMIT 1",
             "unranked",
         ),
+        (  # the count and the period once the unused join to stock (a second date column) is gone
+            "How many trading days were there in 2023?",
+            "SELECT count(*) FROM stock_daily_price p JOIN stock s ON p.ticker = s.ticker",
+            "SELECT count(DISTINCT trade_date) FROM stock_daily_price WHERE year(trade_date) = 2023",
+            "unjoined",
+        ),
         (
             "List every industry with its sector, in alphabetical order.",
             "SELECT industry_name FROM industry ORDER BY sector",

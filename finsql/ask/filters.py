@@ -29,7 +29,7 @@ from sqlglot import exp
 
 from finsql.ask.linking import as_words
 from finsql.ask.projection import conjuncts
-from finsql.ask.sqlcheck import parse_query
+from finsql.ask.sqlcheck import join_qualified, parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
 
@@ -101,7 +101,7 @@ def joined_filter(question: str, sql: str, matched: dict[str, list[str]], schema
         if node == unsaid[0]:
             node.replace(exp.EQ(this=exp.column(column, table=holder), expression=exp.Literal.string(value)))
             break
-    return out.join(exp.to_table(holder), on=on).sql(dialect="duckdb")
+    return join_qualified(out, holder, on, schema).sql(dialect="duckdb")
 
 
 def linked_filter(sql: str, matched: dict[str, list[str]], schema: Schema) -> str | None:
@@ -127,8 +127,8 @@ def linked_filter(sql: str, matched: dict[str, list[str]], schema: Schema) -> st
     holder = schema.table(table).name
     on = exp.EQ(this=exp.column(own, table=holder), expression=exp.column(other, table=aliases[read][0]))
     condition = exp.EQ(this=exp.column(column, table=holder), expression=exp.Literal.string(value))
-    out = tree.join(exp.to_table(holder), on=on)
-    return out.where(condition, append=True).sql(dialect="duckdb")
+    out = join_qualified(tree, holder, on, schema)
+    return out.where(condition, append=True, copy=False).sql(dialect="duckdb")
 
 
 def _links(schema: Schema, holder: str, aliases: dict[str, list[str]]) -> list[tuple[str, tuple[str, str]]]:

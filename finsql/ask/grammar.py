@@ -51,7 +51,7 @@ from collections.abc import Sequence
 
 from finsql.ask.sqlrules import AFTER_WORD_KEYWORDS, GAP_KEYWORDS, SHARED_RULES, SINGLE_KEYWORDS, fill
 from finsql.ask.sqlwords import DATE_PARTS, FUNCTIONS, KEYWORDS, SCALARS, TYPES, UNITS
-from finsql.db.schema import Schema
+from finsql.db.schema import Column, Schema
 
 ALIAS_CHARS = 4
 NAME_CHARS = 40
@@ -101,6 +101,13 @@ def _names(names: Sequence[str]) -> str:
 def _is_date(sql_type: str) -> bool:
     """A DATE, TIME or TIMESTAMP column (of any precision or time zone): what a date part takes."""
     return sql_type.upper().startswith(("DATE", "TIME"))
+
+
+def _names_dates(column: Column) -> bool:
+    """A text column whose name says it holds dates or times (``PRconfirmationdate``): one a date part may
+    take through a ``::`` cast."""
+    text = column.type.upper().startswith(("VARCHAR", "TEXT", "STRING", "CHAR"))
+    return text and any(word in column.name.lower() for word in ("date", "day", "time", "month"))
 
 
 def _sql_string(value: str) -> str:
@@ -237,6 +244,7 @@ def _build(
     valued = _value_columns(schema, allowed, values)
     plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
     dated = sorted({c.name for t in allowed for c in t.columns if _is_date(c.type)})
+    text_dated = sorted({c.name for t in allowed for c in t.columns if _names_dates(c)})
     lines = [
         "start: LEAD body_c (SETOP K_ALLG? setterm_c)* order_c? limit_c? END?"
         if after_select
@@ -285,11 +293,17 @@ def _build(
         for k, t in enumerate(allowed):
             own = [c.name for c in t.columns if _is_date(c.type)]
             dates += [f'TN_{k} "." {_names(own)}'] if own else []
-        has = {"columns": bool(col), "dated": bool(dates), "spoken": bool(spoken)}
+        texts = [f"{qualified}{_names(text_dated)}"] if text_dated else []
+        texts += [f'({qb} ".")? OPENNAME'] if opened else []
+        for k, t in enumerate(allowed):
+            own = [c.name for c in t.columns if _names_dates(c)]
+            texts += [f'TN_{k} "." {_names(own)}'] if own else []
+        has = {"columns": bool(col), "dated": bool(dates), "spoken": bool(spoken), "text_dated": bool(texts)}
         lines.append(fill(fam, valued=bool(valued), **has))
         F = fam.upper()
         lines += [f"COL_{F}: WS0 (" + " | ".join(col) + ")"] if col else []
         lines += [f"DCOL_{F}: WS0 (" + " | ".join(dates) + ")"] if dates else []
+        lines += [f"TCOL_{F}: WS0 (" + " | ".join(texts) + ")"] if texts else []
         lines += [f"table_{fam}: TABLE" + (" | CTE_REF" if fam == "w" else "")]
         heads = [qb] if qualified else []
         lines += [f"QUAL_{F}: WS0 (" + " | ".join(heads + [f"TN_{k}" for k in range(len(allowed))]) + ') "."']

@@ -28,7 +28,7 @@ from sqlglot import exp
 from finsql.ask.comparisons import BOUND_WORDS, bound_operator
 from finsql.ask.projection import without_conditions
 from finsql.ask.shape import asks_for_count, counted_noun
-from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.ask.sqlcheck import aggregates, join_qualified, outer_sources, parse_query
 from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
 from finsql.db.schema import Schema
 
@@ -151,7 +151,7 @@ def counted_rows(question: str, sql: str, schema: Schema) -> str | None:
         return None
     own, other = keys[0]
     on = exp.EQ(this=exp.column(own, table=head.table.name), expression=exp.column(other, table=alias))
-    return tree.join(exp.to_table(head.table.name), on=on, copy=True).sql(dialect="duckdb")
+    return join_qualified(tree, head.table.name, on, schema).sql(dialect="duckdb")
 
 
 def counted_values(question: str, sql: str, matched: dict[str, list[str]], schema: Schema) -> str | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from finsql.ask.sqlcheck import outer_sources, parse_query
+from finsql.ask.sqlcheck import join_qualified, outer_sources, parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
 
@@ -45,7 +45,7 @@ def through_key(sql: str, schema: Schema, question: str, matched: dict[str, list
         read = next((a for a, t in sources.items() if t.lower() == holder.lower()), None)
         if read is None:
             on = exp.EQ(this=exp.column(key, table=holder), expression=exp.column(own, table=alias))
-            tree = tree.join(exp.to_table(holder), on=on, copy=False)
+            tree = join_qualified(tree, holder, on, schema)
             sources[holder] = holder
             read = holder
         node.replace(exp.EQ(this=exp.column(held, table=read), expression=exp.Literal.string(literal.this)))

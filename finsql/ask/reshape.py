@@ -105,26 +105,18 @@ def reshape(
         without_fixed,
     )
     figure = one_figure and asks_one_figure(question)
+    recount = tuple(partial(f, question, schema=schema) for f in (counted_table, counted_days))
+    periods = tuple(partial(f, question, schema=schema) for f in (period_filter, year_ranged))
     stages: list[tuple[str, bool, bool, tuple[Rewrite, ...]]] = [
         # (the Reshaped field for the SQL before, on, must find something, the rewrites in order)
-        (
-            "miscounted",
-            counts,
-            True,
-            tuple(partial(f, question, schema=schema) for f in (counted_table, counted_days)),
-        ),
+        ("miscounted", counts, True, recount),
         ("unbounded", bounds, False, (partial(year_bounded, question), partial(month_narrowed, question))),
-        (
-            "unbounded",
-            bounds,
-            True,
-            (
-                lambda sql: period_filter(question, sql, schema),
-                lambda sql: year_ranged(question, sql, schema),
-            ),
-        ),
+        ("unbounded", bounds, True, periods),
         ("unfiltered", filters, True, refilters),
         ("unjoined", joins, True, (lambda sql: unjoined(question, sql, schema),)),
+        # again once an unused join is gone: a count or period column is no longer ambiguous
+        ("miscounted", counts, True, recount),
+        ("unbounded", bounds, True, periods),
         (
             "ungrouped",
             groups,

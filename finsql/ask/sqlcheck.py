@@ -279,6 +279,21 @@ def outer_sources(tree: exp.Select, schema: Schema) -> dict[str, str]:
     return found if len(set(found.values())) == len(found) else {}
 
 
+def join_qualified(tree: exp.Select, table: str, on: exp.Expression, schema: Schema) -> exp.Select:
+    """``tree`` (changed in place) joining ``table`` ON ``on``, each bare column of its own clauses first
+    qualified by the one table read that has it: a name ``table`` shares would turn ambiguous
+    (``currency_code`` once ``currency`` joins ``exchange_rate``), and a repair of the refused SQL would
+    then cut the conditions that use it."""
+    sources = outer_sources(tree, schema)
+    for column in list(tree.find_all(exp.Column)):
+        if column.table or column.find_ancestor(exp.Subquery):
+            continue
+        owners = [alias for alias, name in sources.items() if schema.table(name).column(column.name)]
+        if len(owners) == 1:
+            column.set("table", exp.to_identifier(owners[0]))
+    return tree.join(exp.to_table(table), on=on, copy=False)
+
+
 def sources_named(sql: str, schema: Schema) -> dict[str, str]:
     """The schema tables ``sql`` reads, as ``{alias: table}`` (a table without an alias under its own name),
     even when it does not validate; {} when it does not parse. A refused answer is decoded again within

@@ -62,11 +62,13 @@ atomx$: K_NOW | K_DATE CDATE | K_INTERVAL interval | CALLS
     | K_CAST LP expr$ K_AS astype RP | K_EXTRACT LP (UNIT | STRING) K_FROM darg$ RP | DFUNC LP darg$ RP
     | K_CASE expr$? (K_WHEN expr$ K_THEN expr$)+ (K_ELSE expr$)? K_END | LP expr$ RP | LP query@ RP
 darg$: dprim$ (PLUS term$ | MINUS uterm$)*
-dprim$: (CSTR | COL% | VCANY%) DCOLON DTYPE | atomx$ | DCOL% (DCOLON type)?
+dprim$: (CSTR | TCOL%) DCOLON DTYPE | atomx$ | DCOL% (DCOLON type)?
 """
 """The argument of a date part (``darg``) is a date or timestamp column, a cast to a date type, or a call:
-never a bare column of another type or a string. An operand takes at most one ``::`` cast: a small model
-refused a name chained ``::boolean::boolean::...`` to the token limit."""
+never a bare column of another type or a string. The ``::`` shorthand casts a string or a text column named
+for dates (``TCOL``) only: a small model wrote ``year(manager_name::date)`` (a conversion error on every
+row); ``CAST(x AS DATE)`` stays open (BULL's gold casts with it). An operand takes at most one ``::``
+cast: a small model refused a name chained ``::boolean::boolean::...`` to the token limit."""
 
 CALLS = {
     "": "FUNC LP (K_DISTINCT | K_ALLG)? (expr$ (COMMA expr$)* (K_ORDER_BY oitem@ (COMMA oitem@)*)?)? RP"
@@ -172,10 +174,13 @@ AFTER_WORD_KEYWORDS = (
 ).split()
 
 
-def fill(family: str, *, columns: bool, valued: bool, spoken: bool, dated: bool) -> str:
+def fill(
+    family: str, *, columns: bool, valued: bool, spoken: bool, dated: bool, text_dated: bool = False
+) -> str:
     """The rules of one family (``c`` or ``w``), each expression rule in both flavours, with the
     alternatives this schema has no lexeme for left out: plain columns (``columns``), value columns
-    (``valued``), value columns with values to compare (``spoken``), date columns (``dated``)."""
+    (``valued``), value columns with values to compare (``spoken``), date columns (``dated``), text
+    columns named for dates (``text_dated``)."""
     template = EXPRESSION_RULES + COMPARE_RULES
     drops = {
         " | COL%": columns,
@@ -183,6 +188,7 @@ def fill(family: str, *, columns: bool, valued: bool, spoken: bool, dated: bool)
         " | vpred@": spoken,
         " | vsub@": spoken,
         " | DCOL% (DCOLON type)?": dated,
+        " | TCOL%": text_dated,
         " | sidens$ CMP sidens$": valued,
     }
     for part, keep in drops.items():

@@ -51,6 +51,7 @@ def test_a_list_with_their_column_shows_both_halves_and_is_the_gold(demo, questi
     ("question", "sql"),
     [
         ("List all currencies.", "SELECT currency_name FROM currency"),  # nothing paired
+        ("Compare each fund's fee with its benchmark.", "SELECT fund_name FROM fund"),  # compared
         ("List all currencies with their names.", "SELECT currency_code, currency_name FROM currency"),
         ("List the fund managers with their company.", "SELECT manager_name FROM fund_manager"),  # a key
         ("List the funds with their zebra count.", "SELECT fund_name FROM fund"),  # names no column

@@ -27,6 +27,8 @@ _WITH = re.compile(
     r"(?:[,.;:?!]|$|\b(?:in|by|sorted|ordered|for|from|on|at|as|where|who|that|which|and)\b)",
     re.I,
 )
+_COMPARE = re.compile(r"\bcompar", re.I)
+""""Compare X with its Y" names what is compared, not a column of each listed row."""
 _ALPHABETICAL = re.compile(r"\balphabetical(?:ly)?\b|\ba\s*(?:-|to)\s*z\b", re.I)
 _EACH = re.compile(r"\b(?:for|in|of|by)\s+(?:each|every)\s+(quarter|month|year|day)\b", re.I)
 _FILLER = frozenset(spoken("the a an of own respective"))
@@ -35,9 +37,9 @@ _KEY_WORDS = (["id"], ["code"])
 
 def with_their(question: str, sql: str, schema: Schema) -> str | None:
     """``sql`` showing the column "with its/their ..." names beside what it lists (see the module); None
-    when the question pairs nothing, the words name no single column of a table read, or ``sql``
-    aggregates, groups or already shows both."""
-    found = _WITH.search(question)
+    when the question pairs nothing (or compares), the words name no single column of a table read, or
+    ``sql`` aggregates, groups or already shows both."""
+    found = None if _COMPARE.search(question) else _WITH.search(question)
     tree = parse_query(sql) if found is not None else None
     if not isinstance(tree, exp.Select) or tree.args.get("group") or any(map(aggregates, tree.expressions)):
         return None

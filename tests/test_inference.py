@@ -170,23 +170,3 @@ def test_runon_end_is_where_the_loop_first_closed() -> None:
     assert runon_end([1, 2, 3, 4]) is None
     looping = [1, 2] + [5, 6, 7] * 6
     assert runon_end(looping) == 2 + 12  # four blocks of three after the first two tokens
-
-
-def test_a_block_written_twice_is_not_begun_a_third_time() -> None:
-    """The token that would begin a third copy is masked while another is allowed; digits (a number is a
-    digit a token) and short repeats are left alone."""
-    from finsql.ask.generation import _NoThirdCopy, loop_token
-
-    twice = [1, 2] + [5, 6, 7, 8] * 2  # two copies of four different tokens: 8 tokens
-    assert loop_token(twice) == 5
-    assert loop_token([1, 2] + [5, 6, 7] * 2) is None  # 6 tokens: too short
-    assert loop_token([1, 2] + [5, 6, 7] * 3) == 5  # 9 tokens
-    assert loop_token([3] + [0] * 12) is None  # 1000000000000
-    assert loop_token([3] + [0, 0, 1] * 4) is None  # two different tokens only
-    guard = _NoThirdCopy(prompt_length=2)
-    scores = torch.zeros(2, 10)
-    scores[1, :] = float("-inf")
-    scores[1, 5] = 0.0  # the grammar allows the loop's token alone: left as it is
-    out = guard(torch.tensor([twice, twice]), scores.clone())
-    assert out[0, 5] == float("-inf") and torch.isfinite(out[0]).sum() == 9
-    assert out[1, 5] == 0.0

@@ -29,9 +29,6 @@ RUNON_PERIOD = 16
 RUNON_MIN_TOKENS = 12
 """A row whose last tokens are one block of at most 16 tokens written 4 times over (12 tokens at least) has
 run on (``'C' * x.y * x.y * x.y ...``): it ends there instead of at the token limit."""
-LOOP_MIN_TOKENS = 8
-"""A block written twice over in a row, in 8 tokens at least (``, avg_.margin, avg_.margin``), is not begun a
-third time while the grammar allows any other token (``_NoThirdCopy``)."""
 LOOKUP_NGRAM = 3
 """Prompt-lookup decoding matches the answer's last 3 tokens (down to 1) earlier in the text."""
 NUCLEUS_CANDIDATES = 64
@@ -196,7 +193,6 @@ def _decoding(
     stops = StoppingCriteriaList([_RunOn(prompt_length)])
     kwargs: dict = {"pad_token_id": tok.pad_token_id, "stopping_criteria": stops}
     processors = LogitsProcessorList([constraint] if constraint is not None else [])
-    processors.append(_NoThirdCopy(prompt_length))
     if constraint is None:
         kwargs.update(stop_strings=STOP_STRINGS, tokenizer=tok)
     if rows == 1:
@@ -266,39 +262,6 @@ def runon_end(ids: list[int]) -> int | None:
     if not _runs_on(ids):
         return None
     return next(end for end in range(RUNON_MIN_TOKENS, len(ids) + 1) if _runs_on(ids[:end]))
-
-
-def loop_token(ids: list[int]) -> int | None:
-    """The token that would begin a third copy of the block ``ids`` ends with twice over (a block of at
-    most ``RUNON_PERIOD`` tokens, three of them different, the copies ``LOOP_MIN_TOKENS`` at least), or
-    None. Three different tokens, because a number is written a digit a token (``1000000000``)."""
-    for period in range(3, RUNON_PERIOD + 1):
-        span = max(2 * period, -(-LOOP_MIN_TOKENS // period) * period)
-        if span > len(ids) or len(set(ids[-period:])) < 3:
-            continue
-        if all(ids[-span + i] == ids[-period + i % period] for i in range(span)):
-            return ids[-period]
-    return None
-
-
-class _NoThirdCopy(LogitsProcessor):
-    """Keeps each row from writing one block a third time in a row when the grammar allows another token:
-    a small model that repeats ``avg_.gross_margin, `` twice goes on until the token limit (an unfinished,
-    invalid answer and a retry of seconds); made to leave the loop, it closes its statement instead. No
-    SQL of the demo or BULL gold repeats a block of 8 tokens or more twice in a row, let alone thrice."""
-
-    def __init__(self, prompt_length: int) -> None:
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        for row, ids in enumerate(input_ids[:, self.prompt_length :].tolist()):
-            token = loop_token(ids)
-            if token is None or token >= scores.shape[-1]:
-                continue
-            allowed = torch.isfinite(scores[row])
-            if allowed[token] and int(allowed.sum()) > 1:
-                scores[row, token] = float("-inf")
-        return scores
 
 
 class _RunOn(StoppingCriteria):

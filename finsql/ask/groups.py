@@ -28,7 +28,7 @@ from sqlglot import exp
 from finsql.ask.comparisons import BOUND_WORDS, bound_operator
 from finsql.ask.projection import without_conditions
 from finsql.ask.shape import asks_for_count, counted_noun
-from finsql.ask.sqlcheck import aggregates, join_qualified, outer_sources, parse_query
+from finsql.ask.sqlcheck import aggregates, column_source, join_qualified, outer_sources, parse_query
 from finsql.ask.wording import NUMBER_WORDS, number_value, spelt, spoken
 from finsql.db.schema import Schema
 
@@ -115,7 +115,7 @@ def count_formed(question: str, sql: str, schema: Schema) -> str | None:
     keys = [e for e in tree.expressions if isinstance(e, exp.Column)]
     if len(counted) != 1 or not sources or len(keys) != len(tree.expressions):
         return None
-    listed = {_owner(key, sources, schema) for key in keys}
+    listed = {sources.get(column_source(key, sources, schema)) for key in keys}
     if len(listed) != 1 or None in listed or counted[0].name in listed:
         return None
     count = exp.Count(this=exp.Star())
@@ -125,13 +125,6 @@ def count_formed(question: str, sql: str, schema: Schema) -> str | None:
     out = out.group_by(*(k.copy() for k in keys), copy=False)
     condition = bound_operator(word)(this=count.copy(), expression=exp.Literal.number(number_value(number)))
     return out.having(condition, copy=False).sql(dialect="duckdb")
-
-
-def _owner(column: exp.Column, sources: dict[str, str], schema: Schema) -> str | None:
-    """The table read that a column belongs to: through its qualifier, or the one table read that has it."""
-    tables = [sources[column.table]] if column.table in sources else list(sources.values())
-    owners = [t for t in tables if schema.table(t).column(column.name) is not None]
-    return schema.table(owners[0]).name if len(owners) == 1 else None
 
 
 def counted_rows(question: str, sql: str, schema: Schema) -> str | None:

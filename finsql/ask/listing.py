@@ -18,7 +18,7 @@ from sqlglot import exp
 
 from finsql.ask.linking import name_words
 from finsql.ask.projection import conjuncts
-from finsql.ask.sqlcheck import aggregates, outer_sources, parse_query
+from finsql.ask.sqlcheck import aggregates, column_source, outer_sources, parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Column, Schema, Table
 
@@ -157,13 +157,10 @@ def _shown_name(node: exp.Expression) -> str | None:
 
 
 def _schema_column(node: exp.Expression, sources: dict[str, str], schema: Schema) -> Column | None:
-    """The schema column a select item shows: through its qualifier, or the one table read that has it."""
+    """The schema column a select item shows (``column_source``), or None."""
     inner = node.this if isinstance(node, exp.Alias) else node
-    if not isinstance(inner, exp.Column):
-        return None
-    tables = [sources[inner.table]] if inner.table in sources else list(sources.values())
-    found = [c for t in tables if (c := schema.table(t).column(inner.name)) is not None]
-    return found[0] if len(found) == 1 else None
+    alias = column_source(inner, sources, schema) if isinstance(inner, exp.Column) else None
+    return schema.table(sources[alias]).column(inner.name) if alias is not None else None
 
 
 def _is_text(column: Column) -> bool:

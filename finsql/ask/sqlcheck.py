@@ -288,10 +288,20 @@ def join_qualified(tree: exp.Select, table: str, on: exp.Expression, schema: Sch
     for column in list(tree.find_all(exp.Column)):
         if column.table or column.find_ancestor(exp.Subquery):
             continue
-        owners = [alias for alias, name in sources.items() if schema.table(name).column(column.name)]
-        if len(owners) == 1:
-            column.set("table", exp.to_identifier(owners[0]))
+        alias = column_source(column, sources, schema)
+        if alias is not None:
+            column.set("table", exp.to_identifier(alias))
     return tree.join(exp.to_table(table), on=on, copy=False)
+
+
+def column_source(column: exp.Column, sources: dict[str, str], schema: Schema) -> str | None:
+    """The alias (of ``outer_sources``) of the table read that ``column`` is of: its qualifier when that
+    table has it, else the one table read with a column of that name; None when there is no such table."""
+    if column.table:
+        name = sources.get(column.table)
+        return column.table if name is not None and schema.table(name).column(column.name) else None
+    owners = [alias for alias, name in sources.items() if schema.table(name).column(column.name)]
+    return owners[0] if len(owners) == 1 else None
 
 
 def sources_named(sql: str, schema: Schema) -> dict[str, str]:

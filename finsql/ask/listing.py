@@ -28,7 +28,7 @@ _WITH = re.compile(
     re.I,
 )
 _COMPARE = re.compile(r"\bcompar", re.I)
-""""Compare X with its Y" names what is compared, not a column of each listed row."""
+"""A question comparing ("Compare X with its Y") names what is compared, not a column of each listed row."""
 _ALPHABETICAL = re.compile(r"\balphabetical(?:ly)?\b|\ba\s*(?:-|to)\s*z\b", re.I)
 _EACH = re.compile(r"\b(?:for|in|of|by)\s+(?:each|every)\s+(quarter|month|year|day)\b", re.I)
 _FILLER = frozenset(spoken("the a an of own respective"))

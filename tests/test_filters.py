@@ -1,6 +1,15 @@
 """Filters a question names: the one value filter an answer omits is added, and nothing else is."""
 
-from finsql.ask.filters import flag_filter, joined_filter, linked_filter, named_filter, unsaid_negation
+import duckdb
+
+from finsql.ask.filters import (
+    flag_filter,
+    joined_filter,
+    linked_filter,
+    named_filter,
+    stored_spelling,
+    unsaid_negation,
+)
 from finsql.ask.sqlcheck import check_sql
 from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import Column, Schema, Table, introspect
@@ -177,3 +186,33 @@ def test_a_named_value_of_a_table_not_read_is_joined_and_filtered_on(demo_db):
         ("SELECT fund_type FROM fund", {}),
     ):
         assert linked_filter(kept, found, schema) is None, kept
+
+
+def test_a_value_written_in_another_case_is_spelt_as_stored(demo_db, tmp_path):
+    """ "northwind bank" (or a model's 'Gujinggongjiu') matches nothing; the column stores one spelling of
+    it in another case, which the answer then uses. Two stored spellings: which one is meant is unclear."""
+    con = connect(demo_db)
+    schema = introspect(con)
+
+    def rows(sql):
+        return run_query(con, check_sql(sql, schema).sql).rows
+
+    typed = "SELECT ticker FROM stock s WHERE s.stock_name = 'northwind bank' AND exchange <> 'x'"
+    sql = stored_spelling(typed, schema, rows)
+    gold = "SELECT ticker FROM stock WHERE stock_name = 'Northwind Bank'"
+    assert rows(sql) == con.execute(gold).fetchall() and rows(sql)
+    assert stored_spelling(gold, schema, rows) is None  # stored as written
+    assert stored_spelling("SELECT ticker FROM stock WHERE stock_name = 'Nobody'", schema, rows) is None
+    assert stored_spelling("SELECT ticker FROM stock WHERE employees = 5", schema, rows) is None
+    path = tmp_path / "cases.duckdb"
+    with duckdb.connect(str(path)) as own:
+        own.execute("CREATE TABLE r (period VARCHAR, v INTEGER)")
+        own.execute("INSERT INTO r VALUES ('One Year', 1), ('one year', 2), ('Two Years', 3)")
+    cases = connect(path)
+    other = introspect(cases)
+
+    def case_rows(sql):
+        return run_query(cases, check_sql(sql, other).sql).rows
+
+    assert stored_spelling("SELECT v FROM r WHERE period = 'ONE YEAR'", other, case_rows) is None  # two
+    assert "'Two Years'" in stored_spelling("SELECT v FROM r WHERE period = 'two years'", other, case_rows)

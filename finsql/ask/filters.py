@@ -24,12 +24,13 @@ and says no negation at all ("not", "other than", "except", "below", ...).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlglot import exp
 
 from finsql.ask.linking import as_words
 from finsql.ask.projection import conjuncts
-from finsql.ask.sqlcheck import join_qualified, parse_query
+from finsql.ask.sqlcheck import column_source, join_qualified, outer_sources, parse_query
 from finsql.ask.wording import spelt, spoken
 from finsql.db.schema import Schema
 
@@ -129,6 +130,38 @@ def linked_filter(sql: str, matched: dict[str, list[str]], schema: Schema) -> st
     condition = exp.EQ(this=exp.column(column, table=holder), expression=exp.Literal.string(value))
     out = join_qualified(tree, holder, on, schema)
     return out.where(condition, append=True, copy=False).sql(dialect="duckdb")
+
+
+def stored_spelling(sql: str, schema: Schema, rows: Callable[[str], list[tuple]]) -> str | None:
+    """``sql`` with each ``column = 'literal'`` on a text column spelt as the column stores it, where the
+    column holds the literal only in another case and in exactly one spelling ("GuJingGongJiu" written
+    'Gujinggongjiu'; a user typing "northwind bank"); None when nothing is respelt. ``rows`` runs a probe
+    query and gives its rows (none when it fails)."""
+    tree = parse_query(sql)
+    where = tree.args.get("where") if isinstance(tree, exp.Select) else None
+    sources = outer_sources(tree, schema) if where is not None else {}
+    changed = False
+    for node in list(where.find_all(exp.EQ)) if sources else ():
+        column, literal = node.this, node.expression
+        if not isinstance(column, exp.Column) or not (isinstance(literal, exp.Literal) and literal.is_string):
+            continue
+        alias = None if node.find_ancestor(exp.Subquery) else column_source(column, sources, schema)
+        table = schema.table(sources[alias]) if alias is not None else None
+        if table is None or not table.column(column.name).type.upper().startswith(("VARCHAR", "TEXT")):
+            continue
+        name, value = exp.column(column.name), exp.Literal.string(literal.this)
+        probe = (
+            exp.select(name.copy())
+            .distinct()
+            .from_(exp.to_table(table.name))
+            .where(exp.EQ(this=exp.Lower(this=name.copy()), expression=exp.Lower(this=value)))
+            .limit(3)
+        )
+        found = [r[0] for r in rows(probe.sql(dialect="duckdb"))]
+        if len(found) == 1 and isinstance(found[0], str) and found[0] != literal.this:
+            literal.replace(exp.Literal.string(found[0]))
+            changed = True
+    return tree.sql(dialect="duckdb") if changed else None
 
 
 def _links(schema: Schema, holder: str, aliases: dict[str, list[str]]) -> list[tuple[str, tuple[str, str]]]:

@@ -30,6 +30,7 @@ from finsql.ask.filters import (
     joined_filter,
     linked_filter,
     named_filter,
+    stored_spelling,
     unsaid_negation,
 )
 from finsql.ask.groups import count_bounded, count_formed, counted_rows, counted_values, grouped_by_named
@@ -95,6 +96,7 @@ def reshape(
     if decision.best is None:
         return Reshaped(decision)
     refilters = (
+        lambda sql: stored_spelling(sql, schema, partial(_rows, decide)),
         lambda sql: named_filter(sql, matched),
         lambda sql: joined_filter(question, sql, matched, schema),
         lambda sql: linked_filter(sql, matched, schema),
@@ -202,6 +204,12 @@ def _ran(decide: Decide, sql: str, before: Decision) -> Decision | None:
     if ran.best is None or ran.best.result is None:
         return None
     return Decision(ran.best, before.attempts, before.confidence)
+
+
+def _rows(decide: Decide, sql: str) -> list[tuple]:
+    """The rows of a probe query (none when it does not run)."""
+    ran = decide(sql)
+    return ran.best.result.rows if ran.best is not None and ran.best.result is not None else []
 
 
 def _found(decision: Decision) -> bool:

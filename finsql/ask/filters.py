@@ -5,7 +5,12 @@ copies the shape of the nearest example and drops the filter the question's valu
 question names exactly one value (``bond.bond_type = 'corporate'``, found by the linker's value index) of a
 column of a table the answer reads once, and the answer never mentions that column nor that value, the
 filter is added to its WHERE clause. More than one such value, or a value inside a longer one the question
-names (``equity`` in "Harbor Growth Equity Fund"), and the answer is left as it is.
+names (``equity`` in "Harbor Growth Equity Fund"), and the answer is left as it is. A value of a table the
+answer does not read is joined along the one foreign key that reaches it (``linked_filter``), or replaces
+a filter on a literal the question never says (``joined_filter``).
+
+A value in another case than stored ("northwind bank") matches no row: ``stored_spelling`` spells it as
+the column stores it, when the column holds it in one spelling only.
 
 The same slip shows as a grouping: "What is the average coupon rate of treasury bonds?" answered per
 ``bond_type``. When the answer groups by that one column alone and the question asks for no groups,

@@ -4,14 +4,14 @@ Nine steps, in order, each kept only when its SQL validates and runs (and, for a
 something: rows, not one row of zeros and NULLs): a bare count of another table counts the table the question
 counts (``shape``); a period the question names ("after 2015", "in 2023", "in March 2024", "between 2025 and
 2026") is bounded so or added (``periods``); a value or a yes/no column the question names is filtered on
-(joining the value's table when the answer does not read it), a negation it never says turned round
-(``filters``) and a column the filter fixes to one value no longer shown (``projection``); a table read only
-to join it, which the question never names, is dropped (``joins``); the groups it states ("by ownership
-type", "at least two companies") are formed and bounded (``groups``); a superlative ("Which fund has the
-highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a list "with their names" shows
-both halves, "in alphabetical order" sorted so (``listing``); a figure asked for once is not given per group
-when the groups are single rows or show no key (``one_figure``); a how-many question answered with a list is
-answered with its number of rows (``shape``).
+(joining the value's table when the answer does not read it; a value spelt as the column stores it), a
+negation it never says turned round (``filters``) and a column the filter fixes to one value no longer shown
+(``projection``); a table read only to join it, which the question never names, is dropped (``joins``); the
+groups it states ("by ownership type", "at least two companies") are formed and bounded (``groups``); a
+superlative ("Which fund has the highest fee?") ranks the answer and keeps the rows asked for (``ranking``); a
+list "with their names" shows both halves, "in alphabetical order" sorted so (``listing``); a figure asked for
+once is not given per group when the groups are single rows or show no key (``one_figure``); a how-many
+question answered with a list is answered with its number of rows (``shape``).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ from sqlglot import exp
 from finsql.ask.linking import as_words
 from finsql.ask.projection import conjuncts
 from finsql.ask.sqlcheck import column_source, join_qualified, outer_sources, parse_query
-from finsql.ask.wording import spelt, spoken
+from finsql.ask.wording import is_text, spelt, spoken
 from finsql.db.schema import Schema
 
 _NEGATION = frozenset("no not without non never nor".split())
@@ -152,7 +152,7 @@ def stored_spelling(sql: str, schema: Schema, rows: Callable[[str], list[tuple]]
             continue
         alias = None if node.find_ancestor(exp.Subquery) else column_source(column, sources, schema)
         table = schema.table(sources[alias]) if alias is not None else None
-        if table is None or not table.column(column.name).type.upper().startswith(("VARCHAR", "TEXT")):
+        if table is None or not is_text(table.column(column.name)):
             continue
         name, value = exp.column(column.name), exp.Literal.string(literal.this)
         probe = (

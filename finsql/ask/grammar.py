@@ -47,7 +47,7 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from finsql.ask.sqlrules import AFTER_WORD_KEYWORDS, GAP_KEYWORDS, SHARED_RULES, SINGLE_KEYWORDS, fill
 from finsql.ask.sqlwords import DATE_PARTS, FUNCTIONS, KEYWORDS, SCALARS, TYPES, UNITS
@@ -108,6 +108,21 @@ def _names_dates(column: Column) -> bool:
     take through a ``::`` cast."""
     text = column.type.upper().startswith(("VARCHAR", "TEXT", "STRING", "CHAR"))
     return text and any(word in column.name.lower() for word in ("date", "day", "time", "month"))
+
+
+def _references(
+    allowed: list, pick: Callable[[Column], bool], qualified: str, opened: str | None
+) -> list[str]:
+    """The alternatives of a lexeme for the columns ``pick`` chooses: bare (or behind an open qualifier,
+    ``qualified``), behind their table's name or alias, and any open name behind ``opened``'s qualifier
+    (a statement with WITH)."""
+    names = sorted({c.name for t in allowed for c in t.columns if pick(c)})
+    out = [f"{qualified}{_names(names)}"] if names else []
+    out += [f'({opened} ".")? OPENNAME'] if opened is not None else []
+    for k, t in enumerate(allowed):
+        own = [c.name for c in t.columns if pick(c)]
+        out += [f'TN_{k} "." {_names(own)}'] if own else []
+    return out
 
 
 def _sql_string(value: str) -> str:
@@ -243,8 +258,6 @@ def _build(
         raise ValueError(f"a grammar needs known tables, not {tables!r}")
     valued = _value_columns(schema, allowed, values)
     plain = sorted({c.name for t in allowed for c in t.columns if c.name.lower() not in valued})
-    dated = sorted({c.name for t in allowed for c in t.columns if _is_date(c.type)})
-    text_dated = sorted({c.name for t in allowed for c in t.columns if _names_dates(c)})
     lines = [
         "start: LEAD body_c (SETOP K_ALLG? setterm_c)* order_c? limit_c? END?"
         if after_select
@@ -288,16 +301,8 @@ def _build(
         vcany += [
             f"{qualified}{_names([c.name for t in allowed for c in t.columns if c.name.lower() in valued])}"
         ]
-        dates = [f"{qualified}{_names(dated)}"] if dated else []
-        dates += [f'({qb} ".")? OPENNAME'] if opened else []
-        for k, t in enumerate(allowed):
-            own = [c.name for c in t.columns if _is_date(c.type)]
-            dates += [f'TN_{k} "." {_names(own)}'] if own else []
-        texts = [f"{qualified}{_names(text_dated)}"] if text_dated else []
-        texts += [f'({qb} ".")? OPENNAME'] if opened else []
-        for k, t in enumerate(allowed):
-            own = [c.name for c in t.columns if _names_dates(c)]
-            texts += [f'TN_{k} "." {_names(own)}'] if own else []
+        dates = _references(allowed, lambda c: _is_date(c.type), qualified, qb if opened else None)
+        texts = _references(allowed, _names_dates, qualified, qb if opened else None)
         has = {"columns": bool(col), "dated": bool(dates), "spoken": bool(spoken), "text_dated": bool(texts)}
         lines.append(fill(fam, valued=bool(valued), **has))
         F = fam.upper()

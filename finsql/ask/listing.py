@@ -19,7 +19,7 @@ from sqlglot import exp
 from finsql.ask.linking import name_words
 from finsql.ask.projection import conjuncts
 from finsql.ask.sqlcheck import aggregates, column_source, outer_sources, parse_query
-from finsql.ask.wording import spelt, spoken
+from finsql.ask.wording import is_text, spelt, spoken
 from finsql.db.schema import Column, Schema, Table
 
 _WITH = re.compile(
@@ -78,9 +78,9 @@ def alphabetical(question: str, sql: str, schema: Schema) -> str | None:
         return None
     sources = outer_sources(tree, schema)
     texts = [
-        e.this if isinstance(e, exp.Alias) else e
+        e.unalias()
         for e in tree.expressions
-        if (column := _schema_column(e, sources, schema)) is not None and _is_text(column)
+        if (column := _schema_column(e, sources, schema)) is not None and is_text(column)
     ]
     if not texts:
         return None
@@ -152,17 +152,12 @@ def _listed(table: Table, shown: Column) -> Column | None:
 
 def _shown_name(node: exp.Expression) -> str | None:
     """The column a select item shows (aliased or not), lower case; None for anything else."""
-    inner = node.this if isinstance(node, exp.Alias) else node
+    inner = node.unalias()
     return inner.name.lower() if isinstance(inner, exp.Column) else None
 
 
 def _schema_column(node: exp.Expression, sources: dict[str, str], schema: Schema) -> Column | None:
     """The schema column a select item shows (``column_source``), or None."""
-    inner = node.this if isinstance(node, exp.Alias) else node
+    inner = node.unalias()
     alias = column_source(inner, sources, schema) if isinstance(inner, exp.Column) else None
     return schema.table(sources[alias]).column(inner.name) if alias is not None else None
-
-
-def _is_text(column: Column) -> bool:
-    """A VARCHAR (or TEXT) column."""
-    return column.type.upper().startswith(("VARCHAR", "TEXT", "STRING"))

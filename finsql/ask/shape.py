@@ -99,15 +99,14 @@ def counted_days(question: str, sql: str, schema: Schema) -> str | None:
     """``sql``, a ``count(*)``, counting the distinct values of the one date column of the tables it reads
     when the count question counts days or dates ("How many trading days were there in 2023?": the rows
     of a daily price table are one per stock and day); None otherwise."""
-    match = COUNT_QUESTION.match(question)
-    tree = parse_query(sql) if match is not None else None
+    phrase = _counted_phrase(question)
+    tree = parse_query(sql) if phrase is not None else None
     if not isinstance(tree, exp.Select) or len(tree.expressions) != 1 or tree.find(exp.Subquery):
         return None
     if any(tree.args.get(k) for k in ("group", "having", "distinct")):
         return None
     count = tree.expressions[0].unalias()
-    words = spoken(question[match.end() :])
-    end = next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))
+    words, end = phrase
     if not isinstance(count, exp.Count) or not isinstance(count.this, exp.Star) or not end:
         return None
     if words[end - 1] not in _DAYS or counted_noun(question, schema) is not None:
@@ -139,11 +138,10 @@ class CountedNoun:
 def counted_noun(question: str, schema: Schema) -> CountedNoun | None:
     """The table whose name ends the noun phrase a count question counts ("How many bond funds are
     there?": ``fund``; the phrase ends at a verb or preposition of ``_NOUN_END``), or None."""
-    match = COUNT_QUESTION.match(question)
-    if match is None:
+    phrase = _counted_phrase(question)
+    if phrase is None:
         return None
-    words = spoken(question[match.end() :])
-    end = next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))
+    words, end = phrase
     head: tuple[int, int, Table] | None = None  # (end, start, table): the match that ends last wins
     for start in range(min(end, 5)):
         for table in schema.tables:
@@ -152,3 +150,13 @@ def counted_noun(question: str, schema: Schema) -> CountedNoun | None:
             if fits and (head is None or start + len(name) >= head[0]):
                 head = (start + len(name), start, table)
     return CountedNoun(head[2], tuple(words[head[1] :])) if head else None
+
+
+def _counted_phrase(question: str) -> tuple[list[str], int] | None:
+    """The words after a count question's "how many" (or "the number of"), and where the noun phrase it
+    counts ends in them (at a verb or preposition of ``_NOUN_END``); None for other questions."""
+    match = COUNT_QUESTION.match(question)
+    if match is None:
+        return None
+    words = spoken(question[match.end() :])
+    return words, next((i for i, w in enumerate(words) if w in _NOUN_END), len(words))

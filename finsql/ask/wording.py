@@ -14,6 +14,7 @@ NUMBER_WORDS = "one two three four five six seven eight nine ten".split()
 UNITS = frozenset("mn bn pct cny usd num".split())
 """Name words that give a unit, not what the column is (``total_shares_mn``): a question leaves them out."""
 _WHOLE = ("TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER")
+_TEXT = ("VARCHAR", "TEXT", "STRING", "CHAR", "BPCHAR")
 _NUMBER = (*_WHOLE, "UBIGINT", "DOUBLE", "FLOAT", "REAL", "DECIMAL", "NUMERIC")
 
 
@@ -36,6 +37,11 @@ def spelt(name: str) -> list[str]:
 def is_dated(column: Column) -> bool:
     """A DATE or TIMESTAMP column."""
     return _base(column.type) in ("DATE", "TIMESTAMP", "TIMESTAMPTZ", "TIMESTAMP_S", "TIMESTAMP_MS")
+
+
+def is_text(column: Column) -> bool:
+    """A column of text (VARCHAR and its aliases)."""
+    return _base(column.type) in _TEXT
 
 
 def is_number(column: Column) -> bool:

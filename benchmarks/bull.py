@@ -77,10 +77,11 @@ def score(
     samples: int,
     shots: int,
     reshape: bool = True,
+    continue_runons: bool = True,
 ) -> dict[str, dict]:
     """Test-suite EX of each database's dev pairs, with ``expert_of[db]`` (None: the base model);
     ``reshape`` False keeps the voted SQL as written (``Session``'s periods, filters, rankings, one
-    figure)."""
+    figure); ``continue_runons`` False ends a greedy answer that ran on where it began repeating."""
     out = {}
     for db, expert in expert_of.items():
 
@@ -98,6 +99,7 @@ def score(
                 rankings=reshape,
                 listings=reshape,
                 groups=reshape,
+                continue_runons=continue_runons,
             )
 
         clock = time.perf_counter()
@@ -156,6 +158,7 @@ def main() -> None:
     parser.add_argument("--stages", default=",".join(STAGES), help="stages to run, comma-separated")
     parser.add_argument("--label", default="en")
     parser.add_argument("--no-reshape", action="store_true", help="keep the voted SQL as the model wrote it")
+    parser.add_argument("--no-continue", action="store_true", help="do not continue answers that ran on")
     args = parser.parse_args()
     chosen = {x.strip() for x in args.stages.split(",") if x.strip()}
     if not chosen or chosen - set(STAGES):
@@ -197,6 +200,7 @@ def main() -> None:
             "seed": args.seed,
             "stages": sorted(chosen, key=STAGES.index),
             "reshape": not args.no_reshape,
+            "continue_runons": not args.no_continue,
         },  # fmt: skip
         "published": PUBLISHED,
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
@@ -223,17 +227,25 @@ def main() -> None:
         return value
 
     if "base" in chosen:
-        stage("base", lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots, reshape), "base")
+        stage(
+            "base",
+            lambda: score(dev, suites, dict.fromkeys(names), 0, args.shots, reshape, not args.no_continue),
+            "base",
+        )
     trained: dict[str, str] = {}
     if chosen & {"expert", "self-consistency", "lorahub"}:
         per_db = {db: (suites[db][0], train[db]) for db in names}
         trained = stage("train", lambda: {db: trained_expert(db, *per_db[db], 1, args) for db in names})
     if "expert" in chosen:
-        stage("expert", lambda: score(dev, suites, trained, 0, args.shots, reshape), "expert")
+        stage(
+            "expert",
+            lambda: score(dev, suites, trained, 0, args.shots, reshape, not args.no_continue),
+            "expert",
+        )
     if "self-consistency" in chosen:
         stage(
             "self-consistency",
-            lambda: score(dev, suites, trained, args.samples, args.shots, reshape),
+            lambda: score(dev, suites, trained, args.samples, args.shots, reshape, not args.no_continue),
             f"expert+N={args.samples}",
         )
     if "lorahub" in chosen and FEW_SHOT_TARGET in names and all(db in trained for db in FEW_SHOT_SOURCES):
@@ -249,7 +261,9 @@ def main() -> None:
                 progress=False, force=True,
             )  # fmt: skip
             composition = hub.load_manifest(composed).composition or {}
-            rows = score(dev, suites, {FEW_SHOT_TARGET: composed}, 0, args.shots, reshape)
+            rows = score(
+                dev, suites, {FEW_SHOT_TARGET: composed}, 0, args.shots, reshape, not args.no_continue
+            )
             rows[FEW_SHOT_TARGET]["weights"] = dict(zip(sources, composition["weights"], strict=True))
             return rows
 
@@ -258,7 +272,9 @@ def main() -> None:
 
         def joint() -> dict:
             name = trained_expert("all", out, [p for db in names for p in train[db]], len(names), args)
-            return score(dev, suites, dict.fromkeys(names, name), 0, args.shots, reshape)
+            return score(
+                dev, suites, dict.fromkeys(names, name), 0, args.shots, reshape, not args.no_continue
+            )
 
         stage("joint", joint, "joint expert")
     save()

@@ -38,9 +38,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "eval.jsonl"}
 
 
-def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable[[Path], Session]:
+def session_factory(
+    spec: str, precision: str, reshape: bool = True, continue_runons: bool = True
+) -> Callable[[Path], Session]:
     """The sessions an arm's spec asks for (see the docstring), one per database path; ``reshape`` False
-    turns off the steps after the vote that this run can compare (year bounds, named filters, one figure)."""
+    turns off the steps after the vote that this run can compare (year bounds, named filters, one figure),
+    ``continue_runons`` False the continuation of answers that ran on."""
     kind, _, value = spec.partition(":")
     model = value if kind == "model" else None
 
@@ -61,6 +64,7 @@ def session_factory(spec: str, precision: str, reshape: bool = True) -> Callable
             rankings=reshape,
             listings=reshape,
             groups=reshape,
+            continue_runons=continue_runons,
         )
 
     return make
@@ -81,12 +85,16 @@ def main() -> None:
     parser.add_argument(
         "--no-reshape", action="store_true", help="no year bounds, named filters or one-figure answers"
     )
+    parser.add_argument(
+        "--no-continue", action="store_true", help="no continuation of greedy answers that ran on"
+    )
     parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: both")
     args = parser.parse_args()
     results: dict = {
         "label": args.label,
         "samples": args.samples,
         "reshape": not args.no_reshape,
+        "continue_runons": not args.no_continue,
         "precision": args.precision,
         "low_confidence_below": LOW_CONFIDENCE,
         "machine": platform.processor() or platform.machine(),
@@ -101,7 +109,7 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                session_factory(spec, args.precision, not args.no_reshape),
+                session_factory(spec, args.precision, not args.no_reshape, not args.no_continue),
                 samples=args.samples,
             )
             summary = report.summary()

@@ -5,8 +5,8 @@ Arms (each a warm session of its own; every question is asked by every arm in a 
 machine's noise falls on all of them alike):
     before       fp32 weights, plain greedy decoding, an expert left unmerged (as before this change)
     merged       the expert merged into the weights, plain greedy (merging alone)
-    after        the defaults: ``--precision auto`` (bf16 on a CPU with fast bf16 matmuls, as here, else
-                 fp32; it was fp32 on every CPU before 2026-12-06), expert merged, prompt lookup
+    after        the defaults: ``--precision auto`` (fp32 on a CPU; from 2026-12-06 to 12-07 it ran bf16 on a
+                 CPU with fast bf16 matmuls, which lost answers), expert merged, prompt lookup
     bf16-lookup  the defaults with bf16 weights (``--precision bf16``)
     greedy-retry the defaults, but an invalid answer is decoded again greedily (lookup on), not with 3 samples
     bf16-greedy-retry  both

@@ -249,7 +249,6 @@ def _route_info(session: Any, grammar: str) -> dict[str, Any]:
         "grounded": grammar != "off" and session.ground,
         "precision": session.prepared.precision if session.prepared else None,
         "merged": session.prepared.merged if session.prepared else False,
-        "bf16_speedup": session.prepared.bf16_speedup if session.prepared else None,
         "lookup": session.lookup,
         "synth_pool": session.synth_pool,
     }
@@ -309,8 +308,6 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
     out.print(f"[bold]grammar-constrained decoding[/bold] {grammar}")
     if info.get("precision"):
         merged = ", expert merged into the weights" if info["merged"] else ""
-        if info.get("bf16_speedup"):
-            merged += f" (auto: a bf16 matmul ran {info['bf16_speedup']}x fp32 here)"
         lookup = f"{info['lookup']} tokens" if info["lookup"] else "off"
         out.print(f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}")
     for key, label, what in RESHAPED:

@@ -102,8 +102,18 @@ class GrammarConstraint(LogitsProcessor):
     executor.
     """
 
-    def __init__(self, grammar: str, tokenizer: object, vocab_size: int, eos_ids: Sequence[int]) -> None:
+    def __init__(
+        self,
+        grammar: str,
+        tokenizer: object,
+        vocab_size: int,
+        eos_ids: Sequence[int],
+        answer_start: int | None = None,
+    ) -> None:
+        """``answer_start``: where the answer starts in the rows' tokens, when they already hold part of it
+        (a continuation); by default the answer starts after the tokens of the first call."""
         self.lltok = ll_tokenizer(tokenizer, vocab_size, eos_ids)
+        self.answer_start = answer_start
         self.grammar, self.eos_ids = grammar, list(eos_ids)
         self.matchers: list[llguidance.LLMatcher] = []
         self.consumed: list[list[int]] = []
@@ -119,7 +129,7 @@ class GrammarConstraint(LogitsProcessor):
         first = compile_grammar(self.grammar, self.lltok)
         self.matchers = [first] + [first.deep_copy() for _ in range(rows - 1)]
         self.consumed = [[] for _ in range(rows)]
-        self.prompt_length = prompt_length
+        self.prompt_length = prompt_length if self.answer_start is None else self.answer_start
 
     def _follow(self, row: int, tokens: list[int]) -> bool:
         """Bring row ``row``'s matcher to ``tokens`` (the row's tokens after the prompt); whether the row may

@@ -47,6 +47,12 @@ class Candidate:
     sql: str
     logprob: float
     greedy: bool
+    tokens: tuple[int, ...] = ()
+    """The answer's token ids (after the prompt), up to where it ended or was cut."""
+    ran_on: bool = False
+    """Whether the answer was cut where it began to repeat one block of tokens (``runon_end``)."""
+    revision: str = ""
+    """How decoding revised an earlier answer to get this one (``runon.continue_after_runon``), if it did."""
 
 
 @dataclass
@@ -96,6 +102,20 @@ class _Nucleus(LogitsProcessor):
         return torch.full_like(scores, float("-inf")).scatter_(-1, indices, values)
 
 
+class _BanFirst(LogitsProcessor):
+    """Forbids ``token`` as the first token written after ``length`` tokens of input, in each row where the
+    grammar leaves another token."""
+
+    def __init__(self, token: int, length: int) -> None:
+        self.token, self.length = token, length
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if input_ids.shape[1] == self.length:
+            others = torch.isfinite(scores).sum(dim=-1) > 1
+            scores[others, self.token] = float("-inf")
+        return scores
+
+
 class _FirstRowGreedy(LogitsProcessor):
     """Keeps only the arg-max token in batch row 0, so a sampled batch also carries the greedy answer."""
 
@@ -123,6 +143,8 @@ def generate(
     seed: int | None = 0,
     grammar: str | None = None,
     lookup: int = 0,
+    prefix: tuple[int, ...] = (),
+    ban: int | None = None,
 ) -> Generation:
     """Greedy decode, plus ``samples`` sampled candidates advancing in the same batched forward passes.
 
@@ -130,13 +152,20 @@ def generate(
     the grammar's end then ends a row, so no stop strings are needed. ``lookup``: with no samples, draft up
     to this many tokens by copying what followed the last tokens where they occur earlier in the prompt or
     answer (prompt-lookup decoding: SQL copies table, column and clause spans from the schema and the
-    examples), verified by one forward pass; the answer is the same greedy answer.
+    examples), verified by one forward pass; the answer is the same greedy answer. ``prefix``: answer tokens
+    already written, which every row continues (the grammar follows them first); ``ban``: a token no row
+    may write as its first new token (so a continuation leaves the way the earlier answer went).
     """
     tok = lm.tokenizer
-    prefix = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
+    head_text = ANSWER_PREFIX if prompt.endswith(ANSWER_PREFIX) else ""
     inputs = tok(prompt, return_tensors="pt", add_special_tokens=False).to(lm.device)
+    answer_start = inputs["input_ids"].shape[1]
+    if prefix:
+        written = torch.tensor([list(prefix)], dtype=inputs["input_ids"].dtype, device=lm.device)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], written], dim=1)
+        inputs["attention_mask"] = torch.ones_like(inputs["input_ids"])
     constraint = (
-        GrammarConstraint(grammar, tok, _logits_width(lm.model), _eos_ids(lm))
+        GrammarConstraint(grammar, tok, _logits_width(lm.model), _eos_ids(lm), answer_start)
         if grammar is not None
         else None
     )
@@ -145,6 +174,8 @@ def generate(
         inputs, kwargs = _decoding(
             lm, inputs, samples, constraint, temperature, top_p, seed, lookup, max_new_tokens
         )
+        if ban is not None:
+            kwargs["logits_processor"].append(_BanFirst(ban, inputs["input_ids"].shape[1]))
         with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
             warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
             out = lm.model.generate(
@@ -160,16 +191,21 @@ def generate(
     logits = torch.stack(out.logits, dim=1).float()
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
     candidates = []
-    anchor = int(inputs["input_ids"][0, -1])
+    anchor = int(inputs["input_ids"][0, answer_start - 1])
     head = tok.decode([anchor], skip_special_tokens=True)
     eos = set(_eos_ids(lm))
     for row in range(new.shape[0]):
-        ids = new[row].tolist()
+        ids = list(prefix) + new[row].tolist()
         length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
-        length = runon_end(ids[:length]) or length
-        text = prefix + _decode_after(tok, anchor, head, ids[:length])
-        mean_lp = float(token_logp[row, :length].mean()) if length else float("-inf")
-        candidates.append(Candidate(text, extract_sql(text), mean_lp, greedy=row == 0))
+        cut = runon_end(ids[:length])
+        length = cut or length
+        text = head_text + _decode_after(tok, anchor, head, ids[:length])
+        written = length - len(prefix)  # the mean over the tokens this call wrote
+        mean_lp = float(token_logp[row, :written].mean()) if written > 0 else float("-inf")
+        tokens = tuple(t for t in ids[:length] if t not in eos)
+        candidates.append(
+            Candidate(text, extract_sql(text), mean_lp, row == 0, tokens, ran_on=cut is not None)
+        )
     masking = constraint.mask_seconds if constraint is not None else 0.0
     return Generation(candidates, constraint is not None, new.shape[1], masking, clock.seconds, clock.calls)
 

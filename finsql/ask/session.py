@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ from finsql.ask.prompting import (
 )
 from finsql.ask.reshape import reshape
 from finsql.ask.routing import Route, expert_examples, route_expert
+from finsql.ask.runon import continue_after_runon
 from finsql.ask.sqlcheck import retry_sources
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
@@ -38,7 +38,7 @@ from finsql.lm import hub
 from finsql.lm.inference import Prepared, check_precision, prepare
 from finsql.lm.models import DEFAULT_MODEL, LoadedModel, load_model
 from finsql.plugins import sql_repairers
-from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS, SynthesizedPool, synthesized_pool
+from finsql.synth.pool import FEW_PAIRS, POOL_PAIRS, PooledRetriever, synthesized_pool
 
 GRAMMARS = ("schema", "linked", "off")
 """What constrains decoding: the whole schema's grammar, the grammar of the question's linked tables only,
@@ -50,30 +50,6 @@ GRAMMAR_VALUE_CHARS = (1, 200)
 """Text values of this many characters become the value-aware literals of the grammar."""
 DEFAULT_LOOKUP = 10
 """Tokens prompt-lookup decoding drafts per step for a greedy answer (``benchmarks/latency.py``)."""
-
-
-class PooledRetriever:
-    """``ExampleRetriever`` over written pairs and a synthesized pool that is drawn on the first retrieval
-    (a taught answer, or a session that never asks, never pays for it)."""
-
-    def __init__(self, written: list[Pair], draw: Callable[[], SynthesizedPool]) -> None:
-        self.written, self._draw = written, draw
-        self._built: ExampleRetriever | None = None
-
-    def _retriever(self) -> ExampleRetriever:
-        if self._built is None:
-            pool = self._draw()
-            self._built = ExampleRetriever(self.written, pool.pairs, pool.vectors)
-        return self._built
-
-    @property
-    def pairs(self) -> list[Pair]:
-        """The written pairs, then the synthesized ones (drawing them if need be)."""
-        return self._retriever().pairs
-
-    def nearest(self, question: str, k: int) -> list[Pair]:
-        """``ExampleRetriever.nearest`` over both."""
-        return self._retriever().nearest(question, k)
 
 
 def _checked_grammar(name: str) -> str:
@@ -117,6 +93,7 @@ class Session:
         groups: bool = True,
         rankings: bool = True,
         listings: bool = True,
+        continue_runons: bool = True,
     ) -> None:
         """``expert``: None picks the expert trained here for this schema and base model (if any), a name
         uses that expert, False the base model alone. With an expert, the prompt settings (``shots``,
@@ -134,7 +111,9 @@ class Session:
         a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
         (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``joins``, ``groups``,
         ``rankings``, ``listings``, ``one_figure``, ``count_shape``: the steps after the vote (``reshape``:
-        periods, filters, joins, groups, rankings, listings, one figure, counts), each off only to compare."""
+        periods, filters, joins, groups, rankings, listings, one figure, counts), each off only to compare.
+        ``continue_runons``: a greedy answer that ran on is decoded on from before its repeats (``runon``;
+        off only to compare)."""
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
@@ -146,7 +125,7 @@ class Session:
         self.steps = {"bounds": year_bounds, "filters": value_filters, "joins": joins, "groups": groups}
         self.steps |= {"rankings": rankings, "listings": listings}
         self.steps |= {"one_figure": one_figure, "counts": count_shape}
-        self.lookup, self.merge = lookup, merge
+        self.lookup, self.merge, self.continue_runons = lookup, merge, continue_runons
         self._values: dict | None = None
         self.ground = ground
         self._grounder: ValueGrounder | None = None
@@ -296,6 +275,14 @@ class Session:
             lookup=self.lookup,
         )
         candidates = generation.candidates
+        continued = (
+            continue_after_runon(self.lm, prompt.text, candidates[0], text, self.lookup)
+            if self.continue_runons
+            else None
+        )
+        if continued is not None:  # the continuation answers for the greedy row; the run-on still votes
+            candidates[0].greedy = False
+            candidates = [continued, *candidates]
         t_gen = time.perf_counter()
         values = prompt.linked.values_anywhere or prompt.linked.matched_values
         # a key compared with the name it points at is read there; it needs the question's values

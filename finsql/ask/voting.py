@@ -64,7 +64,21 @@ def run_candidate(
 ) -> Attempt:
     """Validate one candidate with sqlglot (repairing it if refused), then run it in the sandbox; a query
     DuckDB's binder or a conversion refuses (a column missing from the GROUP BY, a date compared with a
-    year) is repaired and run once more."""
+    year) is repaired and run once more. A candidate that decoding revised counts as repaired by it."""
+    attempt = _run_candidate(candidate, schema, con, timeout_s, max_rows, repairers)
+    if candidate.revision:
+        attempt.repaired_by = [candidate.revision, *attempt.repaired_by]
+    return attempt
+
+
+def _run_candidate(
+    candidate: Candidate,
+    schema: Schema,
+    con: duckdb.DuckDBPyConnection,
+    timeout_s: float,
+    max_rows: int,
+    repairers: Sequence[tuple[str, Repairer]],
+) -> Attempt:
     try:
         checked = check_sql(candidate.sql, schema)
         used: list[str] = []

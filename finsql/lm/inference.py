@@ -1,12 +1,12 @@
 """A loaded model made ready to answer: the expert merged into the base weights, in the precision asked.
 
 A merged LoRA expert costs no extra matmuls per projection (LoRA's own promise). ``bf16`` halves the weights
-a step reads and, on a CPU with AMX, answers about 1.5x faster (warm p50 7.76 -> 5.16 s on the held-out demo
-questions with the demo expert). Greedy answers drift a little (40 of 55 everyday questions kept their SQL)
-but not the accuracy: everyday 14/55 in both, the same questions right; held-out demo 1/80 and 35 invalid
-in both (``benchmarks/everyday.py --precision``, ``benchmarks/latency.py``). So ``auto`` runs bf16 on a CPU
-whose bf16 matmul is at least ``CPU_BF16_MIN_SPEEDUP`` times faster than fp32 (measured, as training
-decides its autocast), and keeps fp32 elsewhere. int8 dynamic quantization (torch's fbgemm kernels) was
+a step reads and, on a CPU with bf16 units, answers 1.5-1.7x faster (AMX Xeon: warm p50 7.76 -> 5.16 s;
+AMD EPYC with AVX512-BF16: 1.92 -> 1.11 s on the held-out demo questions with the demo expert), but it
+costs answers once the model answers well: held-out demo EX 24/80 in fp32, 21/80 in bf16 (22/80 with the
+fp32 output head below), everyday 48/55 against 47/55 (``benchmarks/results/everyday-s12-*.json``,
+``latency-s12-*.json``). So ``auto`` keeps the dtype the model was loaded in (fp32 on a CPU, bf16 or fp16 on
+CUDA) and bf16 on a CPU is the user's choice. int8 dynamic quantization (torch's fbgemm kernels) was
 measured and left out: 2x faster, but 1 of 16 greedy answers kept and everyday EX 14/55 -> 6/55
 (per-tensor activation scales do not suit this model). Training never goes through here.
 """
@@ -16,14 +16,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 
+import torch
+
 from finsql.errors import UsageError
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
-from finsql.lm.runtime import CPU_BF16_MIN_SPEEDUP, model_bf16_speedup
 
 PRECISIONS = ("auto", "fp32", "bf16")
-"""``auto``: bf16 on a CPU with fast bf16 matmuls, else the dtype the model was loaded in (fp32 on other
-CPUs, bf16 or fp16 on CUDA)."""
+"""``auto``: the dtype the model was loaded in (fp32 on a CPU, bf16 or fp16 on CUDA)."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,6 @@ class Prepared:
     merged: bool
     """Whether an adapter was merged into the base weights."""
     seconds: float
-    bf16_speedup: float | None = None
-    """On a CPU under ``auto``: how much faster a bf16 matmul of the model's width ran than fp32 here."""
 
 
 def check_precision(precision: str) -> str:
@@ -57,20 +55,34 @@ def merge_adapter(model: object) -> tuple[object, bool]:
         return model, False
 
 
+class Fp32Head(torch.nn.Module):
+    """The output projection in fp32 under bf16 weights: logits are what greedy decoding and the vote
+    compare, and bf16 keeps 8 bits of mantissa, so two tokens whose logits differ by less than 0.06 (at a
+    logit of 16) tie or swap. Its matmul is one row of the vocabulary per token, a small share of a step."""
+
+    def __init__(self, head: torch.nn.Module) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(head.weight.detach().float().clone(), requires_grad=False)
+        bias = getattr(head, "bias", None)
+        self.bias = None if bias is None else torch.nn.Parameter(bias.detach().float().clone(), False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.linear(hidden.float(), self.weight, self.bias)
+
+
 def prepare(lm: LoadedModel, precision: str = "auto", merge: bool = True) -> tuple[LoadedModel, Prepared]:
     """``lm`` ready to answer: adapter merged (unless ``merge`` is false, to measure what merging saves),
     weights in ``precision``. Changes ``lm.model`` in place; pass a copy to keep a trainable model."""
-    import torch
 
     check_precision(precision)
     clock = time.perf_counter()
     model, merged = merge_adapter(lm.model) if merge else (lm.model, False)
-    speedup = None
-    if precision == "auto" and lm.device == "cpu" and next(model.parameters()).dtype == torch.float32:
-        speedup = model_bf16_speedup(model, rows=1024)  # a prompt pass's shape: bf16 units show clearly
-        precision = "bf16" if speedup >= CPU_BF16_MIN_SPEEDUP else "fp32"
-    if precision != "auto":
-        model = model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
+    if precision == "bf16":  # the head copied before its weights are rounded
+        head = Fp32Head(model.get_output_embeddings())
+        model = model.to(torch.bfloat16)
+        model.set_output_embeddings(head)
+    elif precision == "fp32":
+        model = model.to(torch.float32)
     model.eval()
     label = str(next(model.parameters()).dtype).removeprefix("torch.")
-    return replace(lm, model=model), Prepared(label, merged, time.perf_counter() - clock, speedup)
+    return replace(lm, model=model), Prepared(label, merged, time.perf_counter() - clock)

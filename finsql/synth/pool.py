@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -23,7 +24,7 @@ import duckdb
 import numpy as np
 
 from finsql.ask.linking import embed, embedding_model_dir
-from finsql.ask.pairs import Pair, read_pairs
+from finsql.ask.pairs import ExampleRetriever, Pair, read_pairs
 from finsql.console import status
 from finsql.db.schema import Schema
 from finsql.experts.pairs_io import write_pairs
@@ -121,3 +122,27 @@ def _draw(con: duckdb.DuckDBPyConnection, schema: Schema, n: int, seed: int) -> 
     status(f"synthesizing {n} example pairs from this database (once per schema and data)")
     pairs, _ = Synthesizer(con, schema).run(n, seed)
     return pairs
+
+
+class PooledRetriever:
+    """``ExampleRetriever`` over written pairs and a synthesized pool that is drawn on the first retrieval
+    (a taught answer, or a session that never asks, never pays for it)."""
+
+    def __init__(self, written: list[Pair], draw: Callable[[], SynthesizedPool]) -> None:
+        self.written, self._draw = written, draw
+        self._built: ExampleRetriever | None = None
+
+    def _retriever(self) -> ExampleRetriever:
+        if self._built is None:
+            pool = self._draw()
+            self._built = ExampleRetriever(self.written, pool.pairs, pool.vectors)
+        return self._built
+
+    @property
+    def pairs(self) -> list[Pair]:
+        """The written pairs, then the synthesized ones (drawing them if need be)."""
+        return self._retriever().pairs
+
+    def nearest(self, question: str, k: int) -> list[Pair]:
+        """``ExampleRetriever.nearest`` over both."""
+        return self._retriever().nearest(question, k)

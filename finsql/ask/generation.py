@@ -280,16 +280,17 @@ class _FirstPass:
             hook.remove()
 
 
+def ends_in_copies(ids: list[int], period: int) -> bool:
+    """Whether ``ids`` ends with one block of ``period`` tokens written ``RUNON_REPEATS`` times over."""
+    span = period * RUNON_REPEATS
+    return span <= len(ids) and all(ids[-span + i] == ids[-period + i % period] for i in range(span))
+
+
 def _runs_on(ids: list[int]) -> bool:
     """Whether ``ids`` ends with one block of at most ``RUNON_PERIOD`` tokens written ``RUNON_REPEATS``
     times over (``RUNON_MIN_TOKENS`` at least)."""
-    for period in range(1, RUNON_PERIOD + 1):
-        span = period * RUNON_REPEATS
-        if span > len(ids):
-            break
-        if span >= RUNON_MIN_TOKENS and all(ids[-span + i] == ids[-period + i % period] for i in range(span)):
-            return True
-    return False
+    periods = range(1, min(RUNON_PERIOD, len(ids) // RUNON_REPEATS) + 1)
+    return any(p * RUNON_REPEATS >= RUNON_MIN_TOKENS and ends_in_copies(ids, p) for p in periods)
 
 
 def runon_end(ids: list[int]) -> int | None:

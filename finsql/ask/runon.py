@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from finsql.ask.generation import MAX_NEW_TOKENS, RUNON_PERIOD, RUNON_REPEATS, Candidate, generate
+from finsql.ask.generation import (
+    MAX_NEW_TOKENS,
+    RUNON_PERIOD,
+    RUNON_REPEATS,
+    Candidate,
+    ends_in_copies,
+    generate,
+)
 from finsql.lm.models import LoadedModel
 
 REVISION = "continued-after-run-on"
@@ -24,17 +31,14 @@ def repeat_cut(tokens: list[int]) -> tuple[int, int] | None:
     tokens, and the token to forbid there: (tokens kept, banned token). The block is the shortest that
     repeats, its copies traced back as far as they go; one copy is kept. None when the tokens do not end so.
     """
-    for period in range(1, RUNON_PERIOD + 1):
-        span = period * RUNON_REPEATS
-        if span > len(tokens):
-            return None
-        tail = tokens[-span:]
-        if all(tail[i] == tail[i % period] for i in range(span)):
-            start = len(tokens) - span
-            while start > 0 and tokens[start - 1] == tokens[start - 1 + period]:
-                start -= 1
-            return start + period, tokens[start + period]
-    return None
+    periods = range(1, min(RUNON_PERIOD, len(tokens) // RUNON_REPEATS) + 1)
+    period = next((p for p in periods if ends_in_copies(tokens, p)), None)
+    if period is None:
+        return None
+    start = len(tokens) - period * RUNON_REPEATS
+    while start > 0 and tokens[start - 1] == tokens[start - 1 + period]:
+        start -= 1
+    return start + period, tokens[start + period]
 
 
 def continue_after_runon(

@@ -1,4 +1,5 @@
-"""Date repairs: a date column compared with a year, as a person says it and DuckDB refuses.
+"""Date repairs: a date column compared with a year, as a person says it and DuckDB refuses; a date
+written without quotes.
 
 A small model writes "launched after 2015" as ``inception_date > 2015`` (DuckDB: cannot compare DATE and
 INTEGER) and "in 2022" as ``report_month = '2022'`` (a conversion error: '2022' is no date). Both name a year,
@@ -6,6 +7,12 @@ and the comparison means the column's year: ``year(inception_date) > 2015``, ``y
 string of a year and a month (``= '2023-02'``) means that month: ``year(col) = 2023 AND month(col) = 2``;
 ordered against one (``> '2023-02'``), the month's bound day (``>= DATE '2023-03-01'``). Comparisons of other
 types, and numbers that are no plausible year, are left as they are.
+
+A date without quotes (``year(report_date) = 2020-12-31``, ``nav_date BETWEEN 2022-07-01 AND 2022-12-31``)
+is arithmetic to DuckDB (1977): it runs and matches nothing, so the validator refuses it, and
+``unquoted_dates`` reads it as the date it spells. Compared with a date column's year, the column itself is
+compared with the date (the model named a day); with a year column (``fiscal_year = 2022-03-01``), with
+the year; elsewhere it becomes the quoted date (a year and month is then compared by month, as above).
 """
 
 from __future__ import annotations
@@ -19,28 +26,34 @@ _YEAR = re.compile(r"^(1[89]|2[01])[0-9]{2}$")
 _MONTH = re.compile(r"^((?:1[89]|2[01])[0-9]{2})-(0?[1-9]|1[0-2])$")
 
 
-def _dated_columns(tree, schema: Schema) -> dict[tuple[str, str], bool]:
-    """``(qualifier, column)`` -> whether it is a date column, for the qualifiers the query's FROMs and JOINs
-    declare (each alias, and an unaliased table's name) and ``""`` for a name only one read table has."""
+def _column_kinds(tree, schema: Schema) -> dict[tuple[str, str], str]:
+    """``(qualifier, column)`` -> "date", "year" (a year column) or "other", for the qualifiers the query's
+    FROMs and JOINs declare (each alias, and an unaliased table's name) and ``""`` for a name whose read
+    tables agree on its kind."""
     from sqlglot import exp
 
-    from finsql.ask.wording import is_dated
+    from finsql.ask.wording import is_dated, is_year_column
 
     read: dict[str, object] = {}
     for node in tree.find_all(exp.Table):
         table = schema.table(node.name)
         if table is not None:
             read[(node.alias or node.name).lower()] = table
-    dated: dict[tuple[str, str], bool] = {}
-    owners: dict[str, list[bool]] = {}
+    kinds: dict[tuple[str, str], str] = {}
+    owners: dict[str, set[str]] = {}
     for qualifier, table in read.items():
         for column in table.columns:
-            dated[(qualifier, column.name.lower())] = is_dated(column)
-            owners.setdefault(column.name.lower(), []).append(is_dated(column))
-    for name, kinds in owners.items():
-        if len(kinds) == 1 or len({*kinds}) == 1:
-            dated[("", name)] = kinds[0]
-    return dated
+            kind = "date" if is_dated(column) else "year" if is_year_column(column) else "other"
+            kinds[(qualifier, column.name.lower())] = kind
+            owners.setdefault(column.name.lower(), set()).add(kind)
+    for name, found in owners.items():
+        if len(found) == 1:
+            kinds[("", name)] = found.pop()
+    return kinds
+
+
+def _kind(column, kinds: dict[tuple[str, str], str]) -> str | None:
+    return kinds.get((column.table.lower(), column.name.lower()))
 
 
 def _stated(literal) -> tuple[int, int | None] | None:
@@ -81,7 +94,7 @@ def year_comparisons(sql: str, schema: Schema) -> str:
     tree = parse_query(sql)
     if tree is None:
         return sql
-    dated = _dated_columns(tree, schema)
+    kinds = _column_kinds(tree, schema)
     comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
     changed = False
     for node in list(tree.find_all(*comparisons)):
@@ -90,7 +103,7 @@ def year_comparisons(sql: str, schema: Schema) -> str:
             column, literal = literal, column
         if not isinstance(column, exp.Column) or not isinstance(literal, exp.Literal):
             continue
-        if not dated.get((column.table.lower(), column.name.lower())):
+        if _kind(column, kinds) != "date":
             continue
         stated = _stated(literal)
         if stated is None:
@@ -114,6 +127,38 @@ def year_comparisons(sql: str, schema: Schema) -> str:
     return tree.sql(dialect="duckdb") if changed else sql
 
 
+def unquoted_dates(sql: str, schema: Schema) -> str:
+    """``sql`` with each date written without quotes read as that date (see the module docstring);
+    unchanged when there is none."""
+    from sqlglot import exp
+
+    from finsql.ask.sqlcheck import parse_query, unquoted_date
+
+    tree = parse_query(sql)
+    if tree is None:
+        return sql
+    kinds = _column_kinds(tree, schema)
+    found = [n for n in tree.find_all(exp.Sub) if not isinstance(n.parent, exp.Sub) and unquoted_date(n)]
+    for node in found:
+        year, month, day = unquoted_date(node)
+        parent = node.parent
+        other = None
+        if isinstance(parent, exp.Between):
+            other = parent.this
+        elif isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+            other = parent.expression if node is parent.this else parent.this
+        text = f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day is not None else "")
+        if isinstance(other, exp.Year) and isinstance(other.this, exp.Column):
+            if _kind(other.this, kinds) == "date":
+                other.replace(other.this.copy())
+        elif isinstance(other, exp.Column) and _kind(other, kinds) == "year":
+            node.replace(exp.Literal.number(year))
+            continue
+        node.replace(exp.Literal.string(text))
+    return tree.sql(dialect="duckdb") if found else sql
+
+
 @hookimpl
 def register_sql_repairers(register):
+    register(unquoted_dates, name="quote-dates")  # runs before trim-clauses and year-comparisons (by name)
     register(year_comparisons, name="year-comparisons")

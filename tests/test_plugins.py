@@ -672,10 +672,11 @@ def test_catalog_lists_every_kind_with_its_plugin():
     assert [r["plugin"] for r in listed["sql_repairers"]] == [
         "repair_names",
         "repair_grouping",
+        "repair_dates",  # quote-dates
         "repair_from",
         "repair_trim",
         "repair_grouping",
-        "repair_dates",
+        "repair_dates",  # year-comparisons
     ]
     (rules,) = listed["paraphrasers"]
     assert (

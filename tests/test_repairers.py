@@ -337,3 +337,49 @@ def test_year_comparisons_leave_other_types_and_dates_alone(schema):
     assert after.endswith("WHERE report_month >= CAST('2023-03-01' AS DATE)")
     upto = year_comparisons("SELECT 1 FROM macro_indicator WHERE '2023-12' >= report_month", schema)
     assert upto.endswith("WHERE CAST('2024-01-01' AS DATE) > report_month")
+
+
+@pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        (  # the model named a day, then took the column's year: the day is meant
+            "SELECT fund_code FROM fund_size WHERE year(report_date) = 2020-12-31",
+            "SELECT fund_code FROM fund_size WHERE report_date = '2020-12-31'",
+        ),
+        (  # BETWEEN two days
+            "SELECT unit_nav FROM fund_nav WHERE fund_code = '009783' AND nav_date BETWEEN 2022-07-01 AND "
+            "2022-12-31",
+            "SELECT unit_nav FROM fund_nav WHERE fund_code = '009783' AND nav_date BETWEEN '2022-07-01' AND "
+            "'2022-12-31'",
+        ),
+        (  # a year column compared with a day: its year
+            "SELECT ticker FROM stock_dividend AS d WHERE d.fiscal_year = 2022-03-01",
+            "SELECT ticker FROM stock_dividend AS d WHERE d.fiscal_year = 2022",
+        ),
+        (  # a year and month (leading zero): quoted, then compared by month
+            "SELECT cpi_yoy FROM macro_indicator WHERE report_month = 2023-02",
+            "SELECT cpi_yoy FROM macro_indicator WHERE (YEAR(report_month) = 2023 AND "
+            "MONTH(report_month) = 2)",
+        ),
+    ],
+)
+def test_a_date_without_quotes_is_refused_then_read_as_that_date(demo_db, schema, broken, fixed):
+    with pytest.raises(SQLRefused, match="date without quotes"):
+        check_sql(broken, schema)
+    attempt = run_repaired(demo_db, schema, broken)
+    assert attempt.status == "ok" and attempt.repaired_by[0] == "quote-dates"
+    assert attempt.candidate.sql == fixed
+    assert attempt.result.rows == connect(demo_db).execute(fixed).fetchall()
+
+
+def test_arithmetic_that_spells_no_date_is_left_alone(schema):
+    from finsql_plugins.repair_dates import unquoted_dates
+
+    for kept in (
+        "SELECT 2022 - 10 FROM fund",  # ten years before 2022
+        "SELECT 2024 - 13 - 01 FROM fund",  # no month 13
+        "SELECT 20 - 12 - 31 FROM fund",  # no year
+        "SELECT fund_name FROM fund WHERE inception_date > '2015-06-30'",
+    ):
+        assert check_sql(kept, schema).sql == kept
+        assert unquoted_dates(kept, schema) == kept

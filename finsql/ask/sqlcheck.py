@@ -216,6 +216,7 @@ def check_sql(sql: str, schema: Schema) -> CheckedSQL:
         tables = _check_tables(root, schema)
         qualified = _qualify(root, schema, tables)
         _check_self_comparisons(qualified)
+        _check_unquoted_dates(root)
     except RecursionError:
         raise SQLRefused("SQL is nested too deeply to check") from None
     return CheckedSQL(sql=text, expression=qualified, tables=tables, ordered=_has_order(root))
@@ -231,6 +232,39 @@ def _check_self_comparisons(qualified: exp.Expression) -> None:
         left, right = node.this, node.expression
         if isinstance(left, exp.Column) and isinstance(right, exp.Column) and left == right:
             raise SQLRefused(f"a condition compares a column with itself: {node.sql(dialect='duckdb')}")
+
+
+_YEAR_TEXT = re.compile(r"^(1[89]|2[01])[0-9]{2}$")
+
+
+def unquoted_date(node: exp.Expression) -> tuple[int, int, int | None] | None:
+    """The date a chain of subtracted whole numbers spells (``2020-12-31``, or ``2022-03`` with its month's
+    leading zero): (year, month, day or None); None for any other expression. Unquoted, DuckDB reads it
+    as arithmetic (1977), so a comparison with it runs and silently means nothing."""
+    parts: list[exp.Expression] = []
+    while isinstance(node, exp.Sub):
+        parts.insert(0, node.expression)
+        node = node.this
+    parts.insert(0, node)
+    if len(parts) not in (2, 3) or not all(isinstance(p, exp.Literal) and not p.is_string for p in parts):
+        return None
+    texts = [p.this for p in parts]
+    if not _YEAR_TEXT.match(texts[0]) or not all(t.isdigit() and len(t) <= 2 for t in texts[1:]):
+        return None
+    if len(parts) == 2 and not texts[1].startswith("0"):  # ``2022 - 10`` may be ten years before 2022
+        return None
+    month, day = int(texts[1]), int(texts[2]) if len(parts) == 3 else None
+    if not 1 <= month <= 12 or (day is not None and not 1 <= day <= 31):
+        return None
+    return int(texts[0]), month, day
+
+
+def _check_unquoted_dates(root: exp.Expression) -> None:
+    """Refuse a date written without quotes (``year(d) = 2020-12-31``): it runs as arithmetic and means
+    nothing; the ``quote-dates`` repair reads it as the date it spells."""
+    for node in root.find_all(exp.Sub):
+        if not isinstance(node.parent, exp.Sub) and unquoted_date(node) is not None:
+            raise SQLRefused(f"a date without quotes is arithmetic: {node.sql(dialect='duckdb')}")
 
 
 def _has_order(root: exp.Expression) -> bool:

@@ -267,10 +267,7 @@ class EmbeddingLinker:
         return _without_glosses(hits, text, schema)
 
     def link(self, question: str, schema: Schema, must_include: tuple[str, ...] = ()) -> LinkedSchema:
-        """Keep the question's ``top_tables`` best tables and every table of ``must_include`` (the tables the
-        retrieved examples read, listed first), and in each the best columns plus join keys. The question's
-        own best tables stay beside the examples' ones: when the examples read three tables they used to
-        crowd them out (gold tables in the prompt for 65 of the 80 held-out demo questions, 75 with both)."""
+        """Keep the best tables (plus ``must_include``) and, in each, the best columns plus join keys."""
         table_emb, column_emb = self._embeddings(schema)
         q = embed([question])[0]
         q_words = words(question)
@@ -295,9 +292,8 @@ class EmbeddingLinker:
             lexical = len(t_words & q_words) / max(len(t_words), 1)
             table_scores[table.name] = float(table_emb[t_index] @ q) + 0.5 * lexical + 0.5 * best_column
         wanted = {name.lower() for name in must_include}
-        best = {t.name for t in sorted(schema.tables, key=lambda t: -table_scores[t.name])[: self.top_tables]}
         ranked = sorted(schema.tables, key=lambda t: (t.name.lower() not in wanted, -table_scores[t.name]))
-        keep = [t for t in ranked if t.name.lower() in wanted or t.name in best]
+        keep = ranked[: max(self.top_tables, len(wanted))]
         keep_names = {t.name for t in keep}
         linked = []
         for table in keep:

@@ -1,9 +1,9 @@
 """How often the prompt shows the tables and columns a question's gold SQL reads (no model runs).
 
-Two linking rules side by side on the same questions and retrieved examples: "examples-first", the rule
-before 2026-12-07 (the tables the retrieved examples read took the top-3 places first, the question's own
-best tables only filled what was left), and "union", today's (the question's top 3 beside the examples'
-tables; ``EmbeddingLinker.link``).
+Two linking rules side by side on the same questions and retrieved examples: "examples-first", the
+default (``EmbeddingLinker.link``: the tables the retrieved examples read take the top-3 places first, the
+question's own best tables fill what is left), and "union" (the question's own top 3 beside the examples'
+tables), tried on 2026-12-07 and measured no better in EX (docs/benchmarks.md).
 
 Usage:
     FINSQL_CACHE_DIR=DIR python benchmarks/linking_recall.py --label s13 [--expert demo-lora]
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from finsql.ask.linking import TOP_TABLES, EmbeddingLinker
+from finsql.ask.linking import TOP_TABLES
 from finsql.ask.pairs import read_pairs
 from finsql.ask.session import Session
 from finsql.ask.sqlcheck import check_sql
@@ -37,8 +37,6 @@ def main() -> None:
     args = parser.parse_args()
     session = Session(ensure_demo_db(), expert=args.expert, force_expert=True)
     prompts, linker, schema = session.prompts, session.linker, session.schema
-    given = EmbeddingLinker(top_tables=0)  # keeps exactly the tables it is given: the rule before
-    given.index_values(schema, session.con)
     results: dict = {"expert": args.expert, "top_tables": TOP_TABLES, "sets": {}}
     for name in SETS:
         pairs = read_pairs(ROOT / "data" / f"{name}.jsonl")
@@ -48,11 +46,10 @@ def main() -> None:
             gold_columns = {c.name for c in gold.expression.find_all(exp.Column)}
             examples = prompts.examples_for(pair.question)
             used = tuple(dict.fromkeys(t for e in examples for t in prompts.tables_of(e)))
-            union = linker.link(pair.question, schema, must_include=used)
+            default = linker.link(pair.question, schema, must_include=used)
             alone = [t for t in linker.link(pair.question, schema).table_names() if t not in used]
-            filled = alone[: max(0, TOP_TABLES - len(used))]
-            before = given.link(pair.question, schema, must_include=(*used, *filled))
-            for rule, linked in (("examples-first", before), ("union", union)):
+            union = linker.link(pair.question, schema, must_include=(*used, *alone))  # keeps all it is given
+            for rule, linked in (("examples-first", default), ("union", union)):
                 shown = {c.name for t in linked.tables for c in t.columns}
                 counts = rules[rule]
                 counts["tables"] += set(gold.tables) <= set(linked.table_names())

@@ -53,6 +53,7 @@ def _column_kinds(tree, schema: Schema) -> dict[tuple[str, str], str]:
 
 
 def _kind(column, kinds: dict[tuple[str, str], str]) -> str | None:
+    """The kind ``_column_kinds`` gives a column reference (None: a name it cannot place)."""
     return kinds.get((column.table.lower(), column.name.lower()))
 
 

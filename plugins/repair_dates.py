@@ -133,15 +133,14 @@ def unquoted_dates(sql: str, schema: Schema) -> str:
     unchanged when there is none."""
     from sqlglot import exp
 
-    from finsql.ask.sqlcheck import parse_query, unquoted_date
+    from finsql.ask.sqlcheck import parse_query, unquoted_dates_in
 
     tree = parse_query(sql)
     if tree is None:
         return sql
     kinds = _column_kinds(tree, schema)
-    found = [n for n in tree.find_all(exp.Sub) if not isinstance(n.parent, exp.Sub) and unquoted_date(n)]
-    for node in found:
-        year, month, day = unquoted_date(node)
+    found = unquoted_dates_in(tree)
+    for node, (year, month, day) in found:
         parent = node.parent
         other = None
         if isinstance(parent, exp.Between):

@@ -259,12 +259,21 @@ def unquoted_date(node: exp.Expression) -> tuple[int, int, int | None] | None:
     return int(texts[0]), month, day
 
 
+def unquoted_dates_in(root: exp.Expression) -> list[tuple[exp.Sub, tuple[int, int, int | None]]]:
+    """Each whole subtraction chain under ``root`` that spells a date, with that date (``unquoted_date``)."""
+    found = []
+    for node in root.find_all(exp.Sub):
+        if not isinstance(node.parent, exp.Sub) and (date := unquoted_date(node)) is not None:
+            found.append((node, date))
+    return found
+
+
 def _check_unquoted_dates(root: exp.Expression) -> None:
     """Refuse a date written without quotes (``year(d) = 2020-12-31``): it runs as arithmetic and means
     nothing; the ``quote-dates`` repair reads it as the date it spells."""
-    for node in root.find_all(exp.Sub):
-        if not isinstance(node.parent, exp.Sub) and unquoted_date(node) is not None:
-            raise SQLRefused(f"a date without quotes is arithmetic: {node.sql(dialect='duckdb')}")
+    found = unquoted_dates_in(root)
+    if found:
+        raise SQLRefused(f"a date without quotes is arithmetic: {found[0][0].sql(dialect='duckdb')}")
 
 
 def _has_order(root: exp.Expression) -> bool:

@@ -43,9 +43,11 @@ def fund(small_db: Path) -> tuple[Schema, str]:
     return schema, grammar
 
 
-def assert_rows_in_grammar(lm: LoadedModel, grammar: str, samples: int) -> None:
+def assert_rows_in_grammar(lm: LoadedModel, grammar: str, samples: int, sample_draft: int = 2) -> None:
     """Every row is a prefix the grammar allows; a row that ended is one whole SELECT."""
-    generation = generate(lm, PROMPT, samples, max_new_tokens=24, temperature=1.5, grammar=grammar)
+    generation = generate(
+        lm, PROMPT, samples, max_new_tokens=24, temperature=1.5, grammar=grammar, sample_draft=sample_draft
+    )
     assert generation.constrained and len(generation.candidates) == samples + 1
     assert generation.steps > 0 and generation.mask_seconds > 0
     for candidate in generation.candidates:
@@ -60,7 +62,8 @@ def assert_rows_in_grammar(lm: LoadedModel, grammar: str, samples: int) -> None:
 def test_greedy_and_sampled_rows_stay_in_the_grammar(tiny, fund) -> None:
     schema, grammar = fund
     torch.manual_seed(0)
-    assert_rows_in_grammar(tiny, grammar, samples=4)
+    assert_rows_in_grammar(tiny, grammar, samples=4)  # drafted samples (the default)
+    assert_rows_in_grammar(tiny, grammar, samples=4, sample_draft=0)  # one token a pass
     assert_rows_in_grammar(tiny, grammar, samples=0)
 
 

@@ -47,11 +47,11 @@ def test_nucleus_matches_transformers_top_p_where_the_nucleus_is_in_the_top_k():
     import torch
     from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
-    from finsql.ask.generation import NUCLEUS_CANDIDATES, _Nucleus
+    from finsql.ask.generation import NUCLEUS_CANDIDATES, Nucleus
 
     torch.manual_seed(0)
     scores = torch.randn(5, 3000) * 6  # peaked, like a trained LM's next-token scores
-    ours = _Nucleus(0.7, 0.9)(None, scores.clone())
+    ours = Nucleus(0.7, 0.9)(None, scores.clone())
     theirs = TopPLogitsWarper(0.9)(None, TemperatureLogitsWarper(0.7)(None, scores.clone()))
     kept = torch.isfinite(ours)
     assert torch.equal(kept, torch.isfinite(theirs))
@@ -62,9 +62,9 @@ def test_nucleus_matches_transformers_top_p_where_the_nucleus_is_in_the_top_k():
 def test_nucleus_keeps_the_top_k_when_they_hold_less_than_top_p():
     import torch
 
-    from finsql.ask.generation import NUCLEUS_CANDIDATES, _Nucleus
+    from finsql.ask.generation import NUCLEUS_CANDIDATES, Nucleus
 
-    flat = _Nucleus(1.0, 0.95)(None, torch.zeros(2, 1000))  # uniform: the top 64 hold 6.4% of the mass
+    flat = Nucleus(1.0, 0.95)(None, torch.zeros(2, 1000))  # uniform: the top 64 hold 6.4% of the mass
     assert torch.isfinite(flat).sum(-1).tolist() == [NUCLEUS_CANDIDATES] * 2
 
 

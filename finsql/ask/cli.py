@@ -250,6 +250,7 @@ def _route_info(session: Any, grammar: str) -> dict[str, Any]:
         "precision": session.prepared.precision if session.prepared else None,
         "merged": session.prepared.merged if session.prepared else False,
         "lookup": session.lookup,
+        "sample_draft": session.sample_draft,
         "synth_pool": session.synth_pool,
     }
 
@@ -309,7 +310,11 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
     if info.get("precision"):
         merged = ", expert merged into the weights" if info["merged"] else ""
         lookup = f"{info['lookup']} tokens" if info["lookup"] else "off"
-        out.print(f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}")
+        drafts = f"{info['sample_draft']} tokens a row at first" if info["sample_draft"] else "off"
+        out.print(
+            f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}; "
+            f"[bold]samples' drafts[/bold] {drafts}"
+        )
     for key, label, what in RESHAPED:
         if info.get(key):
             out.print(f"[bold]{label}[/bold] {what}: {info[key]}", highlight=False)

@@ -150,15 +150,23 @@ class GrammarConstraint(LogitsProcessor):
         return ended is None and len(consumed) == len(tokens) and not matcher.is_stopped()
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        clock = time.perf_counter()
-        rows = scores.shape[0]
         if not self.matchers:
-            self._start(rows, input_ids.shape[1])
+            self._start(scores.shape[0], input_ids.shape[1])
+        allowed = self.allowed(input_ids[:, self.prompt_length :].tolist(), scores.shape[-1])
+        return scores.masked_fill(~allowed.to(scores.device), float("-inf"))
+
+    def allowed(self, answers: Sequence[list[int] | None], width: int) -> torch.Tensor:
+        """Which of ``width`` tokens each row may write next, after its answer tokens ``answers[row]``: rows
+        may differ in length (a decoder that drafts tokens asks about each drafted prefix in turn); a row
+        given None is not asked about (it ended) and may only write an end-of-sequence token."""
+        clock = time.perf_counter()
+        if not self.matchers:
+            self._start(len(answers), 0)
         self.steps += 1
-        mask = llguidance.numpy.allocate_token_bitmask(rows, self.lltok.vocab_size)
+        mask = llguidance.numpy.allocate_token_bitmask(len(answers), self.lltok.vocab_size)
         live = []
-        for row, tokens in enumerate(input_ids[:, self.prompt_length :].tolist()):
-            if self._follow(row, tokens):
+        for row, tokens in enumerate(answers):
+            if tokens is not None and self._follow(row, tokens):
                 live.append((self.matchers[row], row))
             else:
                 mask[row] = self._eos_only
@@ -170,9 +178,9 @@ class GrammarConstraint(LogitsProcessor):
                         f"the grammar engine failed ({matcher.get_error().splitlines()[0]}); "
                         "--no-constrain decodes without it"
                     )
-        allowed = _unpack(mask, scores.shape[-1]).to(scores.device)
+        allowed = _unpack(mask, width)
         self.mask_seconds += time.perf_counter() - clock
-        return scores.masked_fill(~allowed, float("-inf"))
+        return allowed
 
 
 def _only(token_ids: Sequence[int], words: int) -> np.ndarray:

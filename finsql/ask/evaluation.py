@@ -217,10 +217,11 @@ def evaluate_pair(
     samples: int = 0,
     instances: Sequence[duckdb.DuckDBPyConnection] = (),
     grammar: str | None = None,
+    sample_draft: int | None = None,
 ) -> ItemResult:
     """Answer one pair's question and compare its result with the gold SQL's, on the session's database
-    and then on each further ``instances`` connection (test-suite execution accuracy); ``grammar``
-    overrides the session's (``Session.ask``)."""
+    and then on each further ``instances`` connection (test-suite execution accuracy); ``grammar`` and
+    ``sample_draft`` override the session's (``Session.ask``)."""
     labels, count = list(pair.category), 1 + len(instances)
 
     def result(
@@ -253,7 +254,7 @@ def evaluate_pair(
         return result("", "gold_error", 0.0, str(exc))
     start = time.perf_counter()
     try:
-        answer = session.ask(pair.question, samples=samples, grammar=grammar)
+        answer = session.ask(pair.question, samples=samples, grammar=grammar, sample_draft=sample_draft)
     except FinsqlError as exc:
         spent = getattr(exc, "seconds", None)  # NoValidSQL: where the time went before it gave up
         return result(getattr(exc, "sql", ""), "invalid", time.perf_counter() - start, str(exc), spent)

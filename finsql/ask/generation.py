@@ -18,6 +18,7 @@ from transformers import (
 
 from finsql.ask.constrain import GrammarConstraint
 from finsql.ask.prompting import ANSWER_PREFIX
+from finsql.ask.speculative import SAMPLE_DRAFT, Row, Sampler, decode, has_sliding_layers
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
 
@@ -81,7 +82,7 @@ def extract_sql(text: str) -> str:
     return " ".join(sql.split())
 
 
-class _Nucleus(LogitsProcessor):
+class Nucleus(LogitsProcessor):
     """Temperature, then top-p among the ``NUCLEUS_CANDIDATES`` most likely tokens.
 
     transformers' top-p warper sorts the whole vocabulary (49k tokens for SmolLM2) for every row at every
@@ -143,6 +144,7 @@ def generate(
     seed: int | None = 0,
     grammar: str | None = None,
     lookup: int = 0,
+    sample_draft: int = SAMPLE_DRAFT,
     prefix: tuple[int, ...] = (),
     ban: int | None = None,
 ) -> Generation:
@@ -152,7 +154,9 @@ def generate(
     the grammar's end then ends a row, so no stop strings are needed. ``lookup``: with no samples, draft up
     to this many tokens by copying what followed the last tokens where they occur earlier in the prompt or
     answer (prompt-lookup decoding: SQL copies table, column and clause spans from the schema and the
-    examples), verified by one forward pass; the answer is the same greedy answer. ``prefix``: answer tokens
+    examples), verified by one forward pass; the answer is the same greedy answer. ``sample_draft``: with
+    samples, each row drafts up to this many tokens a pass the same way (``speculative.decode``; 0: one
+    token a pass, by transformers' ``generate``). ``prefix``: answer tokens
     already written, which every row continues (the grammar follows them first); ``ban``: a token no row
     may write as its first new token (so a continuation leaves the way the earlier answer went).
     """
@@ -169,6 +173,28 @@ def generate(
         if grammar is not None
         else None
     )
+    anchor = int(inputs["input_ids"][0, answer_start - 1])
+    reader = _Reader(tok, anchor, head_text, _eos_ids(lm), len(prefix))
+    if samples > 0 and sample_draft > 0 and not prefix and ban is None and _drafts_apply(lm.model):
+        decoded = decode(
+            lm.model,
+            inputs["input_ids"],
+            1 + samples,
+            Sampler(Nucleus(temperature, top_p), seed, _eos_ids(lm)),
+            constraint,
+            _Finished(lm, constraint is None),
+            max_new_tokens,
+            tok.pad_token_id,
+            sample_draft,
+        )
+        candidates = [
+            reader.candidate(row.tokens, row.logprobs, index == 0) for index, row in enumerate(decoded.rows)
+        ]
+        steps = max(len(row.tokens) for row in decoded.rows)
+        masking = constraint.mask_seconds if constraint is not None else 0.0
+        return Generation(
+            candidates, constraint is not None, steps, masking, decoded.prefill_seconds, decoded.passes
+        )
     clock = _FirstPass(lm.model)
     try:
         inputs, kwargs = _decoding(
@@ -190,24 +216,66 @@ def generate(
     new = out.sequences[:, inputs["input_ids"].shape[1] :]
     logits = torch.stack(out.logits, dim=1).float()
     token_logp = torch.log_softmax(logits, dim=-1).gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    candidates = []
-    anchor = int(inputs["input_ids"][0, answer_start - 1])
-    head = tok.decode([anchor], skip_special_tokens=True)
-    eos = set(_eos_ids(lm))
-    for row in range(new.shape[0]):
-        ids = list(prefix) + new[row].tolist()
-        length = next((i + 1 for i, t in enumerate(ids) if t in eos), len(ids))
-        cut = runon_end(ids[:length])
-        length = cut or length
-        text = head_text + _decode_after(tok, anchor, head, ids[:length])
-        written = length - len(prefix)  # the mean over the tokens this call wrote
-        mean_lp = float(token_logp[row, :written].mean()) if written > 0 else float("-inf")
-        tokens = tuple(t for t in ids[:length] if t not in eos)
-        candidates.append(
-            Candidate(text, extract_sql(text), mean_lp, row == 0, tokens, ran_on=cut is not None)
-        )
+    candidates = [
+        reader.candidate(list(prefix) + new[row].tolist(), token_logp[row].tolist(), row == 0)
+        for row in range(new.shape[0])
+    ]
     masking = constraint.mask_seconds if constraint is not None else 0.0
     return Generation(candidates, constraint is not None, new.shape[1], masking, clock.seconds, clock.calls)
+
+
+class _Reader:
+    """Turns a row's answer tokens into a ``Candidate``: cut at its end-of-sequence token or where it ran
+    on, read as text after the prompt, scored by the mean log-prob of the tokens this call wrote."""
+
+    def __init__(self, tokenizer: object, anchor: int, head_text: str, eos: list[int], prefix: int) -> None:
+        self.tokenizer, self.anchor, self.head_text = tokenizer, anchor, head_text
+        self.head = tokenizer.decode([anchor], skip_special_tokens=True)
+        self.eos, self.prefix = set(eos), prefix
+
+    def candidate(self, ids: list[int], logprobs: list[float], greedy: bool) -> Candidate:
+        """``ids``: the answer's tokens (the prefix first); ``logprobs``: those written after the prefix."""
+        length = next((i + 1 for i, t in enumerate(ids) if t in self.eos), len(ids))
+        cut = runon_end(ids[:length])
+        length = cut or length
+        text = self.head_text + _decode_after(self.tokenizer, self.anchor, self.head, ids[:length])
+        written = length - self.prefix  # the mean over the tokens this call wrote
+        mean_lp = sum(logprobs[:written]) / written if written > 0 else float("-inf")
+        tokens = tuple(t for t in ids[:length] if t not in self.eos)
+        return Candidate(text, extract_sql(text), mean_lp, greedy, tokens, ran_on=cut is not None)
+
+
+def _drafts_apply(model: object) -> bool:
+    """Whether samples decode with drafts (``speculative.decode``): not where peft feeds its own virtual
+    tokens or prefix cache (prompt and prefix tuning), nor for sliding-window attention."""
+    return not is_prompt_learning(model) and not has_sliding_layers(model)
+
+
+class _Finished:
+    """Ends rows of a drafted batch the way ``_RunOn``, the stop strings and ``_SamplesNoLongerThanGreedy``
+    end rows of ``generate``'s: a row that ran on; without a grammar, a row whose text holds a stop string;
+    once the greedy row ended after L tokens, sampled rows at max(2L, L + 16) tokens."""
+
+    def __init__(self, lm: LoadedModel, stop_strings: bool) -> None:
+        self.tokenizer, self.stop_strings = lm.tokenizer, stop_strings
+        self.limit: int | None = None
+
+    def __call__(self, rows: list[Row]) -> None:
+        for row in rows:
+            if row.done:
+                continue
+            if _runs_on(row.tokens):
+                row.done = True
+            elif self.stop_strings:
+                text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+                row.done = any(stop in text for stop in STOP_STRINGS)
+        if self.limit is None and rows[0].done:
+            written = len(rows[0].tokens)
+            self.limit = max(2 * written, written + 16)
+        for row in rows[1:]:
+            if self.limit is not None and len(row.tokens) >= self.limit:
+                row.done = True
+                del row.tokens[self.limit :], row.logprobs[self.limit :]
 
 
 def _decoding(
@@ -240,12 +308,12 @@ def _decoding(
         torch.manual_seed(seed)
     stops.append(_SamplesNoLongerThanGreedy(lm, prompt_length))
     kwargs.update(
-        do_sample=True,  # the sampling warpers are _Nucleus's: transformers' own are switched off
+        do_sample=True,  # the sampling warpers are Nucleus's: transformers' own are switched off
         temperature=1.0,
         top_p=1.0,
         top_k=0,
         logits_processor=LogitsProcessorList(
-            [*processors, _FirstRowGreedy(rows), _Nucleus(temperature, top_p)]
+            [*processors, _FirstRowGreedy(rows), Nucleus(temperature, top_p)]
         ),
     )
     if is_prompt_learning(lm.model):  # peft feeds its own virtual tokens or prefix cache

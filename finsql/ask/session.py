@@ -25,6 +25,7 @@ from finsql.ask.prompting import (
 from finsql.ask.reshape import reshape
 from finsql.ask.routing import Route, expert_examples, route_expert
 from finsql.ask.runon import continue_after_runon
+from finsql.ask.speculative import SAMPLE_DRAFT
 from finsql.ask.sqlcheck import retry_sources
 from finsql.ask.taught import TaughtStore
 from finsql.ask.voting import Assessment, Decision, assess, decide
@@ -81,6 +82,7 @@ class Session:
         grammar: str = "schema",
         precision: str = "auto",
         lookup: int = DEFAULT_LOOKUP,
+        sample_draft: int = SAMPLE_DRAFT,
         merge: bool = True,
         synth_pool: int = POOL_PAIRS,
         retry_samples: int = RETRY_SAMPLES,
@@ -102,8 +104,10 @@ class Session:
         examples come from instead of the default pool; training validates its model this way. ``grammar``:
         one of ``GRAMMARS``, what constrains decoding. ``precision``: one of ``inference.PRECISIONS``, how
         the loaded model runs (a model passed as ``lm`` runs as it is). ``lookup``: tokens drafted by
-        prompt-lookup decoding for a greedy answer (0: none; see ``generation.generate``). ``merge``: fold
-        a LoRA expert into the weights (``inference.prepare``; off only to measure what it saves).
+        prompt-lookup decoding for a greedy answer (0: none; see ``generation.generate``). ``sample_draft``:
+        tokens each row first drafts per pass when samples are decoded (0: none; see ``speculative``).
+        ``merge``: fold a LoRA expert into the weights (``inference.prepare``; off only to measure what it
+        saves).
         ``synth_pool``: pairs synthesized from the database (``finsql.synth.pool``; 0: none) and retrieved
         beside the pairs people wrote when they are fewer than ``FEW_PAIRS`` and no expert brings its pool.
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
@@ -117,7 +121,7 @@ class Session:
         self.grammar = _checked_grammar(grammar)
         self.precision = check_precision(precision)
         self.prepared: Prepared | None = None
-        if lookup < 0:
+        if lookup < 0 or sample_draft < 0:
             raise UsageError("the prompt-lookup draft length cannot be negative")
         if synth_pool < 0 or retry_samples < 0:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
@@ -126,6 +130,7 @@ class Session:
         self.steps |= {"rankings": rankings, "listings": listings}
         self.steps |= {"one_figure": one_figure, "counts": count_shape}
         self.lookup, self.merge, self.continue_runons = lookup, merge, continue_runons
+        self.sample_draft = sample_draft
         self._values: dict | None = None
         self.ground = ground
         self._grounder: ValueGrounder | None = None
@@ -251,10 +256,13 @@ class Session:
         temperature: float = 0.7,
         top_p: float = 0.95,
         grammar: str | None = None,
+        sample_draft: int | None = None,
     ) -> Answer:
         """Answer ``question``: the voted SQL and its result; NoValidSQL when nothing valid ran.
-        ``grammar``: one of ``GRAMMARS`` for this question instead of the session's (to compare)."""
+        ``grammar``: one of ``GRAMMARS`` for this question instead of the session's, ``sample_draft``: the
+        samples' first drafts instead of the session's (to compare)."""
         scope = self.grammar if grammar is None else _checked_grammar(grammar)
+        drafts = self.sample_draft if sample_draft is None else sample_draft
         question = clean_question(question)
         clock = time.perf_counter()
         taught = self.taught.answer_for(question)
@@ -273,6 +281,7 @@ class Session:
             top_p=top_p,
             grammar=text,
             lookup=self.lookup,
+            sample_draft=drafts,
         )
         candidates = generation.candidates
         continued = (
@@ -304,6 +313,7 @@ class Session:
                     temperature=temperature,
                     grammar=scoped,
                     lookup=self.lookup,
+                    sample_draft=drafts,
                 )
                 retry_seconds = time.perf_counter() - started
                 for candidate in retry.candidates:

@@ -13,6 +13,7 @@ measured and left out: 2x faster, but 1 of 16 greedy answers kept and everyday E
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 
@@ -70,12 +71,26 @@ class Fp32Head(torch.nn.Module):
         return torch.nn.functional.linear(hidden.float(), self.weight, self.bias)
 
 
+def grouped_attention_on_cpu() -> None:
+    """Let torch's attention read grouped key/value heads as they are on a CPU.
+
+    For more than one query token against a cache (a pass verifying drafted tokens) transformers copies
+    every key and value head to the query heads' count first (``repeat_kv``), unless told the kernel takes
+    grouped heads (its ``TRANSFORMERS_SDPA_FORCE_GQA``; by default only for CUDA without a mask). torch's CPU
+    kernel takes them with a mask; the copy cost a third of a pass of 9 rows x 5 tokens against an 850-token
+    prompt (SmolLM2: 9 query heads, 3 key/value heads; 336 -> 254 ms; 1 row x 5 tokens 107 -> 78 ms).
+    Results are the same; set for the process, as transformers reads it at every call."""
+    os.environ.setdefault("TRANSFORMERS_SDPA_FORCE_GQA", "1")
+
+
 def prepare(lm: LoadedModel, precision: str = "auto", merge: bool = True) -> tuple[LoadedModel, Prepared]:
     """``lm`` ready to answer: adapter merged (unless ``merge`` is false, to measure what merging saves),
     weights in ``precision``. Changes ``lm.model`` in place; pass a copy to keep a trainable model."""
 
     check_precision(precision)
     clock = time.perf_counter()
+    if lm.device == "cpu":
+        grouped_attention_on_cpu()
     model, merged = merge_adapter(lm.model) if merge else (lm.model, False)
     if precision == "bf16":  # the head copied before its weights are rounded
         head = Fp32Head(model.get_output_embeddings())

@@ -108,3 +108,18 @@ def small_pairs() -> list[Pair]:
 def small_db(fund_dbs) -> Path:
     """The first one-table fund database: short prompts for tiny-model training."""
     return fund_dbs[0]
+
+
+@pytest.fixture(scope="session")
+def small_grammar(small_db: Path) -> str:
+    """The SQL grammar of ``small_db`` (text values included), for decoding after ``SELECT``."""
+    from finsql.ask.grammar import sql_grammar
+    from finsql.ask.linking import collect_values
+    from finsql.db.sandbox import connect
+    from finsql.db.schema import introspect
+
+    con = connect(small_db)
+    schema = introspect(con)
+    text = sql_grammar(schema, values=collect_values(con, schema, lengths=(1, 200)), after_select=True)
+    con.close()
+    return text

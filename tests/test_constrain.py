@@ -11,12 +11,13 @@ import torch
 from sqlglot import exp
 
 from finsql.ask.constrain import GrammarConstraint, compile_grammar, grammar_error
-from finsql.ask.generation import MAX_NEW_TOKENS, generate, runon_end
+from finsql.ask.generation import MAX_NEW_TOKENS, generate
 from finsql.ask.grammar import sql_grammar
 from finsql.ask.linking import collect_values
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.ask.session import Session
 from finsql.ask.sqlcheck import retry_sources, sources_named
+from finsql.ask.stopping import runon_end
 from finsql.db.sandbox import connect
 from finsql.db.schema import Schema, introspect
 from finsql.errors import InputError

@@ -11,12 +11,8 @@ import torch
 
 from finsql.ask.constrain import GrammarConstraint
 from finsql.ask.generation import generate
-from finsql.ask.grammar import sql_grammar
-from finsql.ask.linking import collect_values
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.ask.session import Session
-from finsql.db.sandbox import connect
-from finsql.db.schema import introspect
 from finsql.errors import UsageError
 from finsql.lm.inference import Fp32Head, merge_adapter, prepare
 from finsql.lm.models import LoadedModel, load_model
@@ -35,15 +31,6 @@ PROMPT = (
 def tiny(request, tmp_path_factory) -> LoadedModel:
     folder = build_tiny_model(tmp_path_factory.mktemp(request.param), tokenizer_style=request.param)
     return load_model(str(folder))
-
-
-@pytest.fixture(scope="module")
-def grammar(small_db: Path) -> str:
-    con = connect(small_db)
-    schema = introspect(con)
-    text = sql_grammar(schema, values=collect_values(con, schema, lengths=(1, 200)), after_select=True)
-    con.close()
-    return text
 
 
 def _logits(lm: LoadedModel, text: str) -> torch.Tensor:
@@ -107,8 +94,8 @@ def test_prompt_learning_is_not_merged(tiny) -> None:
 
 
 @pytest.mark.parametrize("constrained", [False, True])
-def test_prompt_lookup_gives_the_greedy_answer(tiny, grammar, constrained) -> None:
-    text = grammar if constrained else None
+def test_prompt_lookup_gives_the_greedy_answer(tiny, small_grammar, constrained) -> None:
+    text = small_grammar if constrained else None
     plain = generate(tiny, PROMPT, 0, max_new_tokens=24, grammar=text)
     for lookup in (2, 8):
         drafted = generate(tiny, PROMPT, 0, max_new_tokens=24, grammar=text, lookup=lookup)
@@ -117,7 +104,7 @@ def test_prompt_lookup_gives_the_greedy_answer(tiny, grammar, constrained) -> No
     assert drafted.passes < plain.passes  # drafts were accepted: fewer forward passes for the same tokens
 
 
-def test_constraint_follows_a_sequence_that_backs_up(tiny, grammar) -> None:
+def test_constraint_follows_a_sequence_that_backs_up(tiny, small_grammar) -> None:
     """Drafted tokens the model then rejects: the matcher rolls back and masks as a fresh one would; a
     token the grammar refuses leaves only end-of-sequence for that call, not for the next."""
     tok = tiny.tokenizer
@@ -128,13 +115,13 @@ def test_constraint_follows_a_sequence_that_backs_up(tiny, grammar) -> None:
     def extended(text: str) -> torch.Tensor:
         return torch.cat([prompt, torch.tensor([tok.encode(text, add_special_tokens=False)])], dim=1)
 
-    follower = GrammarConstraint(grammar, tok, len(tok), eos)
+    follower = GrammarConstraint(small_grammar, tok, len(tok), eos)
     follower(prompt, scores)
     follower(extended(" count(*) FROM fund WHERE"), scores)
     refused = follower(extended(" count(*) FROM nowhere_at_all"), scores)
     assert torch.isfinite(refused[0]).nonzero().flatten().tolist() == eos
     backed_up = follower(extended(" count(*) FROM"), scores)
-    fresh = GrammarConstraint(grammar, tok, len(tok), eos)
+    fresh = GrammarConstraint(small_grammar, tok, len(tok), eos)
     fresh(prompt, scores)
     assert torch.equal(torch.isfinite(backed_up), torch.isfinite(fresh(extended(" count(*) FROM"), scores)))
 
@@ -150,9 +137,9 @@ def test_session_reports_how_it_runs(small_db: Path, tiny_model_dir: Path) -> No
 
 def test_a_row_that_runs_on_is_stopped(tiny) -> None:
     """A looping row ends after its block repeats four times, not at the token limit; other rows go on."""
-    from finsql.ask.generation import RUNON_REPEATS, _RunOn
+    from finsql.ask.stopping import RUNON_REPEATS, RunOn
 
-    stop = _RunOn(prompt_length=2)
+    stop = RunOn(prompt_length=2)
     loop = [9, 9] + [5, 6, 7] * RUNON_REPEATS
     varied = [9, 9] + list(range(10, 10 + 3 * RUNON_REPEATS))
     short = [9, 9] + [5, 6] * RUNON_REPEATS  # 8 tokens: too short to call a run-on
@@ -163,7 +150,7 @@ def test_a_row_that_runs_on_is_stopped(tiny) -> None:
 
 
 def test_runon_end_is_where_the_loop_first_closed() -> None:
-    from finsql.ask.generation import runon_end
+    from finsql.ask.stopping import runon_end
 
     assert runon_end([1, 2, 3, 4]) is None
     looping = [1, 2] + [5, 6, 7] * 6

@@ -11,12 +11,8 @@ import pytest
 import torch
 
 from finsql.ask.generation import generate
-from finsql.ask.grammar import sql_grammar
-from finsql.ask.linking import collect_values
 from finsql.ask.prompting import ANSWER_PREFIX
 from finsql.ask.speculative import Row, Sampler, decode, draft, has_sliding_layers
-from finsql.db.sandbox import connect
-from finsql.db.schema import introspect
 from finsql.lm.inference import grouped_attention_on_cpu
 from finsql.lm.models import LoadedModel, load_model
 
@@ -31,15 +27,6 @@ PROMPT = (
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> LoadedModel:
     return load_model(str(tiny_model_dir))
-
-
-@pytest.fixture(scope="module")
-def grammar(small_db: Path) -> str:
-    con = connect(small_db)
-    schema = introspect(con)
-    text = sql_grammar(schema, values=collect_values(con, schema, lengths=(1, 200)), after_select=True)
-    con.close()
-    return text
 
 
 def test_a_draft_follows_the_earliest_earlier_occurrence_of_the_last_tokens() -> None:
@@ -92,8 +79,8 @@ def test_a_row_ends_at_an_end_token_even_inside_its_draft() -> None:
 
 
 @pytest.mark.parametrize("constrained", [False, True])
-def test_drafted_samples_carry_the_greedy_answer(tiny, grammar, constrained) -> None:
-    text = grammar if constrained else None
+def test_drafted_samples_carry_the_greedy_answer(tiny, small_grammar, constrained) -> None:
+    text = small_grammar if constrained else None
     greedy = generate(tiny, PROMPT, 0, max_new_tokens=24, grammar=text).candidates[0]
     settings = {"max_new_tokens": 24, "grammar": text, "seed": 3}
     plain = generate(tiny, PROMPT, 5, sample_draft=0, **settings)

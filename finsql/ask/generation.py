@@ -8,30 +8,23 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from transformers import (
-    LogitsProcessor,
-    LogitsProcessorList,
-    StaticCache,
-    StoppingCriteria,
-    StoppingCriteriaList,
-)
+from transformers import LogitsProcessor, LogitsProcessorList, StaticCache, StoppingCriteriaList
 
 from finsql.ask.constrain import GrammarConstraint
 from finsql.ask.prompting import ANSWER_PREFIX
-from finsql.ask.speculative import SAMPLE_DRAFT, Row, Sampler, decode, has_sliding_layers
+from finsql.ask.speculative import LOOKUP_NGRAM, SAMPLE_DRAFT, Row, Sampler, decode, has_sliding_layers
+from finsql.ask.stopping import (
+    STOP_STRINGS,
+    DraftedRowsFinished,
+    RunOn,
+    SamplesNoLongerThanGreedy,
+    runon_end,
+)
 from finsql.lm.methods import is_prompt_learning
 from finsql.lm.models import LoadedModel
 
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
-STOP_STRINGS = [";", "\n\n", "```"]
-RUNON_REPEATS = 4
-RUNON_PERIOD = 16
-RUNON_MIN_TOKENS = 12
-"""A row whose last tokens are one block of at most 16 tokens written 4 times over (12 tokens at least) has
-run on (``'C' * x.y * x.y * x.y ...``): it ends there instead of at the token limit."""
-LOOKUP_NGRAM = 3
-"""Prompt-lookup decoding matches the answer's last 3 tokens (down to 1) earlier in the text."""
 NUCLEUS_CANDIDATES = 64
 """Top-p sampling looks for its nucleus among this many most likely tokens, not the whole vocabulary."""
 
@@ -182,14 +175,12 @@ def generate(
             1 + samples,
             Sampler(Nucleus(temperature, top_p), seed, _eos_ids(lm)),
             constraint,
-            _Finished(lm, constraint is None),
+            DraftedRowsFinished(tok, constraint is None),
             max_new_tokens,
             tok.pad_token_id,
             sample_draft,
         )
-        candidates = [
-            reader.candidate(row.tokens, row.logprobs, index == 0) for index, row in enumerate(decoded.rows)
-        ]
+        candidates = [reader.row_candidate(row) for row in decoded.rows]
         steps = max(len(row.tokens) for row in decoded.rows)
         masking = constraint.mask_seconds if constraint is not None else 0.0
         return Generation(
@@ -244,38 +235,15 @@ class _Reader:
         tokens = tuple(t for t in ids[:length] if t not in self.eos)
         return Candidate(text, extract_sql(text), mean_lp, greedy, tokens, ran_on=cut is not None)
 
+    def row_candidate(self, row: Row) -> Candidate:
+        """A drafted row's candidate (``speculative.Row``)."""
+        return self.candidate(row.tokens, row.logprobs, row.greedy)
+
 
 def _drafts_apply(model: object) -> bool:
     """Whether samples decode with drafts (``speculative.decode``): not where peft feeds its own virtual
     tokens or prefix cache (prompt and prefix tuning), nor for sliding-window attention."""
     return not is_prompt_learning(model) and not has_sliding_layers(model)
-
-
-class _Finished:
-    """Ends rows of a drafted batch the way ``_RunOn``, the stop strings and ``_SamplesNoLongerThanGreedy``
-    end rows of ``generate``'s: a row that ran on; without a grammar, a row whose text holds a stop string;
-    once the greedy row ended after L tokens, sampled rows at max(2L, L + 16) tokens."""
-
-    def __init__(self, lm: LoadedModel, stop_strings: bool) -> None:
-        self.tokenizer, self.stop_strings = lm.tokenizer, stop_strings
-        self.limit: int | None = None
-
-    def __call__(self, rows: list[Row]) -> None:
-        for row in rows:
-            if row.done:
-                continue
-            if _runs_on(row.tokens):
-                row.done = True
-            elif self.stop_strings:
-                text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
-                row.done = any(stop in text for stop in STOP_STRINGS)
-        if self.limit is None and rows[0].done:
-            written = len(rows[0].tokens)
-            self.limit = max(2 * written, written + 16)
-        for row in rows[1:]:
-            if self.limit is not None and len(row.tokens) >= self.limit:
-                row.done = True
-                del row.tokens[self.limit :], row.logprobs[self.limit :]
 
 
 def _decoding(
@@ -294,7 +262,7 @@ def _decoding(
     tok = lm.tokenizer
     rows = 1 + max(samples, 0)
     prompt_length = inputs["input_ids"].shape[1]
-    stops = StoppingCriteriaList([_RunOn(prompt_length)])
+    stops = StoppingCriteriaList([RunOn(prompt_length)])
     kwargs: dict = {"pad_token_id": tok.pad_token_id, "stopping_criteria": stops}
     processors = LogitsProcessorList([constraint] if constraint is not None else [])
     if constraint is None:
@@ -306,7 +274,7 @@ def _decoding(
         return inputs, kwargs
     if seed is not None:
         torch.manual_seed(seed)
-    stops.append(_SamplesNoLongerThanGreedy(lm, prompt_length))
+    stops.append(SamplesNoLongerThanGreedy(tok, _eos_ids(lm), prompt_length))
     kwargs.update(
         do_sample=True,  # the sampling warpers are Nucleus's: transformers' own are switched off
         temperature=1.0,
@@ -346,62 +314,6 @@ class _FirstPass:
     def remove(self) -> None:
         for hook in self._hooks:
             hook.remove()
-
-
-def ends_in_copies(ids: list[int], period: int) -> bool:
-    """Whether ``ids`` ends with one block of ``period`` tokens written ``RUNON_REPEATS`` times over."""
-    span = period * RUNON_REPEATS
-    return span <= len(ids) and all(ids[-span + i] == ids[-period + i % period] for i in range(span))
-
-
-def _runs_on(ids: list[int]) -> bool:
-    """Whether ``ids`` ends with one block of at most ``RUNON_PERIOD`` tokens written ``RUNON_REPEATS``
-    times over (``RUNON_MIN_TOKENS`` at least)."""
-    periods = range(1, min(RUNON_PERIOD, len(ids) // RUNON_REPEATS) + 1)
-    return any(p * RUNON_REPEATS >= RUNON_MIN_TOKENS and ends_in_copies(ids, p) for p in periods)
-
-
-def runon_end(ids: list[int]) -> int | None:
-    """Where an answer that ends running on first ran on (its tokens up to there), or None: the answer is
-    cut there whether decoding stopped at once or, drafting several tokens a step, a few tokens later."""
-    if not _runs_on(ids):
-        return None
-    return next(end for end in range(RUNON_MIN_TOKENS, len(ids) + 1) if _runs_on(ids[:end]))
-
-
-class _RunOn(StoppingCriteria):
-    """Ends each row whose answer has run on: its last ``RUNON_REPEATS`` blocks of some period up to
-    ``RUNON_PERIOD`` tokens are identical. Such a row would only fill the token limit with the same block
-    and end incomplete; stopping it early saves most of the steps of a looping answer."""
-
-    def __init__(self, prompt_length: int) -> None:
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        rows = input_ids[:, self.prompt_length :].tolist()
-        return torch.tensor([_runs_on(row) for row in rows], dtype=torch.bool, device=input_ids.device)
-
-
-class _SamplesNoLongerThanGreedy(StoppingCriteria):
-    """Once the greedy row (row 0) has ended after L tokens, ends sampled rows at max(2L, L + 16) tokens: a
-    sample rambling on would otherwise hold the whole batch to ``max_new_tokens``. Not tighter: where the
-    greedy answer is short and wrong (a missing WHERE clause), the samples worth having are longer; a cap of
-    L + max(8, L / 2) cut them off mid-clause."""
-
-    def __init__(self, lm: LoadedModel, prompt_length: int) -> None:
-        self.tokenizer, self.prompt_length = lm.tokenizer, prompt_length
-        self.eos = set(_eos_ids(lm))
-        self.limit: int | None = None
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
-        new = input_ids.shape[1] - self.prompt_length
-        if self.limit is None:
-            greedy = input_ids[0, self.prompt_length :].tolist()
-            text = self.tokenizer.decode(greedy, skip_special_tokens=True)
-            if greedy and (greedy[-1] in self.eos or any(stop in text for stop in STOP_STRINGS)):
-                self.limit = max(2 * new, new + 16)
-        done = self.limit is not None and new >= self.limit
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 def _decode_after(tokenizer: object, anchor: int, head: str, ids: list[int]) -> str:

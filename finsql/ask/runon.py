@@ -13,14 +13,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from finsql.ask.generation import (
-    MAX_NEW_TOKENS,
-    RUNON_PERIOD,
-    RUNON_REPEATS,
-    Candidate,
-    ends_in_copies,
-    generate,
-)
+from finsql.ask.generation import MAX_NEW_TOKENS, Candidate, generate
+from finsql.ask.stopping import RUNON_PERIOD, RUNON_REPEATS, ends_in_copies
 from finsql.lm.models import LoadedModel
 
 REVISION = "continued-after-run-on"

@@ -3,7 +3,7 @@ block's first copy and decoded again from there, the token that began the second
 goes on with the rest of its statement instead of the block.
 
 A small model often lists columns until it cannot stop (``SELECT a.x, b.y, b.y, b.y, ...``); the run-on stop
-ends the row (``generation.runon_end``), but what is left has no FROM and never validates, and a repair can
+ends the row (``stopping.runon_end``), but what is left has no FROM and never validates, and a repair can
 only guess the table. The list up to its first repeat is what the model meant, and the token that began the
 repeat is the choice that went wrong: with it forbidden, the grammar-constrained greedy decoder writes the
 model's own next choice (a FROM with the aliases the list used, another condition).

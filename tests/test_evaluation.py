@@ -45,7 +45,9 @@ class ScriptedSession:
         self.expert_name = None
         self.script = script
 
-    def ask(self, question: str, samples: int = 0, grammar: str | None = None) -> _Answer:
+    def ask(
+        self, question: str, samples: int = 0, grammar: str | None = None, sample_draft: int | None = None
+    ) -> _Answer:
         sql = self.script[question]
         if sql.startswith("!"):
             raise NoValidSQL("no valid SQL could be produced (refused)", sql[1:])

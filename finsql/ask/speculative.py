@@ -22,6 +22,7 @@ cache is a ``StaticCache``: its length bounds the slots, and drafts shrink as sl
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -173,14 +174,16 @@ def decode(
             batch[slot, : len(text)] = torch.tensor(text)
             keep[slot, used : used + len(text)] = 1
             positions[slot] = state[r].cached + torch.arange(width)
-        logits = model(
-            input_ids=batch,
-            attention_mask=keep[:, : used + width],
-            position_ids=positions,
-            cache_position=torch.arange(used, used + width),
-            past_key_values=cache,
-            use_cache=True,
-        ).logits.float()
+        with warnings.catch_warnings():  # transformers 5 renames it ``cache``; 4.x knows only this name
+            warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+            logits = model(
+                input_ids=batch,
+                attention_mask=keep[:, : used + width],
+                position_ids=positions,
+                cache_position=torch.arange(used, used + width),
+                past_key_values=cache,
+                use_cache=True,
+            ).logits.float()
         passes += 1
         scored += batch.numel()
         masked = _masked(logits, constraint, state, live, drafts)

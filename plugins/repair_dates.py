@@ -22,7 +22,6 @@ import re
 from finsql.db.schema import Schema
 from finsql.hookspecs import hookimpl
 
-_YEAR = re.compile(r"^(1[89]|2[01])[0-9]{2}$")
 _MONTH = re.compile(r"^((?:1[89]|2[01])[0-9]{2})-(0?[1-9]|1[0-2])$")
 
 
@@ -59,10 +58,12 @@ def _kind(column, kinds: dict[tuple[str, str], str]) -> str | None:
 
 def _stated(literal) -> tuple[int, int | None] | None:
     """The year (and month) a literal states: 2015, '2015' or '2015-03'; None for anything else."""
+    from finsql.ask.sqlcheck import YEAR_TEXT
+
     text = literal.this
     if not literal.is_string:
-        return (int(text), None) if _YEAR.match(text) else None
-    if _YEAR.match(text):
+        return (int(text), None) if YEAR_TEXT.match(text) else None
+    if YEAR_TEXT.match(text):
         return int(text), None
     month = _MONTH.match(text)
     return (int(month.group(1)), int(month.group(2))) if month else None
@@ -90,15 +91,14 @@ def year_comparisons(sql: str, schema: Schema) -> str:
     column's year (and month); unchanged when there is none."""
     from sqlglot import exp
 
-    from finsql.ask.sqlcheck import parse_query
+    from finsql.ask.sqlcheck import COMPARISONS, parse_query
 
     tree = parse_query(sql)
     if tree is None:
         return sql
     kinds = _column_kinds(tree, schema)
-    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
     changed = False
-    for node in list(tree.find_all(*comparisons)):
+    for node in list(tree.find_all(*COMPARISONS)):
         column, literal = node.this, node.expression
         if isinstance(literal, exp.Column) and isinstance(column, exp.Literal):
             column, literal = literal, column
@@ -133,7 +133,7 @@ def unquoted_dates(sql: str, schema: Schema) -> str:
     unchanged when there is none."""
     from sqlglot import exp
 
-    from finsql.ask.sqlcheck import parse_query, unquoted_dates_in
+    from finsql.ask.sqlcheck import COMPARISONS, parse_query, unquoted_dates_in
 
     tree = parse_query(sql)
     if tree is None:
@@ -145,7 +145,7 @@ def unquoted_dates(sql: str, schema: Schema) -> str:
         other = None
         if isinstance(parent, exp.Between):
             other = parent.this
-        elif isinstance(parent, (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)):
+        elif isinstance(parent, COMPARISONS):
             other = parent.expression if node is parent.this else parent.this
         text = f"{year:04d}-{month:02d}" + (f"-{day:02d}" if day is not None else "")
         if isinstance(other, exp.Year) and isinstance(other.this, exp.Column):

@@ -222,19 +222,21 @@ def check_sql(sql: str, schema: Schema) -> CheckedSQL:
     return CheckedSQL(sql=text, expression=qualified, tables=tables, ordered=_has_order(root))
 
 
-_COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
+"""The binary comparisons a condition can hold (BETWEEN aside)."""
 
 
 def _check_self_comparisons(qualified: exp.Expression) -> None:
     """Refuse a condition that compares a column with itself (``f.fund_name = f.fund_name``): always true
     or always false, it is how a small model filled a filter whose value it could not write."""
-    for node in qualified.find_all(*_COMPARISONS):
+    for node in qualified.find_all(*COMPARISONS):
         left, right = node.this, node.expression
         if isinstance(left, exp.Column) and isinstance(right, exp.Column) and left == right:
             raise SQLRefused(f"a condition compares a column with itself: {node.sql(dialect='duckdb')}")
 
 
-_YEAR_TEXT = re.compile(r"^(1[89]|2[01])[0-9]{2}$")
+YEAR_TEXT = re.compile(r"^(1[89]|2[01])[0-9]{2}$")
+"""A plausible year written as a number (1800-2199)."""
 
 
 def unquoted_date(node: exp.Expression) -> tuple[int, int, int | None] | None:
@@ -249,7 +251,7 @@ def unquoted_date(node: exp.Expression) -> tuple[int, int, int | None] | None:
     if len(parts) not in (2, 3) or not all(isinstance(p, exp.Literal) and not p.is_string for p in parts):
         return None
     texts = [p.this for p in parts]
-    if not _YEAR_TEXT.match(texts[0]) or not all(t.isdigit() and len(t) <= 2 for t in texts[1:]):
+    if not YEAR_TEXT.match(texts[0]) or not all(t.isdigit() and len(t) <= 2 for t in texts[1:]):
         return None
     if len(parts) == 2 and not texts[1].startswith("0"):  # ``2022 - 10`` may be ten years before 2022
         return None

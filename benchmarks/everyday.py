@@ -28,7 +28,7 @@ from pathlib import Path
 
 from finsql.ask.evaluation import evaluate_targets, resolve_targets
 from finsql.ask.pairs import read_pairs
-from finsql.ask.session import Session
+from finsql.ask.session import RETRY_SAMPLES, Session
 from finsql.ask.voting import LOW_CONFIDENCE
 from finsql.storage import write_json_atomic
 from finsql.synth.pool import POOL_PAIRS
@@ -39,11 +39,17 @@ SETS = {"everyday": ROOT / "data" / "everyday.jsonl", "eval": ROOT / "data" / "e
 
 
 def session_factory(
-    spec: str, precision: str, reshape: bool = True, continue_runons: bool = True
+    spec: str,
+    precision: str,
+    reshape: bool = True,
+    continue_runons: bool = True,
+    seed: int = 0,
+    retry_samples: int = RETRY_SAMPLES,
 ) -> Callable[[Path], Session]:
     """The sessions an arm's spec asks for (see the docstring), one per database path; ``reshape`` False
     turns off the steps after the vote that this run can compare (year bounds, named filters, one figure),
-    ``continue_runons`` False the continuation of answers that ran on."""
+    ``continue_runons`` False the continuation of answers that ran on; ``seed`` and ``retry_samples`` as
+    ``Session`` takes them."""
     kind, _, value = spec.partition(":")
     model = value if kind == "model" else None
 
@@ -65,6 +71,8 @@ def session_factory(
             listings=reshape,
             groups=reshape,
             continue_runons=continue_runons,
+            seed=seed,
+            retry_samples=retry_samples,
         )
 
     return make
@@ -89,6 +97,10 @@ def main() -> None:
         "--no-continue", action="store_true", help="no continuation of greedy answers that ran on"
     )
     parser.add_argument("--set", action="append", choices=sorted(SETS), help="default: both")
+    parser.add_argument("--seed", type=int, default=0, help="the samples' draws (Session(seed=))")
+    parser.add_argument(
+        "--retry-samples", type=int, default=RETRY_SAMPLES, help="samples when an answer is decoded again"
+    )
     args = parser.parse_args()
     results: dict = {
         "label": args.label,
@@ -96,6 +108,8 @@ def main() -> None:
         "reshape": not args.no_reshape,
         "continue_runons": not args.no_continue,
         "precision": args.precision,
+        "seed": args.seed,
+        "retry_samples": args.retry_samples,
         "low_confidence_below": LOW_CONFIDENCE,
         "machine": platform.processor() or platform.machine(),
         "arms": {},
@@ -109,7 +123,14 @@ def main() -> None:
             report = evaluate_targets(
                 pairs,
                 resolve_targets(None, pairs),
-                session_factory(spec, args.precision, not args.no_reshape, not args.no_continue),
+                session_factory(
+                    spec,
+                    args.precision,
+                    not args.no_reshape,
+                    not args.no_continue,
+                    args.seed,
+                    args.retry_samples,
+                ),
                 samples=args.samples,
             )
             summary = report.summary()

@@ -171,3 +171,28 @@ def test_default_model_answers_stay_in_the_grammar(demo_db: Path) -> None:
                 assert error is None or (cut and error == "incomplete statement"), answer.sql
     session.close()
     assert failed["schema"] <= failed["off"], failed
+
+
+def _candidate_texts(session: Session, question: str) -> list[str]:
+    """The raw text of every candidate ``ask`` decoded for ``question``, whether or not one ran."""
+    from finsql.errors import NoValidSQL
+
+    try:
+        attempts = session.ask(question, samples=3, temperature=1.5).decision.attempts
+    except NoValidSQL as failed:
+        attempts = failed.attempts
+    return [a.candidate.text for a in attempts]
+
+
+def test_session_seed_picks_the_samples_draws(small_db: Path, tiny_model_dir: Path) -> None:
+    """The same seed gives the same samples (an answer can be reproduced); another seed, other draws."""
+    kwargs = {"model_name": str(tiny_model_dir), "expert": False, "shots": 0, "synth_pool": 0}
+    first = Session(small_db, **kwargs)
+    again = Session(small_db, lm=first.lm, **kwargs)
+    other = Session(small_db, lm=first.lm, seed=1, **kwargs)
+    question = "How many funds are there?"
+    drawn = _candidate_texts(first, question)
+    assert len(drawn) >= 4 and drawn == _candidate_texts(again, question)
+    assert drawn[1:] != _candidate_texts(other, question)[1:]
+    for session in (first, again, other):
+        session.close()

@@ -42,6 +42,9 @@ MaxRowsOption = typer.Option(1000, "--max-rows", min=1, help="Rows fetched at mo
 ExpertOption = typer.Option(
     None, "--expert", help="Use this trained expert (default: the one trained for this database and model)."
 )
+SeedOption = typer.Option(
+    0, "--seed", help="Seed of the sampled candidates' draws (also the retry's when an answer fails)."
+)
 NoExpertOption = typer.Option(False, "--no-expert", help="Use the base model, no expert.")
 NoRepairOption = typer.Option(False, "--no-repair", help="Do not run the SQL repairer plugins.")
 NoConstrainOption = typer.Option(
@@ -133,6 +136,7 @@ def ask(
     ),
     temperature: float = typer.Option(0.7, "--temperature", min=0.01, help="Sampling temperature."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass."),
+    seed: int = SeedOption,
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
     prompt: PromptStyle = PromptOption,
     example_tokens: int | None = ExampleTokensOption,
@@ -178,6 +182,7 @@ def ask(
         precision=precision.value,
         lookup=lookup,
         synth_pool=synth_pool,
+        seed=seed,
     )
     try:
         answer = session.ask(question, samples=samples, temperature=temperature, top_p=top_p)
@@ -251,6 +256,7 @@ def _route_info(session: Any, grammar: str) -> dict[str, Any]:
         "merged": session.prepared.merged if session.prepared else False,
         "lookup": session.lookup,
         "sample_draft": session.sample_draft,
+        "seed": session.seed,
         "synth_pool": session.synth_pool,
     }
 
@@ -313,7 +319,7 @@ def _print_explain(info: dict, candidates: list[dict]) -> None:
         drafts = f"{info['sample_draft']} tokens a row at first" if info["sample_draft"] else "off"
         out.print(
             f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}; "
-            f"[bold]samples' drafts[/bold] {drafts}"
+            f"[bold]samples' drafts[/bold] {drafts}; [bold]seed[/bold] {info['seed']}"
         )
     for key, label, what in RESHAPED:
         if info.get(key):
@@ -369,6 +375,7 @@ def evaluate_cmd(
     ),
     model: str | None = ModelOption,
     samples: int = typer.Option(0, "--samples", "-n", min=0, max=64, help="Sampled candidates per question."),
+    seed: int = SeedOption,
     shots: int = typer.Option(3, "--shots", min=0, max=16, help="Retrieved example pairs in the prompt."),
     prompt: PromptStyle = PromptOption,
     example_tokens: int | None = ExampleTokensOption,
@@ -415,6 +422,7 @@ def evaluate_cmd(
             precision=precision.value,
             lookup=lookup,
             synth_pool=synth_pool,
+            seed=seed,
         )
 
     report = evaluate_targets(pairs, resolve_targets(db, pairs), open_session, samples=samples)

@@ -86,6 +86,7 @@ class Session:
         merge: bool = True,
         synth_pool: int = POOL_PAIRS,
         retry_samples: int = RETRY_SAMPLES,
+        seed: int = 0,
         ground: bool = True,
         count_shape: bool = True,
         value_filters: bool = True,
@@ -111,11 +112,13 @@ class Session:
         ``synth_pool``: pairs synthesized from the database (``finsql.synth.pool``; 0: none) and retrieved
         beside the pairs people wrote when they are fewer than ``FEW_PAIRS`` and no expert brings its pool.
         ``retry_samples``: samples beside the greedy row when an answer is decoded again (0: greedy alone,
-        with prompt lookup). ``ground``: a closed text column equals only the values the question mentions,
-        a comparison's bare number and LIMIT only its numbers, a date literal only its years (and months)
-        (``grounding``; off only to compare). ``year_bounds``, ``value_filters``, ``joins``, ``groups``,
-        ``rankings``, ``listings``, ``one_figure``, ``count_shape``: the steps after the vote (``reshape``:
-        periods, filters, joins, groups, rankings, listings, one figure, counts), each off only to compare.
+        with prompt lookup). ``seed``: the samples' random draws (the same seed and question give the same
+        answer; another seed, other draws). ``ground``: a closed text column equals only the values the
+        question mentions, a comparison's bare number and LIMIT only its numbers, a date literal only its
+        years (and months) (``grounding``; off only to compare). ``year_bounds``, ``value_filters``,
+        ``joins``, ``groups``, ``rankings``, ``listings``, ``one_figure``, ``count_shape``: the steps after
+        the vote (``reshape``: periods, filters, joins, groups, rankings, listings, one figure, counts), each
+        off only to compare.
         ``continue_runons``: a greedy answer that ran on is decoded on from before its repeats (``runon``;
         off only to compare)."""
         self.grammar = _checked_grammar(grammar)
@@ -125,7 +128,7 @@ class Session:
             raise UsageError("the prompt-lookup draft length cannot be negative")
         if synth_pool < 0 or retry_samples < 0:
             raise UsageError("the synthesized pool size and the retry samples cannot be negative")
-        self.retry_samples = retry_samples
+        self.retry_samples, self.seed = retry_samples, seed
         self.steps = {"bounds": year_bounds, "filters": value_filters, "joins": joins, "groups": groups}
         self.steps |= {"rankings": rankings, "listings": listings}
         self.steps |= {"one_figure": one_figure, "counts": count_shape}
@@ -282,6 +285,7 @@ class Session:
             grammar=text,
             lookup=self.lookup,
             sample_draft=drafts,
+            seed=self.seed,
         )
         candidates = generation.candidates
         continued = (
@@ -314,6 +318,7 @@ class Session:
                     grammar=scoped,
                     lookup=self.lookup,
                     sample_draft=drafts,
+                    seed=self.seed,
                 )
                 retry_seconds = time.perf_counter() - started
                 for candidate in retry.candidates:

@@ -21,7 +21,12 @@ from finsql.db.sandbox import connect, run_query
 from finsql.db.schema import introspect
 from finsql.experts.data import weigh_user_pairs
 from finsql.synth.phrasing import comment_phrase, humanize, nice_threshold, plural
-from finsql.synth.synthesizer import SYNTHETIC, Synthesizer, is_synthetic
+from finsql.synth.synthesizer import (
+    SYNTHETIC,
+    Synthesizer,
+    groups_single_rows,
+    is_synthetic,
+)
 from finsql.synth.templates import TEMPLATES
 
 
@@ -66,6 +71,25 @@ def test_every_kept_pair_validates_runs_and_answers(demo_synth) -> None:
     assert len({p.sql.lower() for p in pairs}) == len(pairs)
     assert len({p.question.lower() for p in pairs}) == len(pairs)
     assert sum(report.dropped.values()) > 0  # some drafts are refused: the check is not a formality
+    assert report.dropped["groups single rows"] > 0
+    assert not any(groups_single_rows(con, p.sql) for p in pairs)
+
+
+def test_groups_of_one_row_are_found_by_running_the_grouping(demo_db: Path) -> None:
+    con = connect(demo_db)
+    # a name per row: each group one stock, each maximum that stock's own figure
+    assert groups_single_rows(con, "SELECT stock_name, max(employees) FROM stock GROUP BY stock_name")
+    assert groups_single_rows(
+        con, "SELECT company_name, count(*) AS n FROM fund_company GROUP BY company_name ORDER BY n LIMIT 1"
+    )
+    assert not groups_single_rows(con, "SELECT fund_type, count(*) FROM fund GROUP BY fund_type")
+    many = "SELECT f.fund_name, max(s.net_assets_mn) FROM fund_size s "
+    many += "JOIN fund f ON s.fund_code = f.fund_code "
+    assert not groups_single_rows(con, many + "GROUP BY f.fund_name")  # many reports a fund
+    assert not groups_single_rows(con, "SELECT stock_name FROM stock")  # no GROUP BY
+    assert not groups_single_rows(con, "SELECT year(listing_date) AS y, count(*) FROM stock GROUP BY 1")
+    assert not groups_single_rows(con, "SELECT (((")  # not probed: not judged
+    con.close()
 
 
 def test_joins_follow_foreign_keys_with_aliases(demo_synth) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from finsql.ask.pairs import Pair
-from finsql.ask.sqlcheck import check_sql
+from finsql.ask.sqlcheck import check_sql, parse_query
 from finsql.db.sandbox import run_query
 from finsql.db.schema import Schema
 from finsql.errors import FinsqlError, UsageError
@@ -94,6 +94,26 @@ def _degenerate(rows: list[tuple], truncated: bool) -> str | None:
     return None
 
 
+def groups_single_rows(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
+    """Whether ``sql`` groups by keys that each hold one row, so its aggregates read one value each ("the
+    highest employees for each stock" is every stock's own count): a needless GROUP BY, which as an example
+    teaches a model to group a plain superlative. False for SQL without GROUP BY or that cannot be probed."""
+    from sqlglot import exp
+
+    tree = parse_query(sql)
+    if not isinstance(tree, exp.Select) or not tree.args.get("group"):
+        return False
+    for part in ("having", "order", "limit", "offset", "distinct", "qualify"):
+        tree.set(part, None)
+    tree.set("expressions", [exp.alias_(exp.Count(this=exp.Star()), "group_rows")])
+    probe = f"SELECT max(group_rows) FROM ({tree.sql(dialect='duckdb')})"
+    try:  # keys naming select aliases or positions do not survive the probe: not judged
+        rows = run_query(con, probe, timeout_s=TIMEOUT_S, max_rows=1).rows
+    except FinsqlError:
+        return False
+    return bool(rows) and rows[0][0] == 1
+
+
 class Synthesizer:
     """Draws, checks and runs synthesized pairs for one open database."""
 
@@ -114,7 +134,10 @@ class Synthesizer:
             result = run_query(self.con, draft.sql, timeout_s=TIMEOUT_S, max_rows=MAX_ROWS)
         except FinsqlError as exc:
             return "timed out" if "timed out" in str(exc) else "does not run"
-        return _degenerate(result.rows, result.truncated) or "kept"
+        degenerate = _degenerate(result.rows, result.truncated)
+        if degenerate is None and groups_single_rows(self.con, draft.sql):
+            return "groups single rows"
+        return degenerate or "kept"
 
     def run(
         self,

@@ -313,6 +313,8 @@ class Composer:
             f"{_where(conditions)} GROUP BY {g} ORDER BY {ident(alias)} {'DESC' if high else 'ASC'} LIMIT 1"
         )
         most = "highest" if high else "lowest"
+        if agg in ("max", "min"):  # "the highest maximum", never "the highest largest"
+            agg_words = {"max": "maximum", "min": "minimum"}[agg]
         tail = " ".join(c.words for c in conditions)
         mw = column_words(measure, self.rng)
         text = f"Which {self._group_words(group)} has the {most} {agg_words} {mw} {tail}"

@@ -94,6 +94,10 @@ def _degenerate(rows: list[tuple], truncated: bool) -> str | None:
     return None
 
 
+SERIES = ("per_year",)
+"""Templates whose GROUP BY is a period, which ``groups_single_rows`` does not judge."""
+
+
 def groups_single_rows(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     """Whether ``sql`` groups by keys that each hold one row, so its aggregates read one value each ("the
     highest employees for each stock" is every stock's own count): a needless GROUP BY, which as an example
@@ -135,7 +139,8 @@ class Synthesizer:
         except FinsqlError as exc:
             return "timed out" if "timed out" in str(exc) else "does not run"
         degenerate = _degenerate(result.rows, result.truncated)
-        if degenerate is None and groups_single_rows(self.con, draft.sql):
+        # a series per period is asked that way even where a period holds one row (a firm's yearly figure)
+        if degenerate is None and draft.template not in SERIES and groups_single_rows(self.con, draft.sql):
             return "groups single rows"
         return degenerate or "kept"
 

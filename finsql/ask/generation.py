@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -21,7 +20,7 @@ from finsql.ask.stopping import (
     runon_end,
 )
 from finsql.lm.methods import is_prompt_learning
-from finsql.lm.models import LoadedModel
+from finsql.lm.models import LoadedModel, quiet_cache_rename
 
 _FENCE = re.compile(r"```(?:sql|SQL)?\s*(.*?)(?:```|$)", re.S)
 _START = re.compile(r"\b(SELECT|WITH)\b", re.I)
@@ -193,8 +192,7 @@ def generate(
         )
         if ban is not None:
             kwargs["logits_processor"].append(_BanFirst(ban, inputs["input_ids"].shape[1]))
-        with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
-            warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+        with quiet_cache_rename():  # peft prefix tuning still passes `past_key_values` (transformers 5)
             out = lm.model.generate(
                 **inputs,
                 **kwargs,

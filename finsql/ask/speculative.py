@@ -22,7 +22,6 @@ cache is a ``StaticCache``: its length bounds the slots, and drafts shrink as sl
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -30,6 +29,7 @@ import torch
 from transformers import StaticCache
 
 from finsql.ask.constrain import GrammarConstraint
+from finsql.lm.models import quiet_cache_rename
 
 SAMPLE_DRAFT = 2
 """Tokens a row drafts in its first pass (then ``Row.drafting``'s schedule): chosen by
@@ -174,8 +174,7 @@ def decode(
             batch[slot, : len(text)] = torch.tensor(text)
             keep[slot, used : used + len(text)] = 1
             positions[slot] = state[r].cached + torch.arange(width)
-        with warnings.catch_warnings():  # transformers 5 renames it ``cache``; 4.x knows only this name
-            warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+        with quiet_cache_rename():
             logits = model(
                 input_ids=batch,
                 attention_mask=keep[:, : used + width],

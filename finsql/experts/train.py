@@ -24,7 +24,6 @@ import os
 import shutil
 import statistics
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -48,7 +47,7 @@ from finsql.lm import hub
 from finsql.lm.activations import ActivationCache
 from finsql.lm.manifest import ExpertManifest
 from finsql.lm.methods import is_prompt_learning
-from finsql.lm.models import LoadedModel
+from finsql.lm.models import LoadedModel, quiet_cache_rename
 from finsql.lm.runtime import mixed_precision, torch_threads
 from finsql.lm.wrapping import first_adapted_layer, wrap_for_training
 from finsql.storage import jsonable
@@ -209,8 +208,7 @@ def build_run(data: TrainingData, checked: CheckedConfig) -> TrainingRun:
 def run_training(run: TrainingRun, started: float) -> Outcome:
     """Train (resuming where asked), evaluate the best checkpoint, leave the model as inference runs it."""
     trainer = run.trainer
-    with warnings.catch_warnings():  # peft prefix tuning still passes `past_key_values` (transformers 5)
-        warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+    with quiet_cache_rename():  # peft prefix tuning still passes `past_key_values` (transformers 5)
         trainer.train(resume_from_checkpoint=str(run.resume_from) if run.resume_from else None)
         train_seconds = time.perf_counter() - started
         val_loss = None

@@ -3,6 +3,7 @@ device."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -10,7 +11,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -252,3 +255,12 @@ def cache_argument(model: object) -> str:
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+@contextlib.contextmanager
+def quiet_cache_rename() -> Iterator[None]:
+    """Silences transformers 5's warning that ``past_key_values`` is now ``cache`` inside the block: peft's
+    prefix tuning and code that must also run on transformers 4 (which knows only the old name) pass it."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "`past_key_values` is deprecated", FutureWarning)
+        yield

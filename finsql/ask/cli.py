@@ -6,7 +6,6 @@ it runs, so the command line starts fast.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from typing import Any, Literal
 import typer
 from rich.syntax import Syntax
 
+from finsql.ask.explain import answer_info, candidates_json, print_explain, print_notes, route_info
 from finsql.ask.pairs import read_pairs
 from finsql.console import err, out
 from finsql.db.database import resolve_database
@@ -35,7 +35,6 @@ from finsql.options import (
     SynthPoolOption,
 )
 from finsql.output import Format, print_rows
-from finsql.synth.synthesizer import is_synthetic
 
 TimeoutOption = typer.Option(10.0, "--timeout", min=0.1, help="Seconds before a query is stopped.")
 MaxRowsOption = typer.Option(1000, "--max-rows", min=1, help="Rows fetched at most.")
@@ -88,24 +87,6 @@ def _expert_choice(expert: str | None, no_expert: bool) -> str | None | Literal[
     if expert and no_expert:
         raise UsageError("give --expert or --no-expert, not both")
     return False if no_expert else expert
-
-
-RESHAPED = (
-    ("unbounded", "bounded", "to the period the question names; the model's SQL"),
-    ("miscounted", "recounted", "the table the question counts; the model's SQL"),
-    ("unfiltered", "filtered", "on the value the question names; the model's SQL"),
-    (
-        "unjoined",
-        "join dropped",
-        "to a table the question never names and the answer never uses; the SQL before",
-    ),
-    ("ungrouped", "grouped", "as the question states; the SQL before"),
-    ("unranked", "ranked", "as the question's superlative asks; the SQL before"),
-    ("unlisted", "listed", "showing and sorting what the question's list asks for; the SQL before"),
-    ("grouped", "one figure", "asked, not one per group; the SQL before"),
-    ("counted", "counted", "a how-many question answered with a list; its rows"),
-)
-"""The steps after the vote (``finsql.ask.reshape``) as ``--explain`` reports them, in their order."""
 
 
 def _reshaping(on: bool) -> dict[str, bool]:
@@ -188,31 +169,12 @@ def ask(
         answer = session.ask(question, samples=samples, temperature=temperature, top_p=top_p)
     except NoValidSQL as failed:
         if explain:  # what was tried, and why each candidate was refused, before the one error line
-            _print_explain(
-                _route_info(session, "off" if no_constrain else "schema"), _candidates(failed.attempts)
+            print_explain(
+                route_info(session, "off" if no_constrain else "schema"), candidates_json(failed.attempts)
             )
         raise
-    info = _route_info(session, answer.grammar) | {
-        "taught": answer.taught,
-        "reshape": not no_reshape,
-        "counted": answer.counted_sql,
-        "unfiltered": answer.unfiltered_sql,
-        "unjoined": answer.unjoined_sql,
-        "miscounted": answer.miscounted_sql,
-        "grouped": answer.grouped_sql,
-        "unbounded": answer.unbounded_sql,
-        "ungrouped": answer.ungrouped_sql,
-        "unranked": answer.unranked_sql,
-        "unlisted": answer.unlisted_sql,
-        "retry_tables": list(answer.retry_tables),
-        "linked_tables": answer.linked.table_names() if answer.linked else [],
-        "matched_values": answer.linked.matched_values if answer.linked else {},
-        "examples": [
-            {"question": e.question, "sql": e.sql, "synthesized": is_synthetic(e)} for e in answer.examples
-        ],
-        "seconds": {k: round(v, 3) for k, v in answer.seconds.items()},
-    }
-    candidates = _candidates(answer.decision.attempts)
+    info = answer_info(session, answer, reshape=not no_reshape)
+    candidates = candidates_json(answer.decision.attempts)
     if sql_only:
         sys.stdout.write(answer.sql + "\n")
         return
@@ -238,112 +200,9 @@ def ask(
             sys.stdout.flush()
     print_rows(answer.columns, answer.rows, fmt)
     if fmt is Format.table:
-        _print_notes(answer, len(candidates), db)
+        print_notes(answer, len(candidates), db)
     if explain:
-        _print_explain(info, candidates)
-
-
-def _route_info(session: Any, grammar: str) -> dict[str, Any]:
-    """Who answered (model, expert, experts skipped and why) and the grammar: known even when no SQL ran."""
-    return {
-        "model": session.model_label,
-        "expert": session.expert_name,
-        "experts_skipped": [{"expert": s.expert, "reason": s.reason} for s in session.route.skipped],
-        "constrained": grammar != "off",
-        "grammar": grammar,
-        "grounded": grammar != "off" and session.ground,
-        "precision": session.prepared.precision if session.prepared else None,
-        "merged": session.prepared.merged if session.prepared else False,
-        "lookup": session.lookup,
-        "sample_draft": session.sample_draft,
-        "seed": session.seed,
-        "synth_pool": session.synth_pool,
-    }
-
-
-def _candidates(attempts: list) -> list[dict[str, Any]]:
-    """Every candidate as JSON: SQL, what happened to it, its vote group and log-likelihood."""
-    return [
-        {
-            "sql": a.candidate.sql,
-            "status": a.status,
-            "group": a.group,
-            "logprob": round(a.candidate.logprob, 4),
-            "greedy": a.candidate.greedy,
-            "reason": a.reason,
-            "repaired_by": a.repaired_by,
-        }
-        for a in attempts
-    ]
-
-
-def _print_notes(answer: Any, candidates: int, db: str | None) -> None:
-    """Under the table: rows, confidence and time; a warning when the answer is uncertain; how to keep
-    the answer (or correct it) as a taught example."""
-    assessment = answer.assessment
-    note = f"{len(answer.rows)} row(s){' (truncated)' if answer.truncated else ''}"
-    note += ", the taught answer" if answer.taught else f", confidence {assessment.confidence:.0%}"
-    if candidates > 1:
-        note += f" ({candidates} candidates)"
-    err.print(f"[dim]{note} in {answer.seconds['total']:.1f}s[/dim]", highlight=False)
-    if assessment.low:
-        err.print(
-            f"[yellow]uncertain: {'; '.join(assessment.warnings)}; check the SQL before trusting it[/yellow]",
-            highlight=False,
-        )
-    if not answer.taught:
-        where = f" --db {shlex.quote(db)}" if db else ""
-        err.print(
-            f"[dim]right? keep it: finsql examples add {shlex.quote(answer.question)} "
-            f"{shlex.quote(answer.sql)}{where}  (or give the right SQL instead)[/dim]",
-            highlight=False,
-        )
-
-
-def _print_explain(info: dict, candidates: list[dict]) -> None:
-    """Human-readable account of how the answer was produced."""
-    out.print(
-        f"[bold]model[/bold] {info['model']}  [bold]expert[/bold] {info['expert'] or 'none (base model)'}"
-    )
-    for skipped in info["experts_skipped"]:
-        out.print(f"[bold]skipped expert[/bold] {skipped['expert']}: {skipped['reason']}", highlight=False)
-    if info.get("taught"):
-        out.print("[bold]taught[/bold] this question was taught (finsql examples): its SQL answered")
-    grammar = {"schema": "on (whole schema)", "linked": "on (linked tables)", "off": "off"}[info["grammar"]]
-    if info.get("grounded"):
-        grammar += ", literals grounded in the question"
-    out.print(f"[bold]grammar-constrained decoding[/bold] {grammar}")
-    if info.get("precision"):
-        merged = ", expert merged into the weights" if info["merged"] else ""
-        lookup = f"{info['lookup']} tokens" if info["lookup"] else "off"
-        drafts = f"{info['sample_draft']} tokens a row at first" if info["sample_draft"] else "off"
-        out.print(
-            f"[bold]weights[/bold] {info['precision']}{merged}; [bold]prompt lookup[/bold] {lookup}; "
-            f"[bold]samples' drafts[/bold] {drafts}; [bold]seed[/bold] {info['seed']}"
-        )
-    for key, label, what in RESHAPED:
-        if info.get(key):
-            out.print(f"[bold]{label}[/bold] {what}: {info[key]}", highlight=False)
-    if info.get("retry_tables"):
-        tables = ", ".join(info["retry_tables"])
-        out.print(
-            f"[bold]retried[/bold] no candidate was valid; decoded again within the columns of {tables}"
-        )
-    if info.get("linked_tables"):
-        out.print(f"[bold]linked tables[/bold] {', '.join(info['linked_tables'])}")
-    for column, values in info.get("matched_values", {}).items():
-        out.print(f"[bold]value[/bold] {column} = {', '.join(map(repr, values))}")
-    for example in info.get("examples", []):
-        made = " (synthesized)" if example.get("synthesized") else ""
-        out.print(f"[bold]example{made}[/bold] {example['question']} -> {example['sql']}", highlight=False)
-    for c in candidates:
-        out.print(
-            f"[bold]candidate[/bold] \\[{c['status']}] group={c['group']} lp={c['logprob']} {c['sql']}"
-            f"{'  (' + c['reason'] + ')' if c['reason'] else ''}",
-            highlight=False,
-        )
-    if "seconds" in info:
-        out.print(f"[bold]seconds[/bold] {info['seconds']}")
+        print_explain(info, candidates)
 
 
 def run_sql(

@@ -1,14 +1,15 @@
 """Grammar-constrained against free decoding (issue 21): invalid SQL, EX, cost, the N table; one run.
 
 Usage: FINSQL_CACHE_DIR=DIR python benchmarks/constrained.py [--bull BULL_IMPORT] [--bull-limit 100]
-         [--demo-expert demo-lora] [--bull-expert NAME] [--models base,expert] [--sets demo,bull]
+         [--demo-expert demo-lora] [--bull-expert [DB=]NAME,...] [--models base,expert] [--sets demo,bull]
          [--n-limit 20] [--samples 1,4,8,16] [--linked] [--label L]
 
 Every question is answered by one warm session twice, within the schema grammar and freely (the order
 alternates per question, so a slow spell on the machine hits both alike), for each set and model:
 - ``demo``: all of ``data/eval.jsonl`` on the demo database;
 - ``bull``: the first ``--bull-limit`` dev questions of each BULL-en database of a ``finsql bull import``
-  folder, test-suite EX over its instances.
+  folder, test-suite EX over its instances; the expert model asks each database with its own expert
+  (``--bull-expert ccks_fund=NAME``: that database only; a bare NAME: one joint expert for all).
 It reports invalid SQL and EX per setting, the decoding cost of the grammar (the logits processor's own
 time per decoding step against the rest of the step, and wall time per step), the grammar's build and
 compile time per database (the widest BULL schema apart) with the memory the compiled grammar adds, and
@@ -178,12 +179,24 @@ def n_table(session: Session, pairs: list[Pair], samples: list[int]) -> dict:
     return out
 
 
+def bull_experts(spec: str, databases: list[str]) -> dict[str, str]:
+    """``--bull-expert``: a bare name is one joint expert for every database; ``DB=NAME`` pairs name each
+    database's own expert (the others are not asked with an expert)."""
+    if spec and "=" not in spec:
+        return dict.fromkeys(databases, spec)
+    pairs = [item.partition("=") for item in spec.split(",") if item]
+    unknown = [db for db, _, _ in pairs if db not in databases]
+    if unknown:
+        raise SystemExit(f"--bull-expert names databases the import lacks: {', '.join(unknown)}")
+    return {db: name for db, _, name in pairs}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bull", type=Path, help="a `finsql bull import` folder (BULL-en)")
     parser.add_argument("--bull-limit", type=int, default=100, help="dev questions per BULL database")
     parser.add_argument("--demo-expert", default="demo-lora")
-    parser.add_argument("--bull-expert", default=None)
+    parser.add_argument("--bull-expert", default=None, help="NAME (joint) or DB=NAME,... (per database)")
     parser.add_argument("--models", default="base,expert")
     parser.add_argument("--sets", default="demo,bull")
     parser.add_argument("--demo-limit", type=int, default=None)
@@ -232,11 +245,14 @@ def main() -> None:
         if "bull" in sets and bull_paths:
             if model == "expert" and not args.bull_expert:
                 continue
+            experts = bull_experts(args.bull_expert or "", list(bull_paths))
             dev = read_pairs(args.bull / "dev.jsonl")
             merged: dict[str, list] = {"schema": [], "off": []}
             for name, paths in bull_paths.items():
+                if model == "expert" and name not in experts:
+                    continue
                 pairs = [p for p in dev if p.db == name][: args.bull_limit]
-                expert = args.bull_expert if model == "expert" else False
+                expert = experts[name] if model == "expert" else False
                 session = Session(paths[0], expert=expert, force_expert=model == "expert")
                 instances = [connect(p) for p in paths[1:]]
                 key = f"bull/{name}/{model}"

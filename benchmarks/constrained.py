@@ -1,8 +1,8 @@
 """Grammar-constrained against free decoding (issue 21): invalid SQL, EX, cost, the N table; one run.
 
 Usage: FINSQL_CACHE_DIR=DIR python benchmarks/constrained.py [--bull BULL_IMPORT] [--bull-limit 100]
-         [--demo-expert demo-lora] [--bull-expert [DB=]NAME,...] [--models base,expert] [--sets demo,bull]
-         [--n-limit 20] [--samples 1,4,8,16] [--linked] [--label L]
+         [--bull-dbs DB,...] [--demo-expert demo-lora] [--bull-expert [DB=]NAME,...]
+         [--models base,expert] [--sets demo,bull] [--n-limit 20] [--samples 1,4,8,16] [--linked] [--label L]
 
 Every question is answered by one warm session twice, within the schema grammar and freely (the order
 alternates per question, so a slow spell on the machine hits both alike), for each set and model:
@@ -195,6 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bull", type=Path, help="a `finsql bull import` folder (BULL-en)")
     parser.add_argument("--bull-limit", type=int, default=100, help="dev questions per BULL database")
+    parser.add_argument("--bull-dbs", default=None, help="only these BULL databases, comma-separated")
     parser.add_argument("--demo-expert", default="demo-lora")
     parser.add_argument("--bull-expert", default=None, help="NAME (joint) or DB=NAME,... (per database)")
     parser.add_argument("--models", default="base,expert")
@@ -220,6 +221,11 @@ def main() -> None:
 
     demo_db = ensure_demo_db()
     bull_paths = suites_in(args.bull) if args.bull else {}
+    if args.bull_dbs:
+        wanted = args.bull_dbs.split(",")
+        if unknown := [db for db in wanted if db not in bull_paths]:
+            raise SystemExit(f"--bull-dbs names databases the import lacks: {', '.join(unknown)}")
+        bull_paths = {db: paths for db, paths in bull_paths.items() if db in wanted}
     tokenizer = load_model(None).tokenizer
     payload["grammar_costs"] = grammar_costs(
         {"demo": demo_db, **{name: paths[0] for name, paths in bull_paths.items()}}, tokenizer

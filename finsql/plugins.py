@@ -41,6 +41,7 @@ DEFAULT_PLUGINS = (
     "finsql_plugins.repair_grouping",
     "finsql_plugins.repair_from",
     "finsql_plugins.repair_dates",
+    "finsql_plugins.repair_ambiguous",
     "finsql_plugins.serializers",
     "finsql_plugins.rule_paraphrases",
     "finsql_plugins.lorahub",

@@ -49,6 +49,7 @@ BUILTIN_PLUGINS = sorted(
         "repair_grouping",
         "repair_from",
         "repair_dates",
+        "repair_ambiguous",
         "serializers",
         "rule_paraphrases",
     ]
@@ -61,6 +62,7 @@ BUILTIN_HOOKS = (
         "repair_grouping": ["register_sql_repairers"],
         "repair_from": ["register_sql_repairers"],
         "repair_dates": ["register_sql_repairers"],
+        "repair_ambiguous": ["register_sql_repairers"],
         "serializers": ["register_serializers"],
         "rule_paraphrases": ["register_paraphrasers"],
     }
@@ -672,6 +674,7 @@ def test_catalog_lists_every_kind_with_its_plugin():
     assert [r["plugin"] for r in listed["sql_repairers"]] == [
         "repair_names",
         "repair_grouping",
+        "repair_ambiguous",  # qualify-ambiguous
         "repair_dates",  # quote-dates
         "repair_from",
         "repair_trim",

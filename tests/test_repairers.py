@@ -383,3 +383,43 @@ def test_arithmetic_that_spells_no_date_is_left_alone(schema):
     ):
         assert check_sql(kept, schema).sql == kept
         assert unquoted_dates(kept, schema) == kept
+
+
+@pytest.mark.parametrize(
+    ("broken", "fixed"),
+    [
+        (  # the select list and the filter name a column both tables keep: the table read first
+            "SELECT report_date, net_assets_mn FROM fund_size AS fs JOIN fund_holding AS h "
+            "ON fs.fund_code = h.fund_code AND fs.report_date = h.report_date WHERE fund_code = '000001'",
+            "SELECT fs.report_date, net_assets_mn FROM fund_size AS fs JOIN fund_holding AS h "
+            "ON fs.fund_code = h.fund_code AND fs.report_date = h.report_date WHERE fs.fund_code = '000001'",
+        ),
+        (  # without aliases, the table's own name; a subquery's column stays in the subquery's scope
+            "SELECT DISTINCT ticker FROM stock JOIN stock_shareholder ON stock.ticker = "
+            "stock_shareholder.ticker WHERE employees > (SELECT avg(employees) FROM stock)",
+            "SELECT DISTINCT stock.ticker FROM stock JOIN stock_shareholder ON stock.ticker = "
+            "stock_shareholder.ticker WHERE employees > (SELECT AVG(employees) FROM stock)",
+        ),
+    ],
+)
+def test_an_ambiguous_column_is_read_from_the_table_the_query_reads_first(demo_db, schema, broken, fixed):
+    with pytest.raises(SQLRefused, match="ambiguous column"):
+        check_sql(broken, schema)
+    attempt = run_repaired(demo_db, schema, broken)
+    assert attempt.status == "ok" and attempt.repaired_by == ["qualify-ambiguous"]
+    assert attempt.candidate.sql == fixed
+    assert attempt.result.rows == connect(demo_db).execute(fixed).fetchall()
+
+
+def test_a_column_one_table_has_or_a_join_condition_names_is_left_alone(schema):
+    from finsql_plugins.repair_ambiguous import qualify_ambiguous
+
+    for kept in (
+        "SELECT stock_name, holder_name FROM stock AS s JOIN stock_shareholder AS h ON s.ticker = h.ticker",
+        "SELECT fund_name FROM fund JOIN fund_size USING (fund_code)",
+        "SELECT h.ticker FROM fund_holding AS h JOIN stock AS s ON ticker = s.ticker",  # the ON's own
+        "SELECT fund_code FROM fund",
+        "SELECT fund_code FROM (SELECT f.fund_code FROM fund AS f JOIN fund_size AS fs "
+        "ON f.fund_code = fs.fund_code)",
+    ):
+        assert qualify_ambiguous(kept, schema) == kept

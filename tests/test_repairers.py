@@ -364,10 +364,15 @@ def test_year_comparisons_leave_other_types_and_dates_alone(schema):
     ],
 )
 def test_a_date_without_quotes_is_refused_then_read_as_that_date(demo_db, schema, broken, fixed):
-    with pytest.raises(SQLRefused, match="date without quotes"):
+    assert_refused_then_repaired(demo_db, schema, broken, fixed, "date without quotes", "quote-dates")
+
+
+def assert_refused_then_repaired(demo_db, schema, broken: str, fixed: str, refusal: str, repairer: str):
+    """``broken`` is refused for ``refusal``, and ``repairer`` (first) turns it into ``fixed``, which runs."""
+    with pytest.raises(SQLRefused, match=refusal):
         check_sql(broken, schema)
     attempt = run_repaired(demo_db, schema, broken)
-    assert attempt.status == "ok" and attempt.repaired_by[0] == "quote-dates"
+    assert attempt.status == "ok" and attempt.repaired_by[0] == repairer
     assert attempt.candidate.sql == fixed
     assert attempt.result.rows == connect(demo_db).execute(fixed).fetchall()
 
@@ -396,19 +401,14 @@ def test_arithmetic_that_spells_no_date_is_left_alone(schema):
         ),
         (  # without aliases, the table's own name; a subquery's column stays in the subquery's scope
             "SELECT DISTINCT ticker FROM stock JOIN stock_shareholder ON stock.ticker = "
-            "stock_shareholder.ticker WHERE employees > (SELECT avg(employees) FROM stock)",
+            "stock_shareholder.ticker WHERE employees > (SELECT avg(employees) FROM stock) ORDER BY 1",
             "SELECT DISTINCT stock.ticker FROM stock JOIN stock_shareholder ON stock.ticker = "
-            "stock_shareholder.ticker WHERE employees > (SELECT AVG(employees) FROM stock)",
+            "stock_shareholder.ticker WHERE employees > (SELECT AVG(employees) FROM stock) ORDER BY 1",
         ),
     ],
 )
 def test_an_ambiguous_column_is_read_from_the_table_the_query_reads_first(demo_db, schema, broken, fixed):
-    with pytest.raises(SQLRefused, match="ambiguous column"):
-        check_sql(broken, schema)
-    attempt = run_repaired(demo_db, schema, broken)
-    assert attempt.status == "ok" and attempt.repaired_by == ["qualify-ambiguous"]
-    assert attempt.candidate.sql == fixed
-    assert attempt.result.rows == connect(demo_db).execute(fixed).fetchall()
+    assert_refused_then_repaired(demo_db, schema, broken, fixed, "ambiguous column", "qualify-ambiguous")
 
 
 def test_a_column_one_table_has_or_a_join_condition_names_is_left_alone(schema):
